@@ -1,0 +1,64 @@
+// Package engine runs chat sessions against a target: the synthetic transaction
+// (Probe) and load runs. It talks to protocols only through the Driver boundary in
+// this file and never imports a SIP library.
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/chatload/chatload/scenarios"
+)
+
+// User is an account to log on (URI, optional auth user, password).
+type User = scenarios.User
+
+// A Driver connects simulated users over one chat protocol. Safe for concurrent use.
+//
+// Errors returned by a Driver or a Session are, or wrap, a *report.Error carrying the
+// failure class and the SIP status or protocol reply code.
+type Driver interface {
+	// Connect logs u on and returns its session. deliver is called from the driver's
+	// goroutines for every chat message u receives in a room it joined (not for
+	// protocol notifications); it must not block.
+	Connect(ctx context.Context, u User, deliver func(Delivery)) (Session, error)
+}
+
+// A Session is one logged-on user. Its methods are safe for concurrent use, and each
+// returns when the operation is complete: Join when membership is confirmed by the
+// server (not merely acknowledged), Send when the server gave its final response.
+type Session interface {
+	// Join enters room (a room URI, or a bare room name the driver resolves).
+	Join(ctx context.Context, room string) error
+	// Send posts m to room.
+	Send(ctx context.Context, room string, m Message) error
+	// Leave exits room.
+	Leave(ctx context.Context, room string) error
+	// Close leaves what is joined and logs off. It is safe to call more than once.
+	Close(ctx context.Context) error
+}
+
+// RoomLister is an optional Session capability: the rooms the user can see, as the
+// URIs Join accepts.
+type RoomLister interface {
+	Rooms(ctx context.Context) ([]string, error)
+}
+
+// Message is a chat line to post.
+type Message struct {
+	// ID is unique per message in a run. Drivers put it where the protocol lets
+	// receivers recover it (imc: the Call-ID, echoed as In-Reply-To).
+	ID string
+	// Body is the text to post. It carries its own correlation token too, so that
+	// messages can be matched when the protocol drops ID.
+	Body string
+}
+
+// Delivery is one received copy of a chat message.
+type Delivery struct {
+	Room string    // room URI the copy came from
+	From string    // the author as the protocol names it (imc: user part)
+	ID   string    // Message.ID when the protocol carried it back, else ""
+	Body string    // the text as posted (protocol prefixes stripped)
+	At   time.Time // when the driver received it
+}

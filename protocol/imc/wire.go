@@ -24,7 +24,7 @@ const (
 	// ReasonCommandFailed is the reason phrase of the 500 for a failed command.
 	ReasonCommandFailed = "Chat Command Failed"
 	// ReasonBadCommand is the reason phrase of the 400 for an unparsable command.
-	ReasonBadCommand = "Bad Command"
+	ReasonBadCommand = "Bad Chat Command"
 )
 
 // Notification bodies, exactly as imc sends them.

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chatload/chatload/report"
+)
+
+// stepSubject says in words what a step was doing, for Error Message.
+func (r ProbeResult) stepSubject(cfg ProbeConfig, step string) string {
+	switch step {
+	case StepLogonSender:
+		return "Log on of the sender " + cfg.Sender.String()
+	case StepLogonReceiver:
+		return "Log on of the receiver " + cfg.Receiver.String()
+	case StepFindRoom:
+		return "Looking up a chat room for " + cfg.Sender.URI
+	case StepJoinSender:
+		return "Joining the sender to " + r.Room
+	case StepJoinReceiver:
+		return "Joining the receiver to " + r.Room
+	case StepSendSender:
+		return "Posting the sender's message to " + r.Room
+	case StepDeliverySender:
+		return "Delivery of the sender's message to the receiver " + cfg.Receiver.URI
+	case StepSendReceiver:
+		return "Posting the receiver's reply to " + r.Room
+	case StepDeliveryRecv:
+		return "Delivery of the receiver's reply to the sender " + cfg.Sender.URI
+	case StepLeaveSender, StepLeaveReceiver:
+		return "Leaving " + r.Room
+	case StepLogoffSender, StepLogoffReceiver:
+		return "Log off"
+	}
+	return step
+}
+
+// ErrorMessage says what failed and where, or "" on success.
+func (r ProbeResult) ErrorMessage(cfg ProbeConfig) string {
+	if r.Err == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s failed: %v", r.stepSubject(cfg, r.FailedStep), r.Err)
+}
+
+// Diagnosis says the likely cause of the failure and what to check, in the words of
+// a persistent-chat administrator; "" on success. target names the server tried.
+func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
+	if r.Err == nil {
+		return ""
+	}
+	class, code := report.ClassOf(r.Err)
+	user := cfg.Sender.URI
+	if r.FailedStep == StepLogonReceiver || r.FailedStep == StepJoinReceiver || r.FailedStep == StepSendReceiver {
+		user = cfg.Receiver.URI
+	}
+	logon := r.FailedStep == StepLogonSender || r.FailedStep == StepLogonReceiver
+	join := r.FailedStep == StepJoinSender || r.FailedStep == StepJoinReceiver
+	delivery := r.FailedStep == StepDeliverySender || r.FailedStep == StepDeliveryRecv
+
+	if errors.Is(r.Err, context.Canceled) {
+		return "The test was interrupted before it completed; nothing can be concluded about the server."
+	}
+	switch {
+	case class == report.Transport:
+		return fmt.Sprintf("The server %s could not be reached: nothing accepted the connection or the packets. "+
+			"Check that the SIP server is running and listening on that address, port and transport (--transport), "+
+			"and that no firewall blocks it.", target)
+	case class == report.Timeout && logon:
+		return fmt.Sprintf("The server %s did not answer the log on in time. Check the address, port and "+
+			"transport (--transport); a firewall dropping packets or an overloaded server look the same.", target)
+	case class == report.Auth && logon:
+		return fmt.Sprintf("Authentication failed for %s: the password is wrong, the authentication user name "+
+			"differs from the URI's user (give the credential as authuser:password), or the account is disabled. "+
+			"Check the credential against the user's account.", user)
+	case class == report.NotFound && logon:
+		return fmt.Sprintf("The user %s is not provisioned on the server (unknown user). Check the SIP URI and "+
+			"that the account exists and is enabled for chat.", user)
+	case r.FailedStep == StepFindRoom:
+		return "The sender can see no chat room on this server. Create a room or name one with --room."
+	case class == report.NotFound && join:
+		return fmt.Sprintf("The chat room %s does not exist on the server. Check the room URI given with --room "+
+			"(for Kamailio imc: room@conf.<domain>) and that the room is provisioned.", r.Room)
+	case (class == report.Rejected || class == report.Auth) && join:
+		return fmt.Sprintf("The server refused to let %s join %s (SIP %d). Check that the user is allowed in the "+
+			"room (private room, invitation or permission needed).", user, r.Room, code)
+	case class == report.Timeout && join:
+		return fmt.Sprintf("%s was not confirmed as a member of %s in time: the server acknowledged the join "+
+			"or did not answer, but sent no joined notification to the user's registered address. Check that the "+
+			"server can send requests back to this client (NAT, firewall) and the server's logs.", user, r.Room)
+	case class == report.Rejected && code == 403 && !delivery:
+		return fmt.Sprintf("The server says %s is not a member of %s although it joined: membership was lost "+
+			"(server restart, room destroyed or the user removed). Check the room on the server.", user, r.Room)
+	case delivery || class == report.Lost:
+		return "The server accepted the message but did not deliver it to the other user within the timeout. " +
+			"Check that the server can send requests to the receiver's registered address (NAT, firewall), " +
+			"that the server is not overloaded, and its logs for failed relays."
+	case class == report.Timeout:
+		return "The server did not answer in time. Check its load and logs; raise --timeout if it is merely slow."
+	case class == report.Rejected:
+		return fmt.Sprintf("The server rejected the request with SIP %d. Check the server's policy and logs for this user and room.", code)
+	case class == report.Protocol:
+		return "The server answered something this protocol does not allow. Check that --protocol matches the server."
+	}
+	return fmt.Sprintf("Unexpected failure (%s). Check the server's logs at the failing step.", class)
+}

@@ -28,9 +28,9 @@ func TestParseUsers(t *testing.T) {
 
 func TestParseUsersErrors(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{"sip:a@x,,p\n", "u.csv:1: want the header"},                  // no header
+		{"sip:a@x,,p\n", "u.csv:1: want the header"},                      // no header
 		{"uri,username,password\nsip:a@x,,\n", "u.csv:2: empty password"}, // no password
-		{"uri,username,password\nnot-a-uri,,p\n", "u.csv:2: uri"},          // no @
+		{"uri,username,password\nnot-a-uri,,p\n", "u.csv:2: uri"},         // no @
 		{"uri,username,password\n\na@x,,p\na@x,,q\n", "u.csv:4: sip:a@x already given on line 3"},
 		{"uri,username,password\na@x\n", "u.csv:2: want 3 fields"},
 		{"", "no header"},

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/spf13/cobra"
 )
 
@@ -33,11 +36,16 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// env is what commands may touch of the process: streams and stdin.
+// env is what commands may touch of the process: streams, environment variables
+// and DNS. Tests replace them; only main uses the real process.
 type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	getenv func(string) string
+	// lookupSRV is net.DefaultResolver.LookupSRV; tests replace it so that they
+	// never query a resolver off loopback.
+	lookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 }
 
 func newRoot(e *env) *cobra.Command {
@@ -58,8 +66,8 @@ func newRoot(e *env) *cobra.Command {
 }
 
 // run executes chatload with args and returns its exit status.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, e *env) int {
+	stderr := e.stderr
 	root := newRoot(e)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -79,6 +87,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func main() {
+	// sipgo logs transport noise (e.g. "TCP ref went negative" at shutdown) through a
+	// process-wide logger; only errors are worth a user's attention.
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	slog.SetDefault(quiet)
+	sip.SetDefaultLogger(quiet)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -86,5 +99,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], &env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		getenv: os.Getenv, lookupSRV: net.DefaultResolver.LookupSRV,
+	}))
 }

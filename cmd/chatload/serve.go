@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatload/chatload/scenarios"
+	"github.com/chatload/chatload/server"
+)
+
+type serveFlags struct {
+	listen        []string
+	domain        string
+	users         int
+	usersSet      bool // --users given explicitly
+	usersFile     string
+	rooms         int
+	allowRemote   bool
+	stats         string
+	nonceLifetime time.Duration
+	digest        string
+	logLevel      string
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the embedded persistent-chat server (Kamailio imc dialect) for demos and self-tests",
+		Long: `Run a small, real SIP server: an in-memory registrar with digest auth (MD5 or
+SHA-256, qop=auth) and chat rooms over SIP MESSAGE that behave on the wire like
+Kamailio's imc module (#join, #exit, #members, #rooms; lines fanned out to the
+other members). Rooms room001..roomNNN live at conf.<domain>.
+
+Users are generated (sip:user0001@<domain> with password pass0001, ...) unless
+--users-file names a CSV file with the header "uri,username,password". Generated
+users have public passwords, so they are refused on an address other hosts can
+reach unless --allow-remote is given.
+
+The server runs until interrupted (Ctrl-C); --stats then writes its counters as
+JSON. Exit status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
+		Example: `  chatload serve
+  chatload serve --listen udp:127.0.0.1:5090 --users 1000 --rooms 50 --stats serve-stats.json
+  chatload serve --listen tcp:0.0.0.0:5060 --users-file users.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.usersSet = cmd.Flags().Changed("users")
+			return runServe(cmd, e, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.listen, "listen", []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
+		"listen addresses, transport:host:port (udp or tcp; port 0 picks a free one); repeat or separate with commas")
+	fl.StringVar(&f.domain, "domain", server.DefaultDomain, "users' domain and digest realm; rooms live at conf.<domain>")
+	fl.IntVar(&f.users, "users", 100, "number of generated test users (sip:userNNNN@<domain>, password passNNNN)")
+	fl.StringVar(&f.usersFile, "users-file", "", "CSV file of users (header uri,username,password) instead of generated ones (default: none)")
+	fl.IntVar(&f.rooms, "rooms", server.DefaultRooms, "number of rooms room001..roomNNN")
+	fl.BoolVar(&f.allowRemote, "allow-remote", false, "serve generated users (public passwords) on a non-loopback address (default: refused)")
+	fl.StringVar(&f.stats, "stats", "", "write the server's counters as JSON to this file at exit, - for stdout (default: not written)")
+	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", server.DefaultNonceLifetime, "how long a digest nonce is accepted; later ones are challenged with stale=true")
+	fl.StringVar(&f.digest, "digest-algorithm", server.AlgorithmMD5, "algorithm offered in challenges: MD5 or SHA-256 (credentials with either are accepted)")
+	fl.StringVar(&f.logLevel, "log-level", "error", "diagnostics on stderr: debug, info, warn or error")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
+	cfg, desc, err := f.config()
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageErr("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := cfg.Validate(); err != nil {
+		if errors.Is(err, server.ErrRemoteGenerated) {
+			return usageErr("%v: pass --allow-remote to serve them there anyway, or give --users-file", err)
+		}
+		if f.usersFile != "" && strings.HasPrefix(err.Error(), "users") {
+			return usageErr("--users-file %s: %v", f.usersFile, err)
+		}
+		return usageErr("%v", err)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	ctx := cmd.Context()
+	if err := srv.Start(ctx); err != nil {
+		srv.Close()
+		return &exitError{code: 1, err: err}
+	}
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(e.stdout, "listening on %s\n", a)
+	}
+	rooms := srv.RoomURIs()
+	fmt.Fprintf(e.stdout, "users: %s\n", desc)
+	switch len(rooms) {
+	case 0:
+		fmt.Fprintln(e.stdout, "rooms: none")
+	default:
+		fmt.Fprintf(e.stdout, "rooms: %d, %s\n", len(rooms), span(rooms))
+	}
+	fmt.Fprintln(e.stdout, "serving until interrupted (Ctrl-C)")
+
+	<-ctx.Done()
+	closeErr := srv.Close()
+	if f.stats != "" {
+		if err := writeStats(e, f.stats, srv.Stats()); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	if closeErr != nil {
+		return &exitError{code: 1, err: closeErr}
+	}
+	return nil
+}
+
+// config turns the flags into a server configuration and a password-free
+// description of its users.
+func (f serveFlags) config() (server.Config, string, error) {
+	var cfg server.Config
+	for _, l := range f.listen {
+		if _, err := server.ParseListen(l); err != nil {
+			return cfg, "", usageErr("--listen %q: %v", l, err)
+		}
+	}
+	if len(f.listen) == 0 {
+		return cfg, "", usageErr("--listen: give at least one transport:host:port")
+	}
+	domain := strings.ToLower(strings.TrimSpace(f.domain))
+	if err := server.ValidDomain(domain); err != nil {
+		return cfg, "", usageErr("--domain %q: %v", f.domain, err)
+	}
+	if f.rooms < 0 {
+		return cfg, "", usageErr("--rooms %d: must not be negative", f.rooms)
+	}
+	if f.nonceLifetime <= 0 {
+		return cfg, "", usageErr("--nonce-lifetime %v: must be positive", f.nonceLifetime)
+	}
+	alg := strings.ToUpper(f.digest)
+	if alg != server.AlgorithmMD5 && alg != server.AlgorithmSHA256 {
+		return cfg, "", usageErr("--digest-algorithm %q: want MD5 or SHA-256", f.digest)
+	}
+	cfg = server.Config{
+		Domain:          domain,
+		Listen:          f.listen,
+		Rooms:           f.rooms,
+		AllowRemote:     f.allowRemote,
+		NonceLifetime:   f.nonceLifetime,
+		DigestAlgorithm: alg,
+	}
+	var desc string
+	if f.usersFile != "" {
+		if f.usersSet {
+			return cfg, "", usageErr("--users and --users-file exclude each other")
+		}
+		users, err := readUsers(f.usersFile)
+		if err != nil {
+			return cfg, "", err
+		}
+		cfg.Users = users
+		desc = fmt.Sprintf("%d from %s, %s", len(users), f.usersFile, span(uris(users)))
+	} else {
+		if f.users < 1 {
+			return cfg, "", usageErr("--users %d: must be at least 1", f.users)
+		}
+		cfg.Users, cfg.Generated = server.GeneratedUsers(f.users, domain), true
+		desc = fmt.Sprintf("%d generated, %s, passwords passNNNN (public test accounts)", f.users, span(uris(cfg.Users)))
+	}
+	return cfg, desc, nil
+}
+
+func readUsers(path string) ([]scenarios.User, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, usageErr("--users-file: %v", err)
+	}
+	defer fh.Close()
+	users, err := scenarios.ParseUsers(path, fh)
+	if err != nil {
+		return nil, usageErr("%v", err) // names file:line
+	}
+	if len(users) == 0 {
+		return nil, usageErr("--users-file %s: no users", path)
+	}
+	return users, nil
+}
+
+func uris(us []scenarios.User) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.URI
+	}
+	return out
+}
+
+// span shows a list by its ends: "a .. z".
+func span(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return ""
+	case 1:
+		return xs[0]
+	}
+	return xs[0] + " .. " + xs[len(xs)-1]
+}
+
+func writeStats(e *env, path string, st server.Stats) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("--stats: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/report"
+	"github.com/chatload/chatload/scenarios"
+	"github.com/chatload/chatload/server"
+)
+
+type testFlags struct {
+	target, protocol, transport string
+	sender, senderCred          string
+	receiver, receiverCred      string
+	room                        string
+	timeout                     time.Duration
+	output                      string
+	verbose                     bool
+}
+
+func newTestCmd(e *env) *cobra.Command {
+	var f testFlags
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run the persistent-chat synthetic transaction (like Test-CsPersistentChatMessage)",
+		Long: `Log a sender and a receiver on, join both to a chat room, exchange a pair of
+messages (each verified as received by the other), leave and log off; print
+Target Fqdn, Result, Latency, Error Message and Diagnosis.
+
+Without --target an embedded server is started on 127.0.0.1 with two test users
+and a room, so the command works with no setup.
+
+Credentials (--sender-credential, --receiver-credential) take one of:
+  prompt               ask on the terminal, no echo
+  env:NAME             the variable holds [authuser:]password
+  file:PATH            the first line holds [authuser:]password
+  [authuser:]password  literally (visible in the process list: avoid on shared hosts)
+
+Exit status: 0 Success, 1 Failure, 2 usage error.`,
+		Example: `  chatload test
+  chatload test --target 127.0.0.1:5090 --sender sip:user0001@example.test --sender-credential env:PW1 \
+      --receiver sip:user0002@example.test --receiver-credential env:PW2 --room room001@conf.example.test`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runTest(cmd.Context(), e, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "", "registrar/proxy HOST[:PORT] (the Target Fqdn); empty starts the embedded server")
+	fl.StringVar(&f.protocol, "protocol", "imc", "chat protocol: imc (Kamailio imc rooms over SIP MESSAGE)")
+	fl.StringVar(&f.transport, "transport", "udp", "SIP transport: udp or tcp")
+	fl.StringVar(&f.sender, "sender", "", "sender's SIP URI (required with --target)")
+	fl.StringVar(&f.senderCred, "sender-credential", "", "sender's credential: prompt, env:NAME, file:PATH or [authuser:]password")
+	fl.StringVar(&f.receiver, "receiver", "", "receiver's SIP URI (required with --target)")
+	fl.StringVar(&f.receiverCred, "receiver-credential", "", "receiver's credential: prompt, env:NAME, file:PATH or [authuser:]password")
+	fl.StringVar(&f.room, "room", "", "chat room URI or name (default: the first room the sender can see)")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
+	fl.StringVar(&f.output, "output", "text", "output format: text or json")
+	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
+	return cmd
+}
+
+func (f *testFlags) validate() error {
+	switch f.protocol {
+	case "imc":
+	case "xccos":
+		return usageErr("--protocol xccos: Lync/Skype Persistent Chat is not available in this version yet; use --protocol imc")
+	default:
+		return usageErr("--protocol %q: want imc", f.protocol)
+	}
+	switch f.transport {
+	case "udp", "tcp":
+	case "tls":
+		return usageErr("--transport tls is not available in this version yet; use udp or tcp")
+	default:
+		return usageErr("--transport %q: want udp or tcp", f.transport)
+	}
+	switch f.output {
+	case "text", "json":
+	default:
+		return usageErr("--output %q: want text or json", f.output)
+	}
+	if f.timeout <= 0 {
+		return usageErr("--timeout %v: must be positive", f.timeout)
+	}
+	if f.target != "" {
+		for _, p := range []struct{ flag, v string }{
+			{"--sender", f.sender}, {"--sender-credential", f.senderCred},
+			{"--receiver", f.receiver}, {"--receiver-credential", f.receiverCred},
+		} {
+			if p.v == "" {
+				return usageErr("%s is required with --target", p.flag)
+			}
+		}
+	}
+	for _, p := range []struct{ flag, v string }{{"--sender", f.sender}, {"--receiver", f.receiver}} {
+		if p.v != "" && !strings.Contains(p.v, "@") {
+			return usageErr("%s %q: want a SIP URI like sip:user@domain", p.flag, p.v)
+		}
+	}
+	return nil
+}
+
+// embeddedDomain is the domain of the embedded server's test users and rooms.
+const embeddedDomain = "example.test"
+
+func runTest(ctx context.Context, e *env, f testFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	cfg := engine.ProbeConfig{Timeout: f.timeout, Room: f.room}
+	target := f.target
+	if target == "" {
+		users := server.GeneratedUsers(2, embeddedDomain)
+		srv, err := server.New(server.Config{
+			Domain:    embeddedDomain,
+			Listen:    []string{f.transport + ":127.0.0.1:0"},
+			Users:     users,
+			Rooms:     1,
+			Generated: true,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded server: %w", err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			return fmt.Errorf("embedded server: %w", err)
+		}
+		defer srv.Close()
+		target = srv.Addrs()[0].Addr
+		cfg.Sender, cfg.Receiver = users[0], users[1]
+	} else {
+		var err error
+		if target, err = resolveTarget(ctx, e, f.target, f.transport); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if err := fillUser(e, &cfg.Sender, "--sender", f.sender, f.senderCred); err != nil {
+		return err
+	}
+	if err := fillUser(e, &cfg.Receiver, "--receiver", f.receiver, f.receiverCred); err != nil {
+		return err
+	}
+	if cfg.Room != "" {
+		cfg.Room = imc.RoomURI(cfg.Room, scenarios.HostPart(cfg.Sender.URI))
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+
+	drv, err := imc.New(imc.Config{Target: target, Transport: f.transport, Timeout: min(f.timeout, 10*time.Second)})
+	if err != nil {
+		return fmt.Errorf("%v", err)
+	}
+	defer drv.Close()
+	res := engine.Probe(ctx, drv, cfg)
+
+	out := report.TestResult{
+		TargetFqdn:   target,
+		Result:       "Success",
+		Latency:      report.Millis(res.Latency),
+		ErrorMessage: res.ErrorMessage(cfg),
+		Diagnosis:    res.Diagnosis(cfg, target+"/"+f.transport),
+	}
+	if !res.Success {
+		out.Result = "Failure"
+	}
+	for _, s := range res.Steps {
+		st := report.TestStep{Name: s.Name, OK: s.OK, Duration: report.Millis(s.Duration)}
+		if s.Err != nil {
+			st.Error = s.Err.Error()
+		}
+		out.Steps = append(out.Steps, st)
+	}
+	if f.output == "json" {
+		err = out.WriteJSON(e.stdout)
+	} else {
+		err = out.WriteText(e.stdout, f.verbose)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.Success {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// fillUser sets the user's URI and credential from the flags that were given.
+func fillUser(e *env, u *engine.User, flag, uri, spec string) error {
+	if uri != "" {
+		u.URI = scenarios.NormalizeURI(uri)
+	}
+	if spec == "" {
+		if u.Password == "" {
+			return usageErr("%s-credential is required for %s", flag, u.URI)
+		}
+		return nil
+	}
+	c, err := readCredential(e, flag+"-credential", spec, u.URI)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	u.AuthUser, u.Password = c.authUser, c.password
+	return nil
+}

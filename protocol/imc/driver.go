@@ -1,0 +1,659 @@
+package imc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/report"
+	"github.com/chatload/chatload/scenarios"
+)
+
+// DefaultExpires is the registration expiry when Config.Expires is zero.
+const DefaultExpires = 300 * time.Second
+
+// Config configures a Driver. It is a plain value: safe to copy and share.
+type Config struct {
+	// Target is "host:port" of the registrar/proxy; every request goes there (it
+	// is the outbound proxy).
+	Target string
+	// Transport is "udp" or "tcp".
+	Transport string
+	// LocalAddr is the local IP to bind. Empty: the address that reaches Target
+	// (127.0.0.1 for a loopback target).
+	LocalAddr string
+	// Timeout limits each SIP transaction, and the wait for a room's answer to a
+	// command. Zero means 5s. The caller's context deadline applies too.
+	Timeout time.Duration
+	// Expires is the registration expiry asked for. Zero means DefaultExpires.
+	// Sessions refresh their registration at half the granted expiry.
+	Expires time.Duration
+	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
+	UserAgent string
+	// Logger receives diagnostics. Nil: nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = sipua.DefaultTimeout
+	}
+	if c.Expires == 0 {
+		c.Expires = DefaultExpires
+	}
+	return c
+}
+
+func (c Config) ua() sipua.Config {
+	return sipua.Config{
+		Target: c.Target, Transport: c.Transport, LocalAddr: c.LocalAddr,
+		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
+	}
+}
+
+// Validate reports the first problem with c. It is a pure function.
+func (c Config) Validate() error {
+	if err := c.ua().Validate(); err != nil {
+		return fmt.Errorf("imc: %w", err)
+	}
+	if c.Expires < 0 || (c.Expires > 0 && c.Expires < time.Second) {
+		return fmt.Errorf("imc: expires %s: want at least 1s", c.Expires)
+	}
+	return nil
+}
+
+// String describes c for reports and logs (with defaults applied). It is a
+// pure function and never shows anything secret (a Config holds none).
+func (c Config) String() string {
+	c = c.withDefaults()
+	return fmt.Sprintf("%s expires=%s", c.ua(), c.Expires)
+}
+
+// Driver connects users to chat rooms over SIP MESSAGE in Kamailio's imc
+// dialect. All its sessions share one SIP user agent (one socket). Safe for
+// concurrent use.
+type Driver struct {
+	cfg Config
+	ua  *sipua.UA
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closed   bool
+
+	closeOnce sync.Once
+}
+
+var _ engine.Driver = (*Driver)(nil)
+
+// New validates cfg and opens the driver's SIP socket (udp: connected to the
+// target; tcp: a listener, plus one connection to the target on first use).
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ua, err := sipua.New(cfg.ua())
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}}, nil
+}
+
+// LocalAddr returns the address the driver listens on (named in Contacts). Safe
+// for concurrent use.
+func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
+
+// Close logs off the sessions still open (as Session.Close does, within the
+// configured timeout) and releases the socket. Safe to call more than once and
+// concurrently; Connect fails with Canceled afterwards.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		open := make([]*session, 0, len(d.sessions))
+		for s := range d.sessions {
+			open = append(open, s)
+		}
+		d.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.Timeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 64) // bounded: thousands of sessions at once would flood the target
+		for _, s := range open {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				_ = s.Close(ctx)
+			}()
+		}
+		wg.Wait()
+		_ = d.ua.Close()
+	})
+	return nil
+}
+
+// Connect registers u (REGISTER with digest; Contact = this driver's socket) and
+// returns its session. deliver receives the chat lines of the rooms u joins; it
+// is called from the driver's goroutines and must not block. Safe for
+// concurrent use. Errors: NotFound (user not provisioned), Auth (credentials
+// refused), Timeout/Transport (naming the target and transport), Protocol (u.URI
+// is no SIP URI).
+func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine.Delivery)) (engine.Session, error) {
+	uri := scenarios.NormalizeURI(u.URI)
+	self := scenarios.UserPart(uri)
+	domain := scenarios.HostPart(uri)
+	if self == "" || domain == "" || !strings.Contains(uri, "@") {
+		return nil, report.Errorf(report.Protocol, "register", 0, "%q is not a SIP URI (want sip:user@domain)", u.URI)
+	}
+	s := &session{
+		d:       d,
+		self:    self,
+		domain:  domain,
+		conf:    "conf." + strings.ToLower(domain),
+		deliver: deliver,
+		joined:  map[string]string{},
+		waiters: map[*waiter]struct{}{},
+		done:    make(chan struct{}),
+	}
+	acct, err := d.ua.NewAccount(uri, u.Username(), u.Password, s.onRequest)
+	if err != nil {
+		return nil, err
+	}
+	s.acct = acct
+	aor := acct.AoR()
+	s.aor = aor.String()
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		acct.Close()
+		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
+	}
+	d.sessions[s] = struct{}{}
+	d.mu.Unlock()
+
+	granted, err := s.register(ctx, "register", d.cfg.Expires)
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.scheduleRefresh(granted / 2)
+	s.mu.Unlock()
+	if closed { // Driver.Close ran meanwhile and has logged it off again
+		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
+	}
+	return s, nil
+}
+
+// session is one registered user. Safe for concurrent use.
+type session struct {
+	d       *Driver
+	acct    *sipua.Account
+	aor     string // "sip:user0001@example.test"
+	self    string // user part, as imc names members
+	domain  string
+	conf    string // lower-case "conf.<domain>": where imc rooms live
+	deliver func(engine.Delivery)
+
+	mu            sync.Mutex
+	joined        map[string]string // roomKey -> room URI as the caller knows it
+	waiters       map[*waiter]struct{}
+	closed        bool
+	refresh       *time.Timer
+	refreshCancel context.CancelFunc
+	refreshing    sync.WaitGroup
+
+	done      chan struct{} // closed by Close: waits end
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ engine.Session    = (*session)(nil)
+	_ engine.RoomLister = (*session)(nil)
+)
+
+// waiter waits for a room's in-band answer to a command (notifications and lists
+// arrive as separate MESSAGEs, in any order with the command's 200).
+type waiter struct {
+	room  string // roomKey the answer comes from; "" for any (#rooms)
+	rooms bool   // wants a "Rooms:" list rather than a join notification
+	ch    chan answer
+}
+
+type answer struct {
+	kind  NoticeKind
+	rooms []string // room URIs, for a list
+}
+
+func roomKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
+
+func (s *session) addWaiter(room string, rooms bool) *waiter {
+	w := &waiter{room: room, rooms: rooms, ch: make(chan answer, 1)}
+	s.mu.Lock()
+	s.waiters[w] = struct{}{}
+	s.mu.Unlock()
+	return w
+}
+
+func (s *session) removeWaiter(w *waiter) {
+	s.mu.Lock()
+	delete(s.waiters, w)
+	s.mu.Unlock()
+}
+
+// register sends REGISTER for the session's Contact and returns the expiry the
+// registrar granted.
+func (s *session) register(ctx context.Context, op string, expires time.Duration) (time.Duration, error) {
+	aor := s.acct.AoR()
+	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
+	exp := sip.ExpiresHeader(uint32(expires / time.Second))
+	res, err := s.acct.Do(ctx, op, sipua.Request{
+		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true,
+		Headers: []sip.Header{&exp},
+	})
+	if err != nil {
+		var e *report.Error
+		if errors.As(err, &e) {
+			switch e.Class {
+			case report.NotFound:
+				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
+			case report.Auth:
+				e.Detail = "user " + s.aor + ": " + e.Detail + " (wrong password or auth user?)"
+			}
+		}
+		return 0, err
+	}
+	return s.granted(res, expires), nil
+}
+
+// granted reads the expiry the registrar gave our Contact: its expires parameter,
+// else the Expires header, else what was asked.
+func (s *session) granted(res *sip.Response, asked time.Duration) time.Duration {
+	mine := s.acct.Contact()
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.User != mine.User || c.Address.Port != mine.Port {
+			continue
+		}
+		if v, ok := c.Params.Get("expires"); ok {
+			var n int
+			if _, err := fmt.Sscan(v, &n); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
+		return time.Duration(*e) * time.Second
+	}
+	return asked
+}
+
+// scheduleRefresh re-registers after d so that long runs stay reachable.
+// Called with s.mu held.
+func (s *session) scheduleRefresh(d time.Duration) {
+	if s.closed {
+		return
+	}
+	d = max(d, time.Second)
+	s.refresh = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.refreshing.Add(1)
+		// Close cancels a refresh in flight rather than wait out its timeout.
+		ctx, cancel := context.WithCancel(context.Background())
+		s.refreshCancel = cancel
+		s.mu.Unlock()
+		defer s.refreshing.Done()
+		defer cancel()
+
+		next := s.d.cfg.Timeout // retry soon after a failure
+		if granted, err := s.register(ctx, "reregister", s.d.cfg.Expires); err != nil {
+			if ctx.Err() == nil { // not Close cancelling it
+				s.d.log.Warn("registration refresh failed", "user", s.aor, "error", err)
+			}
+		} else {
+			next = granted / 2
+		}
+		s.mu.Lock()
+		s.scheduleRefresh(next)
+		s.mu.Unlock()
+	})
+}
+
+// resolveRoom turns a room name or URI into its URI string, parsed form and key.
+func (s *session) resolveRoom(op, room string) (string, sip.Uri, error) {
+	uri := RoomURI(strings.TrimSpace(room), s.domain)
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil || u.User == "" || u.Host == "" {
+		return "", sip.Uri{}, report.Errorf(report.Protocol, op, 0, "room %q is not a room name or SIP URI", room)
+	}
+	u.UriParams, u.Headers = nil, nil
+	return uri, u, nil
+}
+
+func (s *session) message(ctx context.Context, op string, ruri sip.Uri, callID, body string) error {
+	_, err := s.acct.Do(ctx, op, sipua.Request{
+		Method: sip.MESSAGE, URI: ruri, CallID: callID,
+		ContentType: "text/plain", Body: []byte(body),
+	})
+	return err
+}
+
+func (s *session) checkOpen(op string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
+	}
+	return nil
+}
+
+// Join sends "#join" to the room and returns once the room confirms: the
+// "has joined" notification naming this user, or "You are in the room already".
+// The 200 alone proves nothing (imc answers 200 to a join of a missing room too).
+func (s *session) Join(ctx context.Context, room string) error {
+	if err := s.checkOpen("join"); err != nil {
+		return err
+	}
+	uri, ruri, err := s.resolveRoom("join", room)
+	if err != nil {
+		return err
+	}
+	key := roomKey(ruri)
+	// Registered before sending: the notification may overtake the 200.
+	w := s.addWaiter(key, false)
+	defer s.removeWaiter(w)
+	if err := s.message(ctx, "join", ruri, "", JoinBody); err != nil {
+		return annotate(err, uri)
+	}
+	a, err := s.wait(ctx, w, "join", uri, "joined notification")
+	if err != nil {
+		return err
+	}
+	switch a.kind {
+	case NoticeNotFound:
+		return report.Errorf(report.NotFound, "join", 0, "room %s not found (%q from the room)", uri, NoticeRoomNotFound)
+	default: // NoticeJoin, NoticeAlready
+		s.mu.Lock()
+		s.joined[key] = uri
+		s.mu.Unlock()
+		return nil
+	}
+}
+
+// wait waits for w's answer within the command timeout and ctx.
+func (s *session) wait(ctx context.Context, w *waiter, op, uri, what string) (answer, error) {
+	t := time.NewTimer(s.d.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case a := <-w.ch:
+		return a, nil
+	case <-t.C:
+		return answer{}, report.Errorf(report.Timeout, op, 0, "%s from %s not received within %s", what, uri, s.d.cfg.Timeout)
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return answer{}, report.Errorf(report.Timeout, op, 0, "%s from %s not received before the deadline", what, uri)
+		}
+		return answer{}, &report.Error{Class: report.Canceled, Op: op, Detail: "cancelled waiting for the " + what + " from " + uri, Err: ctx.Err()}
+	case <-s.done:
+		return answer{}, report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
+	}
+}
+
+// Send posts m to room and returns on the server's final response. m.ID becomes
+// the Call-ID, which imc echoes to the receivers as In-Reply-To.
+func (s *session) Send(ctx context.Context, room string, m engine.Message) error {
+	if err := s.checkOpen("send"); err != nil {
+		return err
+	}
+	if m.Body == "" {
+		return report.Errorf(report.Protocol, "send", 0, "empty message body (imc refuses it)")
+	}
+	if IsCommand(m.Body) {
+		return report.Errorf(report.Protocol, "send", 0, "message body starts with %q: imc would run it as a command, not relay it", string(CmdChar))
+	}
+	callID := m.ID
+	if callID != "" && !sipua.ValidCallID(callID) {
+		return report.Errorf(report.Protocol, "send", 0, "message ID %q cannot be a Call-ID", callID)
+	}
+	uri, ruri, err := s.resolveRoom("send", room)
+	if err != nil {
+		return err
+	}
+	err = s.message(ctx, "send", ruri, callID, m.Body)
+	if err == nil {
+		return nil
+	}
+	if c, code := report.ClassOf(err); c == report.Rejected && code == 403 {
+		return annotate(err, uri+": not a member of the room (or no such room)")
+	}
+	return annotate(err, uri)
+}
+
+// Leave sends "#exit" and returns on its 200. The "has left" notification is not
+// awaited: it races with an immediate unREGISTER and may be lost.
+func (s *session) Leave(ctx context.Context, room string) error {
+	if err := s.checkOpen("leave"); err != nil {
+		return err
+	}
+	return s.leave(ctx, room)
+}
+
+func (s *session) leave(ctx context.Context, room string) error {
+	uri, ruri, err := s.resolveRoom("leave", room)
+	if err != nil {
+		return err
+	}
+	err = s.message(ctx, "leave", ruri, "", ExitBody)
+	c, code := report.ClassOf(err)
+	if err == nil || (c == report.Rejected && code == 500) {
+		// 500 Chat Command Failed: imc says we are not a member; either way we are out.
+		s.mu.Lock()
+		delete(s.joined, roomKey(ruri))
+		s.mu.Unlock()
+	}
+	if err != nil {
+		if c == report.Rejected && code == 500 {
+			return annotate(err, uri+": not a member of the room (or no such room)")
+		}
+		return annotate(err, uri)
+	}
+	return nil
+}
+
+// Rooms sends "#rooms" and returns the room URIs of imc's answer. imc answers
+// any Request-URI in its domain (the R-URI is not looked up as a room).
+func (s *session) Rooms(ctx context.Context) ([]string, error) {
+	if err := s.checkOpen("rooms"); err != nil {
+		return nil, err
+	}
+	uri := "sip:rooms@" + s.conf
+	var ruri sip.Uri
+	_ = sip.ParseUri(uri, &ruri)
+	w := s.addWaiter("", true)
+	defer s.removeWaiter(w)
+	if err := s.message(ctx, "rooms", ruri, "", RoomsBody); err != nil {
+		return nil, annotate(err, uri)
+	}
+	a, err := s.wait(ctx, w, "rooms", uri, "room list")
+	if err != nil {
+		return nil, err
+	}
+	return a.rooms, nil
+}
+
+// Close leaves the joined rooms (best effort), unregisters (Expires: 0) and
+// releases the session. The result of the first call is returned to every call.
+func (s *session) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		if s.refresh != nil {
+			s.refresh.Stop()
+		}
+		if s.refreshCancel != nil {
+			s.refreshCancel()
+		}
+		rooms := make([]string, 0, len(s.joined))
+		for _, uri := range s.joined {
+			rooms = append(rooms, uri)
+		}
+		s.mu.Unlock()
+		close(s.done)
+		s.refreshing.Wait()
+
+		for _, r := range rooms {
+			if err := s.leave(ctx, r); err != nil {
+				s.d.log.Debug("leave on close failed", "user", s.aor, "room", r, "error", err)
+			}
+		}
+		if _, err := s.register(ctx, "unregister", 0); err != nil {
+			s.closeErr = err
+		}
+		s.release()
+	})
+	return s.closeErr
+}
+
+// release drops the session from the UA's routing and the driver.
+func (s *session) release() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.acct.Close()
+	s.d.mu.Lock()
+	delete(s.d.sessions, s)
+	s.d.mu.Unlock()
+}
+
+// onRequest handles a MESSAGE for this user (already answered 200 by the UA).
+func (s *session) onRequest(req *sip.Request) {
+	at := time.Now()
+	if req.Method != sip.MESSAGE {
+		return
+	}
+	from := req.From()
+	if from == nil {
+		return
+	}
+	key := roomKey(from.Address)
+	body := string(req.Body())
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	room, joined := s.joined[key]
+	isRoom := joined || strings.EqualFold(from.Address.Host, s.conf)
+	for w := range s.waiters {
+		if w.room == key {
+			isRoom = true
+		}
+	}
+	if !isRoom {
+		s.mu.Unlock()
+		return // a page-mode MESSAGE from a user, not a room: not ours to count
+	}
+	kind, user := ParseNotice(body)
+	if body == NoticeCreated {
+		// create_on_join=1: the joiner created the room and is its owner (a member).
+		kind, user = NoticeJoin, s.self
+	}
+	if kind != NoticeNone {
+		s.notify(key, kind, user)
+		s.mu.Unlock()
+		return
+	}
+	if names, ok := ParseRooms(body); ok {
+		uris := make([]string, len(names))
+		for i, n := range names {
+			// The list names rooms by user part; they live where the list came from.
+			uris[i] = "sip:" + n + "@" + from.Address.Host
+		}
+		for w := range s.waiters {
+			if w.rooms {
+				send(w.ch, answer{rooms: uris})
+			}
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+
+	author, text, ok := ParseLine(body)
+	if !ok {
+		return // Members: lists, help text: nothing to deliver
+	}
+	if !joined {
+		room = "sip:" + from.Address.User + "@" + from.Address.Host
+	}
+	id := ""
+	if h := req.GetHeader(HeaderInReplyTo); h != nil {
+		id = strings.TrimSpace(h.Value())
+	}
+	s.deliver(engine.Delivery{Room: room, From: author, ID: id, Body: text, At: at})
+}
+
+// notify hands a room notification to the join waiters on that room. Called
+// with s.mu held.
+func (s *session) notify(key string, kind NoticeKind, user string) {
+	switch kind {
+	case NoticeJoin:
+		if !strings.EqualFold(user, s.self) {
+			return // someone else joining
+		}
+	case NoticeAlready, NoticeNotFound:
+	default:
+		return
+	}
+	for w := range s.waiters {
+		if w.room == key && !w.rooms {
+			send(w.ch, answer{kind: kind})
+		}
+	}
+}
+
+// send delivers a to a waiter without blocking: the first answer wins.
+func send(ch chan answer, a answer) {
+	select {
+	case ch <- a:
+	default:
+	}
+}
+
+// annotate prefixes the detail of err's *report.Error with what was being done.
+func annotate(err error, what string) error {
+	var e *report.Error
+	if errors.As(err, &e) {
+		if e.Detail == "" {
+			e.Detail = what
+		} else {
+			e.Detail = what + ": " + e.Detail
+		}
+		return err
+	}
+	return &report.Error{Class: report.Other, Detail: what, Err: err}
+}

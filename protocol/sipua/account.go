@@ -1,0 +1,247 @@
+package sipua
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/report"
+)
+
+// Account is one user on a UA: its address of record, its Contact (the UA's
+// address with a user part of its own, so incoming requests find it), its digest
+// credentials with the challenge cache, and its CSeq counter. Safe for
+// concurrent use.
+type Account struct {
+	ua      *UA
+	aor     sip.Uri
+	key     string // Contact user part, unique on the UA
+	auth    *Auth
+	handler Handler
+	cseq    atomic.Uint32
+	closed  atomic.Bool
+}
+
+// NewAccount adds a user to the UA. aor is its SIP URI ("sip:alice@example.test");
+// username and password are its digest credentials; h receives the requests
+// addressed to it (nil: they are answered and dropped). Close removes it. Safe
+// for concurrent use; it fails with Canceled once the UA is closed.
+func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(aor, &u); err != nil || u.User == "" || u.Host == "" {
+		return nil, &report.Error{Class: report.Protocol, Op: "account", Detail: fmt.Sprintf("%q is not a SIP URI with a user part", aor)}
+	}
+	if u.Scheme == "" {
+		u.Scheme = "sip"
+	}
+	// From/To carry the bare AoR: Kamailio keys room membership on user@host.
+	u.UriParams, u.Headers = nil, nil
+	a := &Account{ua: ua, aor: u, auth: NewAuth(username, password), handler: h}
+
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	if ua.closed {
+		return nil, &report.Error{Class: report.Canceled, Op: "account", Detail: "user agent closed"}
+	}
+	// The Contact user part is the AoR's, so server logs read naturally; a
+	// second live account with the same user part (another domain, or the same
+	// user twice) gets a numbered one.
+	a.key = u.User
+	for ua.byKey[a.key] != nil {
+		ua.seq++
+		a.key = fmt.Sprintf("%s.%d", u.User, ua.seq)
+	}
+	ua.byKey[a.key] = a
+	ua.byAoR[aorKey(u)] = a
+	return a, nil
+}
+
+// AoR returns the account's address of record. Safe for concurrent use.
+func (a *Account) AoR() sip.Uri { return a.aor }
+
+// Contact returns the URI that reaches this account through the UA's socket.
+// Safe for concurrent use; the result is the caller's own copy.
+func (a *Account) Contact() sip.Uri {
+	c := a.ua.contact
+	c.User = a.key
+	if c.UriParams != nil {
+		c.UriParams = c.UriParams.Clone()
+	}
+	return c
+}
+
+// Close removes the account from the UA's routing; requests for it are still
+// answered 200 but no longer handed to its handler, and Do fails with Canceled.
+// Idempotent and safe for concurrent use.
+func (a *Account) Close() {
+	if a.closed.Swap(true) {
+		return
+	}
+	ua := a.ua
+	ua.mu.Lock()
+	if ua.byKey[a.key] == a {
+		delete(ua.byKey, a.key)
+	}
+	if k := aorKey(a.aor); ua.byAoR[k] == a {
+		delete(ua.byAoR, k)
+	}
+	ua.mu.Unlock()
+}
+
+// Request describes a request to send. Do builds a fresh *sip.Request from it for
+// every attempt, since sipgo owns a request once it is sent. It is a plain value,
+// read and never modified by Do.
+type Request struct {
+	Method sip.RequestMethod
+	URI    sip.Uri  // Request-URI
+	To     *sip.Uri // nil: URI without parameters
+	// CallID is the Call-ID; empty: a new random one.
+	CallID string
+	// Contact adds the account's Contact header.
+	Contact bool
+	// Headers are added as given (Expires, In-Reply-To, ...).
+	Headers     []sip.Header
+	ContentType string
+	Body        []byte
+}
+
+// Do sends r and returns its final response. Credentials go along pre-emptively
+// when a challenge is cached; on 401/407 (stale or not) the new challenge is
+// learned and the request retried once with credentials for it, so a second
+// challenge means the credentials are wrong (report.Auth), unless it says
+// stale=true, which earns one last retry.
+//
+// The error is a *report.Error for op: a classified status for a non-2xx final
+// response (which is returned too), or a send failure (Timeout, Transport,
+// Canceled) with a nil response. Details name the target and transport and
+// never the password. Safe for concurrent use: each call is its own
+// transaction(s) with its own Call-ID (unless r.CallID is set) and CSeq.
+func (a *Account) Do(ctx context.Context, op string, r Request) (*sip.Response, error) {
+	if a.closed.Load() {
+		return nil, &report.Error{Class: report.Canceled, Op: op, Detail: "account " + a.aor.String() + " closed"}
+	}
+	callID := r.CallID
+	if callID == "" {
+		callID = NewCallID()
+	}
+	tag := sip.GenerateTagN(16)
+	where := a.ua.where
+
+	req, err := a.build(r, callID, tag, nil)
+	if err != nil {
+		return nil, &report.Error{Class: report.Other, Op: op, Detail: "building the request", Err: err}
+	}
+	res, err := a.ua.send(ctx, req)
+	if err != nil {
+		return nil, SendError(op, err, where, a.ua.timeout)
+	}
+	for retry := 1; isChallenge(res); retry++ {
+		ch, cerr := ChallengeFrom(res)
+		if cerr != nil {
+			return res, &report.Error{Class: report.Protocol, Code: res.StatusCode, Op: op,
+				Detail: fmt.Sprintf("%d %s from %s: %v", res.StatusCode, res.Reason, where, cerr)}
+		}
+		// A challenge after credentials computed from a fresh challenge means they
+		// are wrong. Only stale=true (right credentials, refused nonce: expired, or
+		// its count overtaken by a concurrent request) earns one more try.
+		if retry == 3 || (retry == 2 && !ch.Stale) {
+			why := "credentials of " + a.auth.Username() + " refused"
+			if ch.Stale {
+				why = "fresh nonce refused as stale again"
+			}
+			return res, &report.Error{Class: report.Auth, Code: res.StatusCode, Op: op,
+				Detail: fmt.Sprintf("%d %s from %s: %s", res.StatusCode, res.Reason, where, why)}
+		}
+		// The retry answers this very challenge (not whatever a concurrent request
+		// cached meanwhile) and is the same request (Call-ID, From tag) with the
+		// next CSeq and a new branch (RFC 3261 section 22.2).
+		st := a.auth.learn(r.Method, ch)
+		if req, err = a.build(r, callID, tag, st); err != nil {
+			return nil, &report.Error{Class: report.Other, Op: op, Detail: "building the request", Err: err}
+		}
+		if res, err = a.ua.send(ctx, req); err != nil {
+			return nil, SendError(op, err, where, a.ua.timeout)
+		}
+	}
+	return res, StatusError(op, r.Method, res, where)
+}
+
+func isChallenge(res *sip.Response) bool {
+	return res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired
+}
+
+// build makes a fresh request for r with the next CSeq and credentials: for st's
+// challenge, or pre-emptively for the cached one when st is nil.
+func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Request, error) {
+	req := sip.NewRequest(r.Method, r.URI)
+	from := &sip.FromHeader{Address: a.aor, Params: sip.NewParams()}
+	from.Params.Add("tag", tag)
+	req.AppendHeader(from)
+	to := r.URI
+	if r.To != nil {
+		to = *r.To
+	}
+	to.UriParams, to.Headers = nil, nil
+	req.AppendHeader(&sip.ToHeader{Address: to})
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: a.cseq.Add(1), MethodName: r.Method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if r.Contact {
+		req.AppendHeader(&sip.ContactHeader{Address: a.Contact()})
+	}
+	if a.ua.cfg.UserAgent != "" {
+		req.AppendHeader(sip.NewHeader("User-Agent", a.ua.cfg.UserAgent))
+	}
+	for _, h := range r.Headers {
+		req.AppendHeader(h)
+	}
+	if r.ContentType != "" {
+		ct := sip.ContentTypeHeader(r.ContentType)
+		req.AppendHeader(&ct)
+	}
+	req.SetBody(r.Body) // also sets Content-Length, which TCP framing needs
+	req.SetTransport(a.ua.network)
+	req.SetDestination(a.ua.dest)
+	if st != nil {
+		return req, a.auth.authorize(req, st)
+	}
+	if _, err := a.auth.Authorize(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// NewCallID returns a random Call-ID. Safe for concurrent use.
+func NewCallID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidCallID reports whether s can be sent as a Call-ID (RFC 3261 section 25.1:
+// word ["@" word]). It is a pure function.
+func ValidCallID(s string) bool {
+	if s == "" {
+		return false
+	}
+	at := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-.!%*_+`'~()<>:\\\"/[]?{}", c) >= 0:
+		case c == '@' && !at && i > 0 && i < len(s)-1:
+			at = true
+		default:
+			return false
+		}
+	}
+	return true
+}

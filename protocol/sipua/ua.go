@@ -1,0 +1,415 @@
+// Package sipua is the SIP client plumbing the chat protocols share: one user
+// agent (socket, transaction layer) serving many simulated users, requests sent
+// through an outbound proxy with a per-transaction timeout, pre-emptive digest
+// authentication, incoming requests routed to the user they are for, and the
+// mapping of SIP outcomes to report failure classes.
+//
+// One UA serves every user of a Driver. Each user is an Account whose Contact
+// carries its own user part on the UA's one listening address, so the server's
+// copies (R-URI = that Contact) find the user without a socket per user: the
+// load engine runs thousands of users, and a socket, a reader goroutine and a
+// transport per user would cost file descriptors and memory for nothing.
+package sipua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/report"
+)
+
+// DefaultTimeout is the per-transaction timeout when Config.Timeout is zero.
+const DefaultTimeout = 5 * time.Second
+
+// Config configures a UA. It is a plain value: safe to copy and share.
+type Config struct {
+	// Target is "host:port" of the registrar/proxy; every request goes there (it is
+	// the outbound proxy, whatever the Request-URI says).
+	Target string
+	// Transport is "udp" or "tcp".
+	Transport string
+	// LocalAddr is the local IP to bind. Empty: the address the system would use
+	// to reach Target (127.0.0.1 for a loopback target).
+	LocalAddr string
+	// Timeout limits each SIP transaction (a challenged request is two). Zero
+	// means DefaultTimeout. The caller's context deadline applies too.
+	Timeout time.Duration
+	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
+	UserAgent string
+	// Logger receives diagnostics (sipgo's too). Nil: nothing is logged.
+	Logger *slog.Logger
+}
+
+// Validate reports the first problem with c. It is a pure function.
+func (c Config) Validate() error {
+	if c.Target == "" {
+		return errors.New("no target (want host:port)")
+	}
+	host, port, err := net.SplitHostPort(c.Target)
+	if err != nil || host == "" {
+		return fmt.Errorf("target %q: want host:port", c.Target)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("target %q: bad port", c.Target)
+	}
+	switch c.Transport {
+	case "udp", "tcp":
+	case "tls":
+		return errors.New("transport tls is not supported yet")
+	default:
+		return fmt.Errorf("transport %q: want udp or tcp", c.Transport)
+	}
+	if c.LocalAddr != "" && net.ParseIP(c.LocalAddr) == nil {
+		return fmt.Errorf("local address %q is not an IP address", c.LocalAddr)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("negative timeout %s", c.Timeout)
+	}
+	return nil
+}
+
+// String describes c for reports and logs. It is a pure function.
+func (c Config) String() string {
+	s := fmt.Sprintf("target=%s transport=%s timeout=%s", c.Target, c.Transport, c.timeout())
+	if c.LocalAddr != "" {
+		s += " local=" + c.LocalAddr
+	}
+	return s
+}
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+// Handler receives an incoming request routed to an Account, after the UA has
+// answered it with 200. It is called from the UA's goroutines, concurrently, and
+// must not block.
+type Handler func(req *sip.Request)
+
+// UA is one SIP user agent: a socket per transport, sipgo's transport and
+// transaction layers, and the Accounts using them. Safe for concurrent use.
+type UA struct {
+	cfg     Config
+	timeout time.Duration
+	where   string // "127.0.0.1:5090/udp", for error details
+	network string // "UDP" or "TCP", as sipgo spells it on requests
+	dest    string // the target's resolved ip:port (no DNS per request)
+	log     *slog.Logger
+
+	sua     *sipgo.UserAgent
+	client  *sipgo.Client
+	server  *sipgo.Server
+	contact sip.Uri // host, port, params; the user part is per Account
+	closers []io.Closer
+	serving sync.WaitGroup
+
+	// refused is cancelled (with an errRefused cause) when the target answers
+	// ICMP unreachable, and replaced: every UDP transaction in flight watches the
+	// one current when it started. Nil for TCP, where dial errors say it all.
+	refusedMu     sync.Mutex
+	refused       context.Context
+	refusedCancel context.CancelCauseFunc
+
+	mu     sync.RWMutex
+	byKey  map[string]*Account // by Contact user part
+	byAoR  map[string]*Account // by lower-case user@host of the AoR
+	seq    uint64
+	closed bool
+
+	closeOnce sync.Once
+}
+
+// New binds the UA's socket and starts serving it (one goroutine reads it).
+// Close releases it. Errors are *report.Error (Transport) when binding fails.
+func New(cfg Config) (*UA, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ua := &UA{
+		cfg:     cfg,
+		timeout: cfg.timeout(),
+		where:   cfg.Target + "/" + cfg.Transport,
+		network: strings.ToUpper(cfg.Transport),
+		log:     cfg.Logger,
+		byKey:   map[string]*Account{},
+		byAoR:   map[string]*Account{},
+	}
+	if ua.log == nil {
+		ua.log = slog.New(slog.DiscardHandler)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			ua.Close()
+		}
+	}()
+
+	raddr, err := resolveTarget(cfg.Target, ua.timeout)
+	if err != nil {
+		return nil, &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + ua.where, Err: err}
+	}
+	ua.dest = raddr.String()
+	local := net.ParseIP(cfg.LocalAddr)
+	if local == nil {
+		if local, err = localIPFor(raddr); err != nil {
+			return nil, &report.Error{Class: report.Transport, Op: "bind", Detail: "no local address reaches " + ua.where, Err: err}
+		}
+	}
+
+	ua.sua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentHostname(local.String()),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(ua.log),
+			// Late retransmitted responses are normal under load; not worth a log line each.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+			// A TCP connection that drops fails its transactions now (Transport)
+			// instead of leaving them to time out.
+			sip.WithTransactionLayerTerminateOnConnClose(),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(ua.log)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	ua.server, err = sipgo.NewServer(ua.sua, sipgo.WithServerLogger(ua.log))
+	if err != nil {
+		return nil, err
+	}
+	ua.server.OnMessage(ua.onRequest)
+	ua.server.OnOptions(ua.onRequest)
+
+	switch cfg.Transport {
+	case "udp":
+		err = ua.listenUDP(local, raddr)
+	case "tcp":
+		err = ua.listenTCP(local)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return ua, nil
+}
+
+func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: local}, raddr)
+	if err != nil {
+		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot open a udp socket to " + ua.where, Err: err}
+	}
+	// Fan-out copies arrive in bursts; the default buffer (~200 KiB) drops them
+	// before the reader catches up at a few thousand copies per second.
+	_ = c.SetReadBuffer(4 << 20)
+	ua.refused, ua.refusedCancel = context.WithCancelCause(context.Background())
+	tc := newTargetConn(c, ua.onRefused)
+	ua.closers = append(ua.closers, c)
+	ua.serving.Add(1)
+	go func() {
+		defer ua.serving.Done()
+		_ = ua.server.ServeUDP(tc)
+	}()
+	// Requests must find the socket in sipgo's pool, or sipgo would try to bind
+	// a second socket on the same port.
+	select {
+	case <-tc.ready:
+	case <-time.After(ua.timeout):
+		return errors.New("sipua: udp transport did not start")
+	}
+	la := c.LocalAddr().(*net.UDPAddr)
+	ua.contact = sip.Uri{Scheme: "sip", Host: la.IP.String(), Port: la.Port}
+	ua.client, err = sipgo.NewClient(ua.sua,
+		// UDP: send from the listening socket so that responses and the server's
+		// copies come back to the port named in Contact.
+		sipgo.WithClientConnectionAddr(la.String()),
+		sipgo.WithClientNAT(),
+		sipgo.WithClientLogger(ua.log))
+	return err
+}
+
+func (ua *UA) listenTCP(local net.IP) error {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local})
+	if err != nil {
+		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot listen on tcp " + local.String(), Err: err}
+	}
+	ua.closers = append(ua.closers, l)
+	ua.serving.Add(1)
+	go func() {
+		defer ua.serving.Done()
+		_ = ua.server.ServeTCP(l)
+	}()
+	la := l.Addr().(*net.TCPAddr)
+	params := sip.NewParams()
+	params.Add("transport", "tcp")
+	ua.contact = sip.Uri{Scheme: "sip", Host: la.IP.String(), Port: la.Port, UriParams: params}
+	// TCP: requests go over one connection dialled to the target (sipgo reuses it
+	// by remote address); the server sends copies back over it (Kamailio's
+	// fix_nated_register) or connects to the listener named in Contact.
+	// WithClientConnectionAddr would make sipgo bind the listening port for
+	// dialling, which fails on a UA that accepts.
+	ua.client, err = sipgo.NewClient(ua.sua, sipgo.WithClientNAT(), sipgo.WithClientLogger(ua.log))
+	return err
+}
+
+// resolveTarget returns the target's address, preferring IPv4 like sipgo.
+func resolveTarget(target string, timeout time.Duration) (*net.UDPAddr, error) {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return &net.UDPAddr{IP: ip, Port: p}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("no address for %s", host)
+	}
+	best := ips[0]
+	for _, ip := range ips {
+		if ip.IP.To4() != nil {
+			best = ip
+			break
+		}
+	}
+	return &net.UDPAddr{IP: best.IP, Port: p, Zone: best.Zone}, nil
+}
+
+// localIPFor returns the local IP the system routes to raddr from. Connecting a
+// UDP socket sends nothing.
+func localIPFor(raddr *net.UDPAddr) (net.IP, error) {
+	c, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}
+
+// Where names the target for error details: "127.0.0.1:5090/udp". Safe for
+// concurrent use, as are the other accessors.
+func (ua *UA) Where() string { return ua.where }
+
+// Timeout returns the per-transaction timeout in force.
+func (ua *UA) Timeout() time.Duration { return ua.timeout }
+
+// Transport returns "udp" or "tcp".
+func (ua *UA) Transport() string { return ua.cfg.Transport }
+
+// LocalAddr returns the listening address ("127.0.0.1:40312") named in Contacts.
+func (ua *UA) LocalAddr() string {
+	return net.JoinHostPort(ua.contact.Host, strconv.Itoa(ua.contact.Port))
+}
+
+// Close stops serving, terminates the transactions in flight and closes the
+// sockets. Accounts still open fail their requests afterwards. Safe to call more
+// than once and concurrently.
+func (ua *UA) Close() error {
+	ua.closeOnce.Do(func() {
+		ua.mu.Lock()
+		ua.closed = true
+		ua.mu.Unlock()
+		for _, c := range ua.closers {
+			_ = c.Close()
+		}
+		if ua.sua != nil {
+			_ = ua.sua.Close()
+		}
+		ua.serving.Wait()
+		ua.refusedMu.Lock()
+		if ua.refusedCancel != nil {
+			ua.refusedCancel(net.ErrClosed)
+		}
+		ua.refusedMu.Unlock()
+	})
+	return nil
+}
+
+func (ua *UA) onRefused(errno syscall.Errno) {
+	ua.refusedMu.Lock()
+	cancel := ua.refusedCancel
+	ua.refused, ua.refusedCancel = context.WithCancelCause(context.Background())
+	ua.refusedMu.Unlock()
+	cancel(errRefused{errno})
+	ua.log.Debug("target unreachable", "target", ua.where, "error", errno.Error())
+}
+
+// send runs one client transaction for a fresh req: Client.Do with the
+// per-transaction timeout, and (UDP) cut short when the target refuses.
+func (ua *UA) send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, ua.timeout)
+	defer cancel()
+	if ua.network == "UDP" {
+		ua.refusedMu.Lock()
+		rctx := ua.refused
+		ua.refusedMu.Unlock()
+		cctx, ccancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(rctx, func() { ccancel(context.Cause(rctx)) })
+		defer stop()
+		defer ccancel(nil)
+		ctx = cctx
+	}
+	res, err := ua.client.Do(ctx, req)
+	if err != nil {
+		var r errRefused
+		if cause := context.Cause(ctx); errors.As(cause, &r) {
+			return nil, cause
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// onRequest answers every request it is given with 200 at once (imc expects it
+// and never retries on anything else) and then hands it to its Account.
+func (ua *UA) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	if err := tx.Respond(res); err != nil {
+		ua.log.Debug("answering incoming request failed", "method", req.Method, "error", err)
+	}
+	if req.Method == sip.OPTIONS {
+		return
+	}
+	if a := ua.route(req); a != nil && a.handler != nil && !a.closed.Load() {
+		a.handler(req)
+	}
+}
+
+// route finds the Account a request is for: by the Request-URI's user part (our
+// Contact, which is what Kamailio puts there), else by the To AoR for servers
+// that address the AoR.
+func (ua *UA) route(req *sip.Request) *Account {
+	ua.mu.RLock()
+	defer ua.mu.RUnlock()
+	if a := ua.byKey[req.Recipient.User]; a != nil {
+		return a
+	}
+	if to := req.To(); to != nil {
+		return ua.byAoR[aorKey(to.Address)]
+	}
+	return nil
+}
+
+func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }

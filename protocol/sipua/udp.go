@@ -1,0 +1,79 @@
+package sipua
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// targetConn is the UA's UDP socket, connected to the target.
+//
+// Why connected: Linux reports an ICMP port/host unreachable only to a connected
+// UDP socket (an unconnected one, which is what sipgo listens on, never learns of
+// it), so a closed target port would look like a silent server and cost the whole
+// transaction timeout. Connected, the refusal arrives within a millisecond and
+// fails the transactions in flight as Transport errors. The price is that only
+// the target can reach this socket, which is what an outbound-proxy client wants
+// anyway: every request goes to the target, and the target sends the copies.
+//
+// It adapts the connected socket to what sipgo's UDP transport calls: ReadFrom
+// swallows the asynchronous ICMP errors (sipgo would otherwise close the socket
+// on the first read error) and reports them through refused; WriteTo writes to
+// the connected peer.
+type targetConn struct {
+	*net.UDPConn
+	refused func(syscall.Errno)
+
+	readyOnce sync.Once
+	ready     chan struct{} // closed on the first ReadFrom: sipgo has pooled the socket
+}
+
+func newTargetConn(c *net.UDPConn, refused func(syscall.Errno)) *targetConn {
+	return &targetConn{
+		UDPConn: c,
+		refused: refused,
+		ready:   make(chan struct{}),
+	}
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	// sipgo's UDP Serve adds the socket to its connection pool and then starts
+	// reading: the first call means requests can now find the socket.
+	c.readyOnce.Do(func() { close(c.ready) })
+	for {
+		n, addr, err := c.UDPConn.ReadFrom(b)
+		if err != nil {
+			if errno, ok := icmpErrno(err); ok {
+				c.refused(errno)
+				continue
+			}
+		}
+		return n, addr, err
+	}
+}
+
+// WriteTo implements net.PacketConn. Everything goes to the one peer: the
+// target is the only party this UA talks to, and a response whose Via names
+// another port (a server behind NAT) still belongs to the target that sent the
+// request, which is where rport would send it too.
+func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	n, err := c.UDPConn.Write(b)
+	if err != nil {
+		if errno, ok := icmpErrno(err); ok {
+			c.refused(errno)
+		}
+	}
+	return n, err
+}
+
+// icmpErrno reports whether err is an asynchronous ICMP error on the socket.
+func icmpErrno(err error) (syscall.Errno, bool) {
+	for _, e := range []syscall.Errno{syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EHOSTDOWN} {
+		if errors.Is(err, e) {
+			return e, true
+		}
+	}
+	return 0, false
+}

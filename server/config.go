@@ -1,0 +1,265 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/scenarios"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultDomain           = "example.test"
+	DefaultNonceLifetime    = 300 * time.Second // Kamailio's nonce_expire in our setup
+	DefaultMaxExpires       = 3600 * time.Second
+	DefaultCopyTimeout      = 8 * time.Second // Kamailio's fr_timer in our setup
+	DefaultMaxPendingCopies = 4096
+	DefaultMaxNonces        = 1 << 16
+	DefaultRooms            = 10
+)
+
+// Digest algorithms a challenge can offer (Config.DigestAlgorithm).
+const (
+	AlgorithmMD5    = "MD5"
+	AlgorithmSHA256 = "SHA-256"
+)
+
+// ErrRemoteGenerated is wrapped by Config.Validate when generated users (public
+// passwords) would be served on an address reachable from other hosts.
+var ErrRemoteGenerated = errors.New("generated test users (public passwords) on a non-loopback address")
+
+// Config is what a Server is made of. The zero value of every field but Users means
+// its default; Validate and String make it fit to be echoed into a report. A Config
+// is a plain value: copy it freely, but do not mutate Users while a Server uses it.
+type Config struct {
+	// Domain is the users' domain and the digest realm; rooms live at conf.<Domain>.
+	Domain string
+	// Listen holds "transport:host:port" entries ("udp:127.0.0.1:0", "tcp:[::1]:5060");
+	// port 0 picks a free port. Default: udp and tcp on 127.0.0.1, free ports.
+	Listen []string
+	// Users are the accounts (URI, optional auth user, password).
+	Users []scenarios.User
+	// Generated says Users come from GeneratedUsers: their passwords are public, so
+	// they are refused on a non-loopback address unless AllowRemote is set.
+	Generated bool
+	// AllowRemote allows Generated users on a non-loopback address.
+	AllowRemote bool
+	// Rooms is the number of rooms room001..roomNNN provisioned at conf.<Domain>.
+	// Zero means none; a negative value is refused.
+	Rooms int
+	// NonceLifetime is how long a nonce is accepted; after it, credentials that are
+	// otherwise right get a challenge with stale=true.
+	NonceLifetime time.Duration
+	// DigestAlgorithm is the algorithm challenges offer: MD5 (default) or SHA-256.
+	// Credentials computed with either are accepted whatever the challenge said.
+	DigestAlgorithm string
+	// MaxNonces bounds the table of nonce counts kept for replay detection.
+	MaxNonces int
+	// MaxExpires caps the registration lifetime a client asks for.
+	MaxExpires time.Duration
+	// CopyTimeout bounds each room copy, notification and relayed MESSAGE: no final
+	// answer by then counts as failed (never retried).
+	CopyTimeout time.Duration
+	// MaxPendingCopies bounds the copies and notifications awaiting their answer;
+	// when reached, sending waits (the senders' 200s are not held back by it).
+	MaxPendingCopies int
+	// Logger receives the server's diagnostics; nil discards them.
+	Logger *slog.Logger
+
+	// now is the clock (nonce ages, registration expiry); nil means time.Now.
+	now func() time.Time
+}
+
+// GeneratedUsers returns n public test accounts on domain: sip:user0001@<domain> with
+// password "pass0001", and so on. It is a pure function.
+func GeneratedUsers(n int, domain string) []scenarios.User {
+	if domain == "" {
+		domain = DefaultDomain
+	}
+	us := make([]scenarios.User, 0, max(n, 0))
+	for i := 1; i <= n; i++ {
+		us = append(us, scenarios.User{
+			URI:      fmt.Sprintf("sip:user%04d@%s", i, domain),
+			Password: fmt.Sprintf("pass%04d", i),
+		})
+	}
+	return us
+}
+
+// RoomName returns the name of the i-th provisioned room (1-based): "room001". It is
+// a pure function.
+func RoomName(i int) string { return fmt.Sprintf("room%03d", i) }
+
+func (c Config) withDefaults() Config {
+	if c.Domain == "" {
+		c.Domain = DefaultDomain
+	}
+	c.Domain = strings.ToLower(c.Domain)
+	if len(c.Listen) == 0 {
+		c.Listen = []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}
+	}
+	if c.NonceLifetime == 0 {
+		c.NonceLifetime = DefaultNonceLifetime
+	}
+	if c.DigestAlgorithm == "" {
+		c.DigestAlgorithm = AlgorithmMD5
+	}
+	c.DigestAlgorithm = strings.ToUpper(c.DigestAlgorithm)
+	if c.MaxNonces == 0 {
+		c.MaxNonces = DefaultMaxNonces
+	}
+	if c.MaxExpires == 0 {
+		c.MaxExpires = DefaultMaxExpires
+	}
+	if c.CopyTimeout == 0 {
+		c.CopyTimeout = DefaultCopyTimeout
+	}
+	if c.MaxPendingCopies == 0 {
+		c.MaxPendingCopies = DefaultMaxPendingCopies
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after defaults), naming the field.
+// Passwords never appear in its errors. It reads c only.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := ValidDomain(c.Domain); err != nil {
+		return fmt.Errorf("domain %q: %w", c.Domain, err)
+	}
+	for _, l := range c.Listen {
+		a, err := ParseListen(l)
+		if err != nil {
+			return fmt.Errorf("listen %q: %w", l, err)
+		}
+		if c.Generated && !c.AllowRemote && !isLoopback(a.Addr) {
+			return fmt.Errorf("listen %s %s: %w", a.Transport, a.Addr, ErrRemoteGenerated)
+		}
+	}
+	if len(c.Users) == 0 {
+		return errors.New("users: none given")
+	}
+	byAuth := map[string]string{}
+	byUser := map[string]string{}
+	for _, u := range c.Users {
+		var uri sip.Uri
+		if err := sip.ParseUri(u.URI, &uri); err != nil || uri.User == "" || uri.Host == "" {
+			return fmt.Errorf("users: %q is not a SIP URI (want sip:user@domain)", u.URI)
+		}
+		if u.Password == "" {
+			return fmt.Errorf("users: %s has an empty password", u.URI)
+		}
+		if prev, ok := byAuth[u.Username()]; ok {
+			return fmt.Errorf("users: %s and %s share the auth user %q", prev, u.URI, u.Username())
+		}
+		byAuth[u.Username()] = u.URI
+		// Delivery looks contacts up by user part (usrloc use_domain=0), so it must be unique.
+		if prev, ok := byUser[uri.User]; ok {
+			return fmt.Errorf("users: %s and %s share the user part %q", prev, u.URI, uri.User)
+		}
+		byUser[uri.User] = u.URI
+	}
+	if c.Rooms < 0 || c.Rooms > 100000 {
+		return fmt.Errorf("rooms: %d is out of range 0..100000", c.Rooms)
+	}
+	if c.NonceLifetime < 0 {
+		return fmt.Errorf("nonce lifetime: %v is negative", c.NonceLifetime)
+	}
+	if c.DigestAlgorithm != AlgorithmMD5 && c.DigestAlgorithm != AlgorithmSHA256 {
+		return fmt.Errorf("digest algorithm %q: want %s or %s", c.DigestAlgorithm, AlgorithmMD5, AlgorithmSHA256)
+	}
+	if c.MaxNonces < 1 || c.MaxExpires < time.Second || c.CopyTimeout < 0 || c.MaxPendingCopies < 1 {
+		return errors.New("max nonces, max expires, copy timeout and max pending copies must be positive")
+	}
+	return nil
+}
+
+// String shows c without passwords: "domain=example.test listen=[...] users=100 ...".
+// It reads c only.
+func (c Config) String() string {
+	c = c.withDefaults()
+	users := strconv.Itoa(len(c.Users))
+	if c.Generated {
+		users += " (generated, passwords passNNNN)"
+	}
+	return fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d",
+		c.Domain, strings.Join(c.Listen, ","), users, c.Rooms, c.AllowRemote, c.NonceLifetime,
+		c.DigestAlgorithm, c.MaxExpires, c.CopyTimeout, c.MaxPendingCopies)
+}
+
+// Addr is one bound listener. It is a plain value.
+type Addr struct {
+	Transport string `json:"transport"` // "udp" or "tcp"
+	Addr      string `json:"addr"`      // host:port as bound ("127.0.0.1:40123")
+}
+
+// String returns "udp 127.0.0.1:40123". It reads a only.
+func (a Addr) String() string { return a.Transport + " " + a.Addr }
+
+// ParseListen parses a listen entry "transport:host:port" (IPv6 hosts in brackets).
+// Hosts are IP literals, "localhost" or empty (all interfaces): the server never
+// resolves names. It is a pure function.
+func ParseListen(s string) (Addr, error) {
+	tr, hp, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return Addr{}, errors.New("want transport:host:port")
+	}
+	tr = strings.ToLower(tr)
+	switch tr {
+	case "udp", "tcp":
+	case "tls":
+		return Addr{}, errors.New("transport tls is not supported yet (udp, tcp)")
+	default:
+		return Addr{}, fmt.Errorf("unknown transport %q (want udp or tcp)", tr)
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return Addr{}, fmt.Errorf("want transport:host:port: %w", err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return Addr{}, fmt.Errorf("port %q is not a number in 0..65535", port)
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return Addr{}, fmt.Errorf("host %q is not an IP address or localhost", host)
+	}
+	return Addr{Transport: tr, Addr: net.JoinHostPort(host, port)}, nil
+}
+
+// isLoopback reports whether host:port can only be reached from this host.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ValidDomain reports why d cannot be a Config.Domain (a lower-case host name), or
+// nil. It is a pure function.
+func ValidDomain(d string) error {
+	if d == "" {
+		return errors.New("empty")
+	}
+	for _, r := range d {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-':
+		default:
+			return fmt.Errorf("character %q not allowed (want a host name)", r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/protocol/imc"
+)
+
+// helpText answers #help. imc's own wording is not part of what clients rely on.
+const helpText = "*** Commands:\n" +
+	"#join [room] - join the room (default: the one addressed)\n" +
+	"#exit|#leave [room] - leave the room\n" +
+	"#members|#list [room] - list the members\n" +
+	"#rooms - list the rooms\n" +
+	"#help - this text"
+
+// member is a room member, identified like imc does: the From URI's user@host,
+// without port or parameters.
+type member struct {
+	user string
+	host string // as it joined
+	key  string // user@host, host in lower case: what membership compares
+}
+
+func newMember(user, host string) member {
+	return member{user: user, host: host, key: user + "@" + strings.ToLower(host)}
+}
+
+func (m member) uri() sip.Uri { return sip.Uri{Scheme: "sip", User: m.user, Host: m.host} }
+
+// room is one provisioned room. Its mutex orders membership changes with the
+// deliveries they cause, as imc holds its bucket lock during a broadcast.
+type room struct {
+	name string
+	uri  string  // "sip:room001@conf.example.test"
+	addr sip.Uri // uri, parsed: the From of everything the room sends
+
+	mu      sync.Mutex
+	members []member // newest first, the order imc lists them in
+}
+
+func newRoom(name, confHost string) *room {
+	a := sip.Uri{Scheme: "sip", User: name, Host: confHost}
+	return &room{name: name, uri: a.String(), addr: a}
+}
+
+// index returns the position of the member with key k, or -1. Caller holds r.mu.
+func (r *room) index(k string) int {
+	for i, m := range r.members {
+		if m.key == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// all returns a copy of the members, optionally without the one keyed skip. Caller holds r.mu.
+func (r *room) all(skip string) []member {
+	out := make([]member, 0, len(r.members))
+	for _, m := range r.members {
+		if m.key != skip {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// roomRequest runs imc_manager for an authenticated MESSAGE to the conference host
+// and answers it the way our Kamailio config maps imc's return codes.
+func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *account) {
+	from := req.From().Address
+	sender := newMember(from.User, from.Host)
+	if sender.user == "" || sender.host == "" {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad From")
+		return
+	}
+	body := string(req.Body())
+	name := strings.ToLower(req.Recipient.User)
+	callID := req.CallID().Value()
+	if body == "" { // imc rc -1
+		s.respond(req, tx, sip.StatusInternalServerError, imc.ReasonCommandFailed)
+		return
+	}
+	if imc.IsCommand(body) {
+		s.command(req, tx, sender, name, callID, body)
+		return
+	}
+	r := s.rooms[name]
+	if r == nil { // imc rc -200
+		s.respond(req, tx, sip.StatusForbidden, imc.ReasonNotMember)
+		return
+	}
+	r.mu.Lock()
+	if r.index(sender.key) < 0 {
+		r.mu.Unlock()
+		s.respond(req, tx, sip.StatusForbidden, imc.ReasonNotMember)
+		return
+	}
+	s.stats.lines.Add(1)
+	// Queued before the 200 so that a sender waiting for each 200 keeps its order.
+	s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID,
+		body: imc.FormatLine(sender.user, body), targets: r.all(sender.key)})
+	r.mu.Unlock()
+	s.respond(req, tx, sip.StatusOK, "OK")
+}
+
+// command handles a body starting with '#'.
+func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender member, name, callID, body string) {
+	if len(body) == 1 || strings.ContainsRune(" \t\r\n", rune(body[1])) { // imc rc -20
+		s.respond(req, tx, sip.StatusBadRequest, imc.ReasonBadCommand)
+		return
+	}
+	ok := func() { s.respond(req, tx, sip.StatusOK, "OK") }
+	failed := func() { s.respond(req, tx, sip.StatusInternalServerError, imc.ReasonCommandFailed) }
+	self := sip.Uri{Scheme: "sip", User: name, Host: s.confHost}
+	tell := func(from sip.Uri, text string) {
+		s.enqueue(from.User, delivery{from: from, inReplyTo: callID, body: text, notice: true, targets: []member{sender}})
+	}
+	cmd, known := imc.ParseCommand(body)
+	if !known {
+		tell(self, imc.NoticeInvalidCommand(cmd.Name))
+		ok()
+		return
+	}
+	switch cmd.Name {
+	case "join":
+		r, addr := s.roomArg(cmd.Args, name)
+		if r == nil {
+			tell(addr, imc.NoticeRoomNotFound)
+			ok()
+			return
+		}
+		r.mu.Lock()
+		if r.index(sender.key) >= 0 {
+			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeAlreadyIn, notice: true, targets: []member{sender}})
+		} else {
+			r.members = append([]member{sender}, r.members...)
+			s.stats.joins.Add(1)
+			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeJoined(sender.user), notice: true, targets: r.all("")})
+		}
+		r.mu.Unlock()
+		ok()
+	case "exit":
+		r, _ := s.roomArg(cmd.Args, name)
+		if r == nil { // imc rc -90
+			failed()
+			return
+		}
+		r.mu.Lock()
+		i := r.index(sender.key)
+		if i < 0 {
+			r.mu.Unlock()
+			failed()
+			return
+		}
+		// The leaver is told too: imc sends before it removes.
+		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeLeft(sender.user), notice: true, targets: r.all("")})
+		r.members = append(r.members[:i:i], r.members[i+1:]...)
+		s.stats.leaves.Add(1)
+		r.mu.Unlock()
+		ok()
+	case "members":
+		r, _ := s.roomArg(cmd.Args, name)
+		if r == nil { // imc rc -100
+			failed()
+			return
+		}
+		r.mu.Lock()
+		if r.index(sender.key) < 0 {
+			r.mu.Unlock()
+			failed()
+			return
+		}
+		ms := make([]imc.Member, 0, len(r.members))
+		for _, m := range r.members {
+			ms = append(ms, imc.Member{User: m.user})
+		}
+		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.FormatMembers(ms), notice: true, targets: []member{sender}})
+		r.mu.Unlock()
+		ok()
+	case "rooms":
+		tell(self, imc.FormatRooms(s.names))
+		ok()
+	case "help":
+		tell(self, helpText)
+		ok()
+	default:
+		// create, invite, add, accept, reject, remove, destroy: rooms are provisioned
+		// and owned by the silent admin, so imc refuses these to every user.
+		failed()
+	}
+}
+
+// roomArg resolves a command's room argument like imc: none means the addressed
+// room; a name without '@' is on the conference host. It returns the room (nil when
+// it does not exist) and the URI to name it by.
+func (s *Server) roomArg(args []string, name string) (*room, sip.Uri) {
+	user, host := name, s.confHost
+	if len(args) > 0 {
+		a := args[0]
+		if l := strings.ToLower(a); strings.HasPrefix(l, "sip:") {
+			a = a[4:]
+		} else if strings.HasPrefix(l, "sips:") {
+			a = a[5:]
+		}
+		user = a
+		if u, h, ok := strings.Cut(a, "@"); ok {
+			user, host = u, h
+		}
+		user = strings.ToLower(user)
+	}
+	addr := sip.Uri{Scheme: "sip", User: user, Host: host}
+	if !strings.EqualFold(host, s.confHost) {
+		return nil, addr
+	}
+	r := s.rooms[user]
+	if r == nil {
+		return nil, addr
+	}
+	return r, r.addr
+}

@@ -1,0 +1,534 @@
+// Package server is chatload's embedded target: a small, real SIP server over sipgo
+// with an in-memory registrar, server-side digest auth and a chat-room front end
+// that is identical on the wire to Kamailio's imc module as our Kamailio testbed
+// runs it (see shared/protocols/kamailio-imc.md). It listens on UDP and TCP.
+//
+// Timers: sipgo's SIP timers are process globals and this package leaves them as
+// they are (T1 500 ms). So a UDP server transaction lingers for Timer J (64*T1 =
+// 32 s, about 4 KiB each) after its final response; at thousands of requests per
+// second that is the server's main memory cost. A process that wants shorter
+// lingering calls sip.SetTimers once at start-up, before any Server is created.
+//
+// Addresses: requests to a user (room copies, notifications, relayed MESSAGEs) go
+// to its one registered contact. Over UDP they go to the Contact's address and
+// leave from the listening socket the REGISTER came in on; over TCP they go back
+// over the connection the REGISTER came in on (Kamailio's fix_nated_register).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/scenarios"
+)
+
+// Reason phrases the server answers with. Clients classify failures by them; they
+// match our Kamailio testbed's configuration.
+const (
+	ReasonUserNotFound     = "User Not Found"     // 404: auth username not provisioned (auth_check -3)
+	ReasonAuthUserMismatch = "Auth User Mismatch" // 403: auth user is not the From (To for REGISTER) user
+	ReasonNotRelaying      = "Not relaying"       // 403: Request-URI outside our domains
+	ReasonBadCredentials   = "Bad Credentials"    // 400: unparsable Digest credentials
+)
+
+const (
+	// userAgent is the server's User-Agent and Server header value.
+	userAgent = "chatload-serve"
+	// defaultExpires is the registration lifetime when a REGISTER names none (Kamailio's default_expires).
+	defaultExpires = 3600 * time.Second
+)
+
+// account is one provisioned user.
+type account struct {
+	uri      string // as configured
+	user     string // URI user part: the AoR key and the identity From/To must show
+	authUser string
+	password string
+}
+
+// Server is an embedded target, ready to run after New. Its methods are safe for
+// concurrent use; Start succeeds once, and Close may be called any number of times.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	confHost string
+
+	byAuth map[string]*account // by digest username
+	byUser map[string]*account // by URI user part
+	auth   *authenticator
+	reg    *registrar
+	rooms  map[string]*room // by lower-case name; the set is fixed at New
+	names  []string         // room names in order
+	stats  counters
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	cli *sipgo.Client
+
+	ctx     context.Context // canceled by Close: stops lanes and pending waits
+	cancel  context.CancelFunc
+	lanes   []chan delivery
+	pending chan struct{} // semaphore: copies awaiting their final answer
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex // guards the fields below
+	started bool
+	closed  bool
+	addrs   []Addr
+	closers []io.Closer
+	ips     []net.IP // bound listener IPs: R-URIs naming them are ours
+}
+
+// New validates cfg and returns a server that is not listening yet. It is safe for
+// concurrent use (each call builds an independent server).
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		now:      cfg.now,
+		confHost: "conf." + cfg.Domain,
+		byAuth:   make(map[string]*account, len(cfg.Users)),
+		byUser:   make(map[string]*account, len(cfg.Users)),
+		reg:      newRegistrar(),
+		rooms:    make(map[string]*room, cfg.Rooms),
+		pending:  make(chan struct{}, cfg.MaxPendingCopies),
+	}
+	for _, u := range cfg.Users {
+		var uri sip.Uri
+		_ = sip.ParseUri(u.URI, &uri) // Validate parsed it already
+		a := &account{uri: u.URI, user: uri.User, authUser: u.Username(), password: u.Password}
+		s.byAuth[a.authUser] = a
+		s.byUser[a.user] = a
+	}
+	for i := 1; i <= cfg.Rooms; i++ {
+		n := RoomName(i)
+		s.rooms[n] = newRoom(n, s.confHost)
+		s.names = append(s.names, n)
+	}
+	var err error
+	s.auth, err = newAuthenticator(cfg.Domain, cfg.DigestAlgorithm, cfg.NonceLifetime, cfg.MaxNonces, cfg.now)
+	if err != nil {
+		return nil, err
+	}
+	s.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(userAgent),
+		sipgo.WithUserAgentHostname(cfg.Domain),
+		// Any name lookup is a bug here (we answer 403 to foreign domains and never
+		// send to names); a resolver that cannot dial makes one fail at once.
+		sipgo.WithUserAgentDNSResolver(&net.Resolver{PreferGo: true,
+			Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errNoDNS }}),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		s.ua.Close()
+		return nil, err
+	}
+	// The same UA sends and receives, so copies leave from our listening sockets
+	// and their answers come back to the transactions that sent them.
+	s.cli, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(log))
+	if err != nil {
+		s.ua.Close()
+		return nil, err
+	}
+	s.srv.OnNoRoute(s.handle)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+var errNoDNS = errors.New("chatload serve does not resolve names")
+
+// Start binds every listener and starts serving; it returns once all are bound (the
+// kernel queues what arrives before the readers run). ctx bounds the binding only:
+// Close stops the server.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return errors.New("server: Start called twice or after Close")
+	}
+	s.started = true
+	// Lanes keep each room's copies and notices in the order the room produced
+	// them. They exist before any listener, so every handler sees them.
+	for range min(max(len(s.rooms), 1), 32) {
+		ch := make(chan delivery, 256)
+		s.lanes = append(s.lanes, ch)
+		s.wg.Add(1)
+		go s.lane(ch)
+	}
+	var lc net.ListenConfig
+	for _, spec := range s.cfg.Listen {
+		a, err := ParseListen(spec)
+		if err != nil {
+			return err // Validate accepted it; kept for safety
+		}
+		if err := s.bind(ctx, &lc, a); err != nil {
+			for _, c := range s.closers {
+				c.Close()
+			}
+			s.closers, s.addrs, s.ips = nil, nil, nil
+			s.cancel() // stops the lanes; the server is unusable now
+			return fmt.Errorf("listen %s %s: %w", a.Transport, a.Addr, err)
+		}
+	}
+	return nil
+}
+
+// bind opens one listener and serves it. TLS will add a case with its tls.Config.
+func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
+	// An IPv4 address binds IPv4 only: "udp" on 0.0.0.0 would bind [::] and show it.
+	family := ""
+	if host, _, err := net.SplitHostPort(a.Addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+			family = "4"
+		} else if ip != nil {
+			family = "6"
+		}
+	}
+	switch a.Transport {
+	case "udp":
+		pc, err := lc.ListenPacket(ctx, "udp"+family, a.Addr)
+		if err != nil {
+			return err
+		}
+		s.listening(a.Transport, pc.LocalAddr(), pc)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.srv.ServeUDP(pc) // returns when pc is closed
+		}()
+	case "tcp":
+		l, err := lc.Listen(ctx, "tcp"+family, a.Addr)
+		if err != nil {
+			return err
+		}
+		s.listening(a.Transport, l.Addr(), l)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.srv.ServeTCP(l) // returns when l is closed
+		}()
+	default:
+		return fmt.Errorf("transport %q not supported", a.Transport)
+	}
+	return nil
+}
+
+func (s *Server) listening(tr string, la net.Addr, c io.Closer) {
+	s.addrs = append(s.addrs, Addr{Transport: tr, Addr: la.String()})
+	s.closers = append(s.closers, c)
+	if host, _, err := net.SplitHostPort(la.String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil {
+			s.ips = append(s.ips, ip)
+		}
+	}
+}
+
+// Addrs returns the bound listeners, in Config.Listen order (none before Start).
+// Safe for concurrent use.
+func (s *Server) Addrs() []Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Addr(nil), s.addrs...)
+}
+
+// Addr returns the first bound address of transport ("udp", "tcp"), or "" when
+// none. Safe for concurrent use.
+func (s *Server) Addr(transport string) string {
+	for _, a := range s.Addrs() {
+		if a.Transport == transport {
+			return a.Addr
+		}
+	}
+	return ""
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use; it never
+// blocks on traffic.
+func (s *Server) Stats() Stats { return s.stats.snapshot() }
+
+// Config returns the configuration in use, defaults applied. Safe for concurrent use.
+func (s *Server) Config() Config { return s.cfg }
+
+// Close stops listening, abandons pending copies (not counted as failed) and waits
+// for the server's goroutines. Safe for concurrent use; calling it again is a no-op.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	closers := s.closers
+	s.mu.Unlock()
+
+	s.cancel()
+	var errs []error
+	for _, c := range closers {
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.ua.Close() // terminates transactions, closes connections
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// handle is sipgo's entry point, run on its own goroutine per new server
+// transaction; retransmissions are absorbed by the transaction and never get here.
+func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
+	defer func() {
+		// A bug must not take the whole target down in the middle of a load run.
+		if r := recover(); r != nil {
+			s.log.Error("panic handling request", "panic", r, "request", req.StartLine(), "stack", string(debug.Stack()))
+			s.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		}
+	}()
+	s.serve(req, tx)
+}
+
+func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
+	s.stats.request(req.Method)
+	if req.Method == sip.ACK {
+		return // ACKs to our negative INVITE answers need nothing
+	}
+	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	if sch := strings.ToLower(req.Recipient.Scheme); sch != "sip" && sch != "sips" && sch != "" {
+		s.respond(req, tx, 416, "Unsupported URI Scheme")
+		return
+	}
+	host := strings.ToLower(strings.Trim(req.Recipient.Host, "[]"))
+	conf := host == s.confHost
+	if !conf && !s.isLocal(host) {
+		s.respond(req, tx, sip.StatusForbidden, ReasonNotRelaying)
+		return
+	}
+	switch req.Method {
+	case sip.OPTIONS:
+		s.respond(req, tx, sip.StatusOK, "OK", allow())
+	case sip.REGISTER:
+		if a := s.authenticate(req, tx); a != nil {
+			s.register(req, tx, a)
+		}
+	case sip.MESSAGE:
+		a := s.authenticate(req, tx)
+		if a == nil {
+			return
+		}
+		if conf {
+			s.roomRequest(req, tx, a)
+		} else {
+			s.relay(req, tx)
+		}
+	case sip.CANCEL:
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	default:
+		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", allow())
+	}
+}
+
+func allow() sip.Header { return sip.NewHeader("Allow", "REGISTER, MESSAGE, OPTIONS") }
+
+// isLocal reports whether a Request-URI host (lower case, no brackets) is ours.
+func (s *Server) isLocal(host string) bool {
+	if host == s.cfg.Domain {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.ips {
+		if l.Equal(ip) || l.IsUnspecified() {
+			return true
+		}
+	}
+	return false
+}
+
+// respond answers req on tx; a failure means the peer is gone, which is the peer's problem.
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.AppendHeader(sip.NewHeader("Server", userAgent))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "status", code, "request", req.StartLine(), "error", err)
+	}
+}
+
+// authenticate checks req's credentials and returns the account, or answers req
+// (challenge, 404, 403, 400) and returns nil.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *account {
+	credHdr, chalHdr, code, reason := "Proxy-Authorization", "Proxy-Authenticate", sip.StatusProxyAuthRequired, "Proxy Authentication Required"
+	if req.Method == sip.REGISTER {
+		credHdr, chalHdr, code, reason = "Authorization", "WWW-Authenticate", sip.StatusUnauthorized, "Unauthorized"
+	}
+	var values []string
+	for _, h := range req.GetHeaders(credHdr) {
+		values = append(values, h.Value())
+	}
+	v, user := s.auth.check(string(req.Method), values, func(u string) (string, bool) {
+		a, ok := s.byAuth[u]
+		if !ok {
+			return "", false
+		}
+		return a.password, true
+	})
+	switch v {
+	case authOK:
+	case authUnknownUser:
+		s.stats.authFailures.Add(1)
+		s.respond(req, tx, sip.StatusNotFound, ReasonUserNotFound)
+		return nil
+	case authBadCredentials:
+		s.respond(req, tx, sip.StatusBadRequest, ReasonBadCredentials)
+		return nil
+	default:
+		if v == authWrongPassword {
+			s.stats.authFailures.Add(1)
+		}
+		s.stats.authChallenges.Add(1)
+		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(v == authStale)))
+		return nil
+	}
+	a := s.byAuth[user]
+	who := req.From().Address.User
+	if req.Method == sip.REGISTER {
+		who = req.To().Address.User
+	}
+	if who != a.user {
+		s.stats.authFailures.Add(1)
+		s.respond(req, tx, sip.StatusForbidden, ReasonAuthUserMismatch)
+		return nil
+	}
+	return a
+}
+
+// register runs the registrar for an authenticated REGISTER.
+func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account) {
+	c := req.Contact()
+	if c == nil { // a query: show the binding
+		var hdrs []sip.Header
+		if b, ok := s.reg.lookup(a.user, s.now()); ok {
+			hdrs = append(hdrs, contactHeader(b.contact, b.expires.Sub(s.now())))
+		}
+		s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
+		return
+	}
+	exp, ok := requestedExpiry(req, c, defaultExpires)
+	if !ok {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Expires")
+		return
+	}
+	if c.Address.Wildcard {
+		if exp != 0 {
+			s.respond(req, tx, sip.StatusBadRequest, "Bad Wildcard")
+			return
+		}
+	}
+	if exp == 0 {
+		s.reg.remove(a.user)
+		s.stats.unregisters.Add(1)
+		s.respond(req, tx, sip.StatusOK, "OK")
+		return
+	}
+	if sch := strings.ToLower(c.Address.Scheme); (sch != "sip" && sch != "sips" && sch != "") || c.Address.Host == "" {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Contact")
+		return
+	}
+	exp = min(exp, s.cfg.MaxExpires)
+	b := binding{
+		contact:   *c.Address.Clone(),
+		transport: strings.ToLower(req.Transport()),
+		expires:   s.now().Add(exp),
+	}
+	if b.transport == "udp" {
+		b.dest = contactDest(c.Address, req.Source())
+		b.laddr = localAddr(tx)
+		if b.laddr == "" {
+			b.laddr = s.Addr("udp")
+		}
+	} else {
+		b.dest = req.Source()
+	}
+	s.reg.set(a.user, b)
+	s.stats.registersOK.Add(1)
+	s.respond(req, tx, sip.StatusOK, "OK", contactHeader(b.contact, exp))
+}
+
+func contactHeader(u sip.Uri, exp time.Duration) sip.Header {
+	h := &sip.ContactHeader{Address: *u.Clone(), Params: sip.NewParams()}
+	h.Params.Add("expires", strconv.Itoa(int(exp/time.Second)))
+	return h
+}
+
+// localAddr returns the local address of the connection tx's request came in on.
+func localAddr(tx sip.ServerTransaction) string {
+	c, ok := tx.(interface{ Connection() sip.Connection })
+	if !ok || c.Connection() == nil {
+		return ""
+	}
+	la := c.Connection().LocalAddr()
+	if la == nil {
+		return ""
+	}
+	return la.String()
+}
+
+// lookup returns the live binding of the user part of uri.
+func (s *Server) lookup(user string) (binding, bool) { return s.reg.lookup(user, s.now()) }
+
+// UserURIs returns the provisioned users' URIs, in Config order. Safe for concurrent use.
+func (s *Server) UserURIs() []string {
+	out := make([]string, 0, len(s.cfg.Users))
+	for _, u := range s.cfg.Users {
+		out = append(out, u.URI)
+	}
+	return out
+}
+
+// RoomURIs returns the provisioned rooms' URIs ("sip:room001@conf.example.test").
+// Safe for concurrent use.
+func (s *Server) RoomURIs() []string {
+	out := make([]string, 0, len(s.names))
+	for _, n := range s.names {
+		out = append(out, s.rooms[n].uri)
+	}
+	return out
+}
+
+// Users returns the provisioned accounts (with passwords, for in-process drivers).
+// Safe for concurrent use; the slice is a copy.
+func (s *Server) Users() []scenarios.User { return append([]scenarios.User(nil), s.cfg.Users...) }

@@ -117,7 +117,12 @@ type prober struct {
 func (p *prober) step(name string, fn func() error) bool {
 	t0 := time.Now()
 	err := fn()
-	p.res.Steps = append(p.res.Steps, Step{Name: name, OK: err == nil, Duration: time.Since(t0), Err: err})
+	return p.record(name, time.Since(t0), err)
+}
+
+// record adds a finished step; the first failure becomes the result's error.
+func (p *prober) record(name string, d time.Duration, err error) bool {
+	p.res.Steps = append(p.res.Steps, Step{Name: name, OK: err == nil, Duration: d, Err: err})
 	if err != nil && p.res.Err == nil {
 		p.res.Err = err
 		p.res.FailedStep = name
@@ -183,27 +188,32 @@ func (p *prober) run(ctx context.Context) {
 	p.leaveAndLogoff(ctx)
 }
 
-// exchange posts one message from s and waits until the user to receives it.
+// exchange posts one message from s and waits until the user to receives it. The
+// delivery step's duration is post -> received, what a chat user feels, even when the
+// copy arrived before the server's answer to the post.
 func (p *prober) exchange(ctx context.Context, s Session, to User, id, sendStep, recvStep string) bool {
 	m := Message{ID: id, Body: "chatload test message " + id}
+	posted := time.Now()
 	if !p.step(sendStep, func() error { return s.Send(ctx, p.res.Room, m) }) {
 		return false
 	}
 	in := p.inbox[to.URI]
-	return p.step(recvStep, func() error {
-		for {
-			select {
-			case dl := <-in:
-				if dl.ID == m.ID || strings.Contains(dl.Body, m.ID) {
-					return nil
+	for {
+		select {
+		case dl := <-in:
+			if dl.ID == m.ID || strings.Contains(dl.Body, m.ID) {
+				at := dl.At
+				if at.IsZero() {
+					at = time.Now()
 				}
-			case <-ctx.Done():
-				return &report.Error{Class: report.Lost, Op: "delivery",
-					Detail: fmt.Sprintf("message %s was not delivered to %s in room %s before the timeout", m.ID, to.URI, p.res.Room),
-					Err:    ctx.Err()}
+				return p.record(recvStep, at.Sub(posted), nil)
 			}
+		case <-ctx.Done():
+			return p.record(recvStep, time.Since(posted), &report.Error{Class: report.Lost, Op: "delivery",
+				Detail: fmt.Sprintf("message %s was not delivered to %s in room %s before the timeout", m.ID, to.URI, p.res.Room),
+				Err:    ctx.Err()})
 		}
-	})
+	}
 }
 
 func (p *prober) findRoom(ctx context.Context, s Session) error {

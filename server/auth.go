@@ -54,8 +54,15 @@ type authenticator struct {
 type ncEntry struct {
 	key    string
 	issued int64
-	nc     int
+	nc     int    // highest nonce-count seen
+	window uint64 // bit i set: nc-i was seen (i < ncWindow)
 }
+
+// ncWindow is how far behind the highest nonce-count a request may arrive and still be
+// accepted once. A client with many requests in flight on one nonce cannot keep them in
+// order (the server handles each on its own goroutine, UDP reorders), so strict
+// increase would refuse honest requests; each count is still accepted only once.
+const ncWindow = 64
 
 func newAuthenticator(realm, algo string, lifetime time.Duration, maxNonces int, now func() time.Time) (*authenticator, error) {
 	a := &authenticator{realm: realm, algo: algo, lifetime: lifetime, now: now,
@@ -180,18 +187,14 @@ func (a *authenticator) check(method string, values []string, password func(user
 	return authOK, cred.Username
 }
 
-// advance records nc for key; false when nc is not above the last one seen (a
-// replay, or requests overtaking each other). Only verified credentials get here, so
+// advance records nc for key; false when nc was seen before (a replay) or is more
+// than ncWindow behind the highest count seen. Only verified credentials get here, so
 // a forger cannot burn a client's counts.
 func (a *authenticator) advance(key string, issued int64, nc int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if e, ok := a.seen[key]; ok {
-		if nc <= e.nc {
-			return false
-		}
-		e.nc = nc
-		return true
+		return e.mark(nc)
 	}
 	if issued <= a.floor {
 		return false // evicted meanwhile
@@ -199,10 +202,34 @@ func (a *authenticator) advance(key string, issued int64, nc int) bool {
 	for len(a.seen) >= a.max {
 		a.evictOldest()
 	}
-	e := &ncEntry{key: key, issued: issued, nc: nc}
+	e := &ncEntry{key: key, issued: issued, nc: nc, window: 1}
 	a.seen[key] = e
 	a.fifo = append(a.fifo, e)
 	return true
+}
+
+// mark accepts nc once: above the highest count it slides the window up, within the
+// window it must not have been seen.
+func (e *ncEntry) mark(nc int) bool {
+	switch d := nc - e.nc; {
+	case d > 0:
+		if d >= ncWindow {
+			e.window = 1
+		} else {
+			e.window = e.window<<d | 1
+		}
+		e.nc = nc
+		return true
+	case -d >= ncWindow:
+		return false
+	default:
+		bit := uint64(1) << -d
+		if e.window&bit != 0 {
+			return false
+		}
+		e.window |= bit
+		return true
+	}
 }
 
 // evictOldest drops the entry used first. Raising floor keeps replay detection sound:

@@ -77,10 +77,15 @@ func TestNonceCountReplay(t *testing.T) {
 		nc   int
 		want int
 	}{
-		{3, 200}, // counts may skip
-		{3, 401}, // replayed
-		{2, 401}, // behind the last one
-		{4, 200}, // the nonce is still good
+		{3, 200},   // counts may skip
+		{3, 401},   // replayed
+		{2, 200},   // overtaken by 3 in flight: within the window, first use
+		{2, 401},   // replayed
+		{1, 401},   // used by the REGISTER above
+		{100, 200}, // a jump slides the window
+		{36, 401},  // more than the window behind the highest
+		{37, 200},  // just within the window
+		{4, 401},   // far behind
 	} {
 		req := u.registerRequest(300)
 		u.authorizeWith(req, chal, step.nc, u.user.Password)

@@ -334,6 +334,14 @@ func (ua *UA) Close() error {
 		for _, c := range ua.closers {
 			_ = c.Close()
 		}
+		if ua.sua != nil && ua.cfg.Transport == "tcp" {
+			// sipgo's pool Clear skips connections whose reference count already
+			// dropped to zero (it logs "TCP ref went negative" and leaves the socket
+			// open), leaking the connection and its reader: close ours by hand.
+			if c, err := ua.sua.TransportLayer().GetConnection("tcp", ua.dest); err == nil && c != nil {
+				_ = c.Close()
+			}
+		}
 		if ua.sua != nil {
 			_ = ua.sua.Close()
 		}

@@ -130,8 +130,8 @@ func Errorf(class Class, op string, code int, format string, args ...any) *Error
 // ClassOf returns the class of err: the class of the first *Error in its chain,
 // Other when there is none and nil-safe (a nil error is Other too).
 func ClassOf(err error) (Class, int) {
-	var e *Error
-	if errors.As(err, &e) {
+	// AsType, not As: As makes its target escape, one allocation per failed op.
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Class, e.Code
 	}
 	return Other, 0

@@ -1,0 +1,58 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Op identifies a measured operation. Its names (String) are the JSON report's
+// operation keys. An Op is a plain value, safe for concurrent use.
+type Op uint8
+
+// The measured operations, in the order tables list them. Op values are constants,
+// safe for concurrent use.
+const (
+	// OpRegister is a log-on (SIP REGISTER with its digest round trips).
+	OpRegister Op = iota
+	// OpJoin is joining a room.
+	OpJoin
+	// OpSend is posting a chat line: post -> the server's final response.
+	OpSend
+	// OpDelivery is one received copy: intended post time -> received, per receiver.
+	OpDelivery
+	// OpHistory is fetching a room's history.
+	OpHistory
+	// OpLeave is leaving a room.
+	OpLeave
+	// OpUnregister is a log-off.
+	OpUnregister
+	// OpCycle is one whole iteration of a looping scenario (pair-cycle).
+	OpCycle
+
+	// NumOps is the number of operations; valid Ops are below it.
+	NumOps
+)
+
+var opNames = [NumOps]string{
+	OpRegister: "register", OpJoin: "join", OpSend: "send", OpDelivery: "delivery",
+	OpHistory: "history", OpLeave: "leave", OpUnregister: "unregister", OpCycle: "cycle",
+}
+
+// String returns the operation's report key ("register", "join", ...). It is safe
+// for concurrent use.
+func (o Op) String() string {
+	if o < NumOps {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// ParseOp returns the operation named s (a report key). It is safe for concurrent use.
+func ParseOp(s string) (Op, error) {
+	for i, n := range opNames {
+		if n == s {
+			return Op(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown operation %q (known: %s)", s, strings.Join(opNames[:], ", "))
+}

@@ -1,0 +1,172 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// SchemaVersion is the version of the JSON report this package writes and reads.
+// It is a constant, safe for concurrent use.
+const SchemaVersion = 1
+
+// Report is the JSON report of a run (schema_version 1, SPEC.md); its JSON field
+// names are the contract. A Report is a plain value: safe for concurrent reads,
+// callers synchronize writes.
+type Report struct {
+	SchemaVersion int                  `json:"schema_version"`
+	Tool          Tool                 `json:"tool"`
+	RunID         string               `json:"run_id"`
+	Scenario      json.RawMessage      `json:"scenario"` // the validated scenarios.Config as JSON
+	Target        Target               `json:"target"`
+	StartedAt     time.Time            `json:"started_at"`
+	EndedAt       time.Time            `json:"ended_at"`
+	EndReason     string               `json:"end_reason"` // completed|interrupted|aborted|error
+	Load          Load                 `json:"load"`
+	Operations    map[string]Operation `json:"operations"` // keyed by Op.String
+	Messages      Messages             `json:"messages"`
+	Failures      []Failure            `json:"failures"` // Classes() order
+	Intervals     []json.RawMessage    `json:"intervals"`
+	Generator     Generator            `json:"generator"`
+}
+
+// Tool names the program that wrote a report. A plain value, safe for concurrent reads.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Target is what a run was aimed at. A plain value, safe for concurrent reads.
+type Target struct {
+	Address   string `json:"address"`
+	Protocol  string `json:"protocol"`
+	Transport string `json:"transport"`
+	Embedded  bool   `json:"embedded"` // the embedded server was started for the run
+}
+
+// Load is the offered load: the model ("open" or "closed"), the target and achieved
+// rates in operations per second, and the operations dropped at the in-flight cap.
+// A plain value, safe for concurrent reads.
+type Load struct {
+	Model        string  `json:"model"`
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Dropped      uint64  `json:"dropped"`
+}
+
+// Operation is one operation's results: counts, latency and (when measured apart)
+// service time summaries in microseconds, and the full latency histogram. A plain
+// value, safe for concurrent reads.
+type Operation struct {
+	Count     uint64   `json:"count"`  // operations run, failed ones included
+	Errors    uint64   `json:"errors"` // failed operations
+	LatencyUS Latency  `json:"latency_us"`
+	ServiceUS *Latency `json:"service_us,omitempty"`
+	// Histogram is the latency histogram (ns) in the compressed "HISTF..." encoding;
+	// DecodeHistogram reads it.
+	Histogram string `json:"histogram"`
+}
+
+// Latency summarizes a distribution in microseconds (to the ns: 3 decimals). A plain
+// value, safe for concurrent reads.
+type Latency struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Messages counts chat lines end to end. A plain value, safe for concurrent reads.
+type Messages struct {
+	Sent               uint64 `json:"sent"`
+	Accepted           uint64 `json:"accepted"`
+	ExpectedDeliveries uint64 `json:"expected_deliveries"`
+	Delivered          uint64 `json:"delivered"`
+	Lost               uint64 `json:"lost"`
+	Duplicated         uint64 `json:"duplicated"`
+	OutOfOrder         uint64 `json:"out_of_order"`
+	Corrupted          uint64 `json:"corrupted"`
+}
+
+// Failure is one class's failures: the count, the count per status or reply code
+// (decimal keys; NoCode "-" for failures without a code or beyond the 32 codes kept
+// per class, so the codes always add up to Count), and the first few raw messages in
+// first-seen order. A plain value, safe for concurrent reads.
+type Failure struct {
+	Class    Class             `json:"class"`
+	Count    uint64            `json:"count"`
+	Codes    map[string]uint64 `json:"codes"`
+	Examples []string          `json:"examples"`
+}
+
+// Generator is the load generator's own health, so that a saturated generator is
+// visible instead of blamed on the target. A plain value, safe for concurrent reads.
+type Generator struct {
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	MaxRSSBytes      uint64  `json:"max_rss_bytes"`
+	ScheduleLagP99US float64 `json:"schedule_lag_p99_us"`
+	Dropped          uint64  `json:"dropped"`
+	Overflow         uint64  `json:"overflow"` // histogram values clamped or lost in merges
+	Goroutines       int     `json:"goroutines"`
+	Workers          int     `json:"workers"`
+	Note             string  `json:"note,omitempty"`
+}
+
+// WriteJSON writes r as one indented JSON object. Absent lists and maps are written
+// as [] and {} (never null), and <, >, & are not escaped (SIP URIs stay readable).
+// r is not modified; WriteJSON is safe for concurrent use with other readers of r.
+func (r *Report) WriteJSON(w io.Writer) error {
+	c := *r
+	if c.Operations == nil {
+		c.Operations = map[string]Operation{}
+	}
+	c.Failures = make([]Failure, len(r.Failures))
+	for i, f := range r.Failures {
+		if f.Codes == nil {
+			f.Codes = map[string]uint64{}
+		}
+		if f.Examples == nil {
+			f.Examples = []string{}
+		}
+		c.Failures[i] = f
+	}
+	if c.Intervals == nil {
+		c.Intervals = []json.RawMessage{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(c)
+}
+
+// ReadReport reads a JSON report written by WriteJSON. It rejects a report whose
+// schema_version is not SchemaVersion (or is missing) before reading the rest, and
+// tolerates unknown fields (newer writers may add some). It is safe for concurrent use.
+func ReadReport(rd io.Reader) (*Report, error) {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	var head struct {
+		SchemaVersion *int `json:"schema_version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	switch {
+	case head.SchemaVersion == nil:
+		return nil, errors.New("reading report: no schema_version: not a chatload report")
+	case *head.SchemaVersion != SchemaVersion:
+		return nil, fmt.Errorf("reading report: schema_version %d is not supported (this chatload reads %d)", *head.SchemaVersion, SchemaVersion)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	return &r, nil
+}

@@ -95,7 +95,7 @@ func newTestUA(t *testing.T, s *Server, transport string, u scenarios.User) *tes
 		t.Fatal(err)
 	}
 	c := &testUA{t: t, user: u, transport: transport, server: s.Addr(transport),
-		inbox: make(chan *sip.Request, 64), done: make(chan struct{})}
+		inbox: make(chan *sip.Request, 1024), done: make(chan struct{})}
 	srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
 		select {
 		case c.inbox <- req:

@@ -70,10 +70,14 @@ type Config struct {
 	// MaxPendingCopies bounds the copies and notifications awaiting their answer;
 	// when reached, sending waits (the senders' 200s are not held back by it).
 	MaxPendingCopies int
+	// Faults injects faults into the fan-out of chat lines (none by default).
+	Faults Faults
 	// Logger receives the server's diagnostics; nil discards them.
 	Logger *slog.Logger
 
-	// now is the clock (nonce ages, registration expiry); nil means time.Now.
+	// now is the clock (nonce ages, registration expiry, fault delays and stall
+	// windows); nil means time.Now. Fault delays and stalls wait on time's timers,
+	// so a clock other than time.Now should move with them (as synctest's does).
 	now func() time.Time
 }
 
@@ -181,6 +185,9 @@ func (c Config) Validate() error {
 	if c.MaxNonces < 1 || c.MaxExpires < time.Second || c.CopyTimeout < 0 || c.MaxPendingCopies < 1 {
 		return errors.New("max nonces, max expires, copy timeout and max pending copies must be positive")
 	}
+	if err := c.Faults.Validate(); err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
 	return nil
 }
 
@@ -192,9 +199,9 @@ func (c Config) String() string {
 	if c.Generated {
 		users += " (generated, passwords passNNNN)"
 	}
-	return fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d",
+	return fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d faults=[%s]",
 		c.Domain, strings.Join(c.Listen, ","), users, c.Rooms, c.AllowRemote, c.NonceLifetime,
-		c.DigestAlgorithm, c.MaxExpires, c.CopyTimeout, c.MaxPendingCopies)
+		c.DigestAlgorithm, c.MaxExpires, c.CopyTimeout, c.MaxPendingCopies, c.Faults)
 }
 
 // Addr is one bound listener. It is a plain value.

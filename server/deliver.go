@@ -22,6 +22,7 @@ type delivery struct {
 	body      string
 	notice    bool
 	targets   []member
+	rng       *faultRand // the room's fault stream: lines only, when faults draw
 }
 
 // outcome are the counters one kind of delivery updates.
@@ -54,14 +55,15 @@ func (s *Server) enqueue(key string, d delivery) {
 }
 
 // lane sends deliveries one request after the other; it waits for no answer (await
-// does), so a dead member costs a pending slot, not the lane.
-func (s *Server) lane(ch <-chan delivery) {
+// does), so a dead member costs a pending slot, not the lane. Copies held by the
+// Delay fault go through dl, the lane's delay line (nil without Delay).
+func (s *Server) lane(ch <-chan delivery, dl *delayLine) {
 	defer s.wg.Done()
 	for {
 		select {
 		case d := <-ch:
 			for _, t := range d.targets {
-				s.deliver(d, t)
+				s.deliver(d, t, dl)
 			}
 		case <-s.ctx.Done():
 			return
@@ -70,14 +72,50 @@ func (s *Server) lane(ch <-chan delivery) {
 }
 
 // deliver sends d to one member's registered contact, like imc's t_request through
-// lookup("location"): unregistered members are skipped and stay members.
-func (s *Server) deliver(d delivery, t member) {
-	o := s.outcome(d.notice)
+// lookup("location"): unregistered members are skipped and stay members. Copies of
+// lines then go through fault injection: the registration is looked up before the
+// delay, as a copy in flight has left the server.
+func (s *Server) deliver(d delivery, t member, dl *delayLine) {
 	b, ok := s.lookup(t.user)
 	if !ok {
-		o.unregistered.Add(1)
+		s.outcome(d.notice).unregistered.Add(1)
 		return
 	}
+	f := &s.cfg.Faults
+	if d.notice || !f.Enabled() {
+		s.send(d, t, b, false, false)
+		return
+	}
+	n := 1
+	if f.Drop > 0 || f.Dup > 0 {
+		switch u := d.rng.float64(); {
+		case u < f.Drop:
+			s.stats.faultDropped.Add(1)
+			return
+		case u < f.Drop+f.Dup:
+			n = 2
+		}
+	}
+	for i := range n {
+		extra := i > 0
+		if dl == nil {
+			s.send(d, t, b, extra, false)
+			continue
+		}
+		wait := f.Delay
+		if f.Jitter > 0 {
+			wait += d.rng.duration(f.Jitter)
+		}
+		if !dl.add(s.ctx, s.now().Add(wait), func() { s.send(d, t, b, extra, true) }) {
+			return // closing
+		}
+	}
+}
+
+// send sends d to t at binding b: extra marks the second copy of a duplicated one
+// (a new Call-ID, as every request gets), delayed one that Delay held.
+func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
+	o := s.outcome(d.notice)
 	req := sip.NewRequest(sip.MESSAGE, *b.contact.Clone())
 	from := &sip.FromHeader{Address: *d.from.Clone(), Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(32))
@@ -103,7 +141,13 @@ func (s *Server) deliver(d delivery, t member) {
 		return
 	}
 	o.sent.Add(1)
-	tx, err := s.transmit(req, b)
+	if extra {
+		s.stats.faultDuplicated.Add(1)
+	}
+	if delayed {
+		s.stats.faultDelayed.Add(1)
+	}
+	tx, err := s.copyTx(req, b)
 	if err != nil {
 		<-s.pending
 		o.failed.Add(1)

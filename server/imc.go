@@ -40,6 +40,8 @@ type room struct {
 
 	mu      sync.Mutex
 	members []member // newest first, the order imc lists them in
+
+	rng *faultRand // fault decisions for the room's copies; nil when faults draw nothing
 }
 
 func newRoom(name, confHost string) *room {
@@ -88,6 +90,10 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 		s.command(req, tx, sender, name, callID, body)
 		return
 	}
+	if s.gate != nil {
+		// The whole line waits, answer included, as in a server that stopped.
+		defer s.gate.pass(s.ctx)()
+	}
 	r := s.rooms[name]
 	if r == nil { // imc rc -200
 		s.respond(req, tx, sip.StatusForbidden, imc.ReasonNotMember)
@@ -102,7 +108,7 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 	s.stats.lines.Add(1)
 	// Queued before the 200 so that a sender waiting for each 200 keeps its order.
 	s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID,
-		body: imc.FormatLine(sender.user, body), targets: r.all(sender.key)})
+		body: imc.FormatLine(sender.user, body), targets: r.all(sender.key), rng: r.rng})
 	r.mu.Unlock()
 	s.respond(req, tx, sip.StatusOK, "OK")
 }

@@ -83,6 +83,10 @@ type Server struct {
 	lanes   []chan delivery
 	pending chan struct{} // semaphore: copies awaiting their final answer
 	wg      sync.WaitGroup
+	gate    *stallGate // holds room lines in stall windows; nil without the Stall fault
+	// copyTx starts the client transaction of a copy or notice: transmit, except
+	// in tests that run without a network.
+	copyTx func(req *sip.Request, b binding) (sip.ClientTransaction, error)
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -123,9 +127,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	for i := 1; i <= cfg.Rooms; i++ {
 		n := RoomName(i)
-		s.rooms[n] = newRoom(n, s.confHost)
+		r := newRoom(n, s.confHost)
+		if cfg.Faults.random() {
+			r.rng = newFaultRand(cfg.Faults.Seed, n)
+		}
+		s.rooms[n] = r
 		s.names = append(s.names, n)
 	}
+	s.copyTx = func(req *sip.Request, b binding) (sip.ClientTransaction, error) { return s.transmit(req, b) }
 	var err error
 	s.auth, err = newAuthenticator(cfg.Domain, cfg.DigestAlgorithm, cfg.NonceLifetime, cfg.MaxNonces, cfg.now)
 	if err != nil {
@@ -173,14 +182,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("server: Start called twice or after Close")
 	}
 	s.started = true
-	// Lanes keep each room's copies and notices in the order the room produced
-	// them. They exist before any listener, so every handler sees them.
-	for range min(max(len(s.rooms), 1), 32) {
-		ch := make(chan delivery, 256)
-		s.lanes = append(s.lanes, ch)
-		s.wg.Add(1)
-		go s.lane(ch)
-	}
+	s.startWorkers()
 	var lc net.ListenConfig
 	for _, spec := range s.cfg.Listen {
 		a, err := ParseListen(spec)
@@ -197,6 +199,31 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startWorkers starts the lanes (with their delay lines) and the stall clock. Lanes
+// keep each room's copies and notices in the order the room produced them. They
+// exist before any listener, so every handler sees them. Called once, by Start.
+func (s *Server) startWorkers() {
+	f := s.cfg.Faults
+	if f.stalls() {
+		s.gate = &stallGate{start: s.now(), dur: f.StallFor, period: f.StallEvery, now: s.now, stalls: &s.stats.faultStalls}
+	}
+	for range min(max(len(s.rooms), 1), 32) {
+		ch := make(chan delivery, 256)
+		s.lanes = append(s.lanes, ch)
+		var dl *delayLine
+		if f.delays() {
+			dl = newDelayLine(s.now, s.cfg.MaxPendingCopies)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				dl.run(s.ctx)
+			}()
+		}
+		s.wg.Add(1)
+		go s.lane(ch, dl)
+	}
 }
 
 // bind opens one listener and serves it. TLS will add a case with its tls.Config.

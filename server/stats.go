@@ -23,10 +23,26 @@ type Stats struct {
 	Leaves uint64 `json:"leaves"` // members removed by #exit/#leave
 	Lines  uint64 `json:"lines"`  // chat lines accepted (answered 200) for fan-out
 
-	CopiesSent         uint64 `json:"copies_sent"`         // copies of lines sent to a registered member
+	// Copies of chat lines. Each line owes one copy to each other member. A copy to
+	// a member with no live registration counts in CopiesUnregistered (no fault is
+	// decided for it); for the others fault injection decides first: dropped ones
+	// count in FaultDropped and are never sent. CopiesSent counts copy requests
+	// handed to the transport, the extra ones of duplication included; each ends
+	// in exactly one of CopiesOK and CopiesFailed. So, once every copy sent has
+	// been answered, and unless the server closed meanwhile (copies held by Delay
+	// or waiting for a pending slot then are counted nowhere):
+	//
+	//	copies owed = CopiesUnregistered + FaultDropped + CopiesSent - FaultDuplicated
+	//	CopiesSent  = CopiesOK + CopiesFailed
+	//
+	// When CopiesUnregistered and CopiesFailed are 0, the members received exactly
+	// the copies owed minus FaultDropped plus FaultDuplicated: a load tool that
+	// lost nothing else counts lost == FaultDropped and duplicated ==
+	// FaultDuplicated.
+	CopiesSent         uint64 `json:"copies_sent"`         // copy requests sent to a registered member, extra (duplicate) ones included
 	CopiesOK           uint64 `json:"copies_ok"`           // of those, answered 2xx
 	CopiesFailed       uint64 `json:"copies_failed"`       // answered non-2xx, timed out or not sendable
-	CopiesUnregistered uint64 `json:"copies_unregistered"` // dropped: the member has no live registration
+	CopiesUnregistered uint64 `json:"copies_unregistered"` // not sent: the member has no live registration (no fault decided)
 
 	NoticesSent         uint64 `json:"notices_sent"` // notifications (joined, left, lists, ...) sent
 	NoticesOK           uint64 `json:"notices_ok"`
@@ -36,6 +52,12 @@ type Stats struct {
 	Relays       uint64 `json:"relays"`        // user-to-user MESSAGEs relayed to a registered contact
 	RelaysOK     uint64 `json:"relays_ok"`     // answered 2xx by the callee
 	RelaysFailed uint64 `json:"relays_failed"` // non-2xx, timeout or send error
+
+	// Fault injection (Config.Faults); all zero without it.
+	FaultDropped    uint64 `json:"fault_dropped"`    // copies not sent by Drop (not in copies_sent)
+	FaultDuplicated uint64 `json:"fault_duplicated"` // extra copies sent by Dup, one per duplicated copy (also in copies_sent)
+	FaultDelayed    uint64 `json:"fault_delayed"`    // copy requests sent after being held by Delay/Jitter, extra ones included (also in copies_sent)
+	FaultStalls     uint64 `json:"fault_stalls"`     // stall windows that held at least one line
 }
 
 // numMethods is the number of request counters: the methods of methodName, then "OTHER".
@@ -64,6 +86,8 @@ type counters struct {
 	copiesSent, copiesOK, copiesFailed, copiesUnregistered atomic.Uint64
 	noticesSent, noticesOK, noticesFailed, noticesUnreg    atomic.Uint64
 	relays, relaysOK, relaysFailed                         atomic.Uint64
+	faultDropped, faultDuplicated, faultDelayed            atomic.Uint64
+	faultStalls                                            atomic.Uint64
 }
 
 func (c *counters) request(m sip.RequestMethod) { c.requests[methodIndex(m)].Add(1) }
@@ -95,5 +119,9 @@ func (c *counters) snapshot() Stats {
 	s.Relays = c.relays.Load()
 	s.RelaysOK = c.relaysOK.Load()
 	s.RelaysFailed = c.relaysFailed.Load()
+	s.FaultDropped = c.faultDropped.Load()
+	s.FaultDuplicated = c.faultDuplicated.Load()
+	s.FaultDelayed = c.faultDelayed.Load()
+	s.FaultStalls = c.faultStalls.Load()
 	return s
 }

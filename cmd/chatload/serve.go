@@ -27,6 +27,7 @@ type serveFlags struct {
 	nonceLifetime time.Duration
 	digest        string
 	logLevel      string
+	faults        server.FaultFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -44,11 +45,21 @@ Users are generated (sip:user0001@<domain> with password pass0001, ...) unless
 users have public passwords, so they are refused on an address other hosts can
 reach unless --allow-remote is given.
 
+Fault injection (--fault-*) misbehaves on purpose so that a load tool's delivery
+accounting can be checked against the server's own counters. Drop, dup and delay
+apply to the copies of chat lines fanned out to members only, never to notices,
+answers, registrations or user-to-user MESSAGEs; stall holds chat lines (their 200
+and their copies). Decisions come from one random stream per room seeded by
+--fault-seed: the same seed and the same traffic give the same decisions.
+
 The server runs until interrupted (Ctrl-C); --stats then writes its counters as
-JSON. Exit status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
+JSON, fault_dropped, fault_duplicated, fault_delayed and fault_stalls included
+(copies_sent counts the extra copies of duplication, never dropped ones). Exit
+status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 		Example: `  chatload serve
   chatload serve --listen udp:127.0.0.1:5090 --users 1000 --rooms 50 --stats serve-stats.json
-  chatload serve --listen tcp:0.0.0.0:5060 --users-file users.csv`,
+  chatload serve --listen tcp:0.0.0.0:5060 --users-file users.csv
+  chatload serve --fault-drop 2% --fault-dup 1% --fault-delay 20ms,5ms --fault-stall 1s/10s --stats -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.usersSet = cmd.Flags().Changed("users")
@@ -67,7 +78,19 @@ JSON. Exit status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.
 	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", server.DefaultNonceLifetime, "how long a digest nonce is accepted; later ones are challenged with stale=true")
 	fl.StringVar(&f.digest, "digest-algorithm", server.AlgorithmMD5, "algorithm offered in challenges: MD5 or SHA-256 (credentials with either are accepted)")
 	fl.StringVar(&f.logLevel, "log-level", "error", "diagnostics on stderr: debug, info, warn or error")
+	addFaultFlags(cmd, &f.faults)
 	return cmd
+}
+
+// addFaultFlags adds the --fault-* flags of the embedded server to cmd; ff.Faults()
+// turns them into server.Faults.
+func addFaultFlags(cmd *cobra.Command, ff *server.FaultFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&ff.Drop, "fault-drop", "", "probability `P` (0..1, or a percentage like 2%) that a copy of a chat line to a member is not sent (default: none)")
+	fl.StringVar(&ff.Dup, "fault-dup", "", "probability `P` (0..1 or N%) that a copy of a chat line is sent twice, with a new Call-ID (default: none)")
+	fl.StringVar(&ff.Delay, "fault-delay", "", "hold each copy of a chat line D plus up to JITTER drawn at random, `D[,JITTER]`: e.g. 20ms or 20ms,5ms; jitter may reorder copies (default: none)")
+	fl.StringVar(&ff.Stall, "fault-stall", "", "every EVERY, hold chat lines (their 200 and copies) for D, like a GC pause, `D/EVERY`: e.g. 1s/10s (default: none)")
+	fl.Int64Var(&ff.Seed, "fault-seed", 1, "seed `N` of the fault decisions: same seed and traffic, same decisions")
 }
 
 func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
@@ -108,6 +131,9 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 		fmt.Fprintln(e.stdout, "rooms: none")
 	default:
 		fmt.Fprintf(e.stdout, "rooms: %d, %s\n", len(rooms), span(rooms))
+	}
+	if cfg.Faults.Enabled() {
+		fmt.Fprintf(e.stdout, "fault injection: %s\n", cfg.Faults)
 	}
 	fmt.Fprintln(e.stdout, "serving until interrupted (Ctrl-C)")
 
@@ -150,6 +176,10 @@ func (f serveFlags) config() (server.Config, string, error) {
 	if alg != server.AlgorithmMD5 && alg != server.AlgorithmSHA256 {
 		return cfg, "", usageErr("--digest-algorithm %q: want MD5 or SHA-256", f.digest)
 	}
+	faults, err := f.faults.Faults()
+	if err != nil {
+		return cfg, "", usageErr("%v", err) // names the flag
+	}
 	cfg = server.Config{
 		Domain:          domain,
 		Listen:          f.listen,
@@ -157,6 +187,7 @@ func (f serveFlags) config() (server.Config, string, error) {
 		AllowRemote:     f.allowRemote,
 		NonceLifetime:   f.nonceLifetime,
 		DigestAlgorithm: alg,
+		Faults:          faults,
 	}
 	var desc string
 	if f.usersFile != "" {

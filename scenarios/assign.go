@@ -1,0 +1,171 @@
+package scenarios
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// Plan says who takes part in a run and where: users to pairs and rooms. It is made by
+// Assign and only read after, so it is safe for concurrent reads.
+type Plan struct {
+	// Users are indexes into the user list of the users that take part, in the
+	// assignment's order. For steady, pair-cycle, fanout, churn and message they log
+	// on in setup; for login they are the ones that log on and off.
+	Users []int
+	// Pairs are the sender/receiver pairs of steady and pair-cycle; pair p is in room
+	// p mod the number of rooms.
+	Pairs []Pair
+	// Rooms are the rooms in use with their members: steady, fanout: joined in setup,
+	// and every post in a room is expected by its other members; pair-cycle: the pairs
+	// that cycle there; churn: the users that join and leave there.
+	Rooms []RoomPlan
+}
+
+// Pair is a sender and a receiver (indexes into the user list) and their room's URI.
+type Pair struct {
+	Sender, Receiver int
+	Room             string
+}
+
+// RoomPlan is a room's URI and its members (indexes into the user list).
+type RoomPlan struct {
+	URI     string
+	Members []int
+}
+
+// assignStream is the PCG's second seed word ("chatload"): Seed picks the plan.
+const assignStream = 0x636861746c6f6164
+
+// Assign assigns users to pairs and rooms: the user list is shuffled with a PCG seeded
+// from c.Seed (same seed, same plan, on every platform and Go version), then users are
+// taken in order: 2*Pairs for steady and pair-cycle (pair p: the 2p-th and 2p+1-th),
+// rooms*RoomSize for fanout (room r: the next RoomSize), and Users (all of the list
+// when 0) for churn (spread over the rooms round-robin), login and message. It fails,
+// naming what is short, when there are too few users. It is pure and safe for
+// concurrent use; the caller sets c.Domain to the users' domain when they come from a
+// file, so that counted rooms are at conf.<their domain>.
+func Assign(c Config, users []User) (Plan, error) {
+	k, ok := kindOf(c.Scenario)
+	if !ok {
+		return Plan{}, unknownScenario(c.Scenario)
+	}
+	if err := c.checkPopulation(k); err != nil {
+		return Plan{}, err
+	}
+	n := c.need()
+	what := fmt.Sprintf("%s with %s", c.Scenario, c.needs())
+	if n == 0 {
+		n = c.Users
+		if n == 0 {
+			n = max(len(users), 1)
+			what = c.Scenario
+		}
+	}
+	if c.Model() == "closed" && (c.Scenario == Login || c.Scenario == Churn) && c.Concurrency > n {
+		// Each virtual user works with users of its own: one user cannot log on twice.
+		n = c.Concurrency
+		what = fmt.Sprintf("%s with --concurrency %d", c.Scenario, c.Concurrency)
+	}
+	if len(users) < n {
+		from := "there are"
+		if c.UsersFile != "" {
+			from = "the users file has"
+		}
+		return Plan{}, fmt.Errorf("%s needs %s; %s %d", what, plural(n, "user"), from, len(users))
+	}
+
+	take := shuffle(len(users), c.Seed)[:n]
+	p := Plan{Users: take}
+	rooms := RoomURIs(c)
+	switch {
+	case k.pairs:
+		members := make([][]int, len(rooms))
+		for i := range c.Pairs {
+			r := i % len(rooms)
+			s, rc := take[2*i], take[2*i+1]
+			p.Pairs = append(p.Pairs, Pair{Sender: s, Receiver: rc, Room: rooms[r]})
+			members[r] = append(members[r], s, rc)
+		}
+		for r, m := range members {
+			if len(m) > 0 {
+				p.Rooms = append(p.Rooms, RoomPlan{URI: rooms[r], Members: m})
+			}
+		}
+	case k.roomSize:
+		for r, uri := range rooms {
+			m := slices.Clone(take[r*c.RoomSize : (r+1)*c.RoomSize])
+			p.Rooms = append(p.Rooms, RoomPlan{URI: uri, Members: m})
+		}
+	case k.rooms: // churn
+		members := make([][]int, len(rooms))
+		for j, u := range take {
+			members[j%len(rooms)] = append(members[j%len(rooms)], u)
+		}
+		for r, m := range members {
+			if len(m) > 0 {
+				p.Rooms = append(p.Rooms, RoomPlan{URI: rooms[r], Members: m})
+			}
+		}
+	}
+	return p, nil
+}
+
+// shuffle returns a permutation of 0..n-1 by Fisher-Yates over a PCG seeded from seed.
+// It draws from the PCG's 64-bit outputs itself (Lemire's bounded method with
+// rejection) rather than through rand.Rand, so that a seed's plan does not change
+// when the standard library changes how it derives ints.
+func shuffle(n int, seed int64) []int {
+	src := rand.NewPCG(uint64(seed), assignStream)
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := int(below(src, uint64(i+1)))
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	return perm
+}
+
+// below returns a uniform integer in [0, bound).
+func below(src *rand.PCG, bound uint64) uint64 {
+	hi, lo := bits.Mul64(src.Uint64(), bound)
+	if lo < bound {
+		threshold := -bound % bound
+		for lo < threshold {
+			hi, lo = bits.Mul64(src.Uint64(), bound)
+		}
+	}
+	return hi
+}
+
+// RoomURIs returns the rooms c uses: RoomList (a bare name becomes
+// sip:NAME@conf.<Domain>, an address without scheme gets "sip:"), else room001,
+// room002, ... at conf.<Domain> as the embedded server provisions them: one per pair
+// for steady and pair-cycle unless Rooms says. Nil for login and message.
+func RoomURIs(c Config) []string {
+	n := c.roomCount()
+	if n == 0 {
+		return nil
+	}
+	uris := make([]string, n)
+	for i := range uris {
+		if len(c.RoomList) > 0 {
+			uris[i] = roomURI(c.RoomList[i], c.Domain)
+		} else {
+			uris[i] = roomURI(fmt.Sprintf("room%03d", i+1), c.Domain)
+		}
+	}
+	return uris
+}
+
+// roomURI is the imc room address of name: rooms live at conf.<domain>.
+func roomURI(name, domain string) string {
+	if strings.Contains(name, "@") {
+		return NormalizeURI(name)
+	}
+	return "sip:" + name + "@conf." + domain
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -38,6 +39,14 @@ type Config struct {
 	Expires time.Duration
 	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
 	UserAgent string
+	// NoRegister skips registration: Connect sends no REGISTER (and Close no
+	// unREGISTER), so sessions can page (SendTo) any SIP UAS without a
+	// registrar. Requests still answer a 401/407 challenge with the user's
+	// credentials, and the session still has its Contact on this driver's
+	// socket (requests sent there reach it), but no registrar knows it, so a
+	// proxy cannot route anything to the user. Room commands are sent as
+	// usual; the server decides what they do for an unregistered user.
+	NoRegister bool
 	// Logger receives diagnostics. Nil: nothing is logged.
 	Logger *slog.Logger
 }
@@ -74,6 +83,9 @@ func (c Config) Validate() error {
 // pure function and never shows anything secret (a Config holds none).
 func (c Config) String() string {
 	c = c.withDefaults()
+	if c.NoRegister {
+		return fmt.Sprintf("%s no-register", c.ua())
+	}
 	return fmt.Sprintf("%s expires=%s", c.ua(), c.Expires)
 }
 
@@ -89,10 +101,49 @@ type Driver struct {
 	sessions map[*session]struct{}
 	closed   bool
 
+	// uris caches parsed destination URIs (rooms, page targets) by their text:
+	// a load run sends to the same few thousands of times per second.
+	uris uriCache
+
 	closeOnce sync.Once
 }
 
 var _ engine.Driver = (*Driver)(nil)
+
+// uriCacheMax bounds uriCache: beyond it URIs are parsed every time, so a run
+// with ever new destinations costs CPU, never unbounded memory.
+const uriCacheMax = 4096
+
+// uriCache maps URI text to its parsed form (without parameters or headers
+// when the text had none). Safe for concurrent use.
+type uriCache struct {
+	m sync.Map // string -> sip.Uri
+	n atomic.Int64
+}
+
+// parse returns text parsed as a SIP URI with a host, from the cache when
+// possible. The result shares the cached URI's parameter slices: read only.
+func (c *uriCache) parse(text string) (sip.Uri, bool) {
+	if v, ok := c.m.Load(text); ok {
+		return v.(sip.Uri), true
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(text, &u); err != nil || u.Host == "" {
+		return sip.Uri{}, false
+	}
+	if len(u.UriParams) == 0 {
+		u.UriParams = nil // saves a clone per request in sip.NewRequest
+	}
+	if len(u.Headers) == 0 {
+		u.Headers = nil
+	}
+	if c.n.Load() < uriCacheMax {
+		if _, loaded := c.m.LoadOrStore(text, u); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return u, true
+}
 
 // New validates cfg and opens the driver's SIP socket (udp: connected to the
 // target; tcp: a listener, plus one connection to the target on first use).
@@ -148,18 +199,23 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// Connect registers u (REGISTER with digest; Contact = this driver's socket) and
-// returns its session. deliver receives the chat lines of the rooms u joins; it
-// is called from the driver's goroutines and must not block. Safe for
-// concurrent use. Errors: NotFound (user not provisioned), Auth (credentials
-// refused), Timeout/Transport (naming the target and transport), Protocol (u.URI
-// is no SIP URI).
+// Connect registers u (REGISTER with digest; Contact = this driver's socket),
+// unless Config.NoRegister, and returns its session. deliver receives the chat
+// lines of the rooms u joins and the page-mode MESSAGEs other users send u
+// (Delivery.Room ""); it is called from the driver's goroutines and must not
+// block (nil: deliveries are dropped). Safe for concurrent use. Errors:
+// NotFound (user not provisioned), Auth (credentials refused),
+// Timeout/Transport (naming the target and transport), Protocol (u.URI is no
+// SIP URI).
 func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine.Delivery)) (engine.Session, error) {
 	uri := scenarios.NormalizeURI(u.URI)
 	self := scenarios.UserPart(uri)
 	domain := scenarios.HostPart(uri)
 	if self == "" || domain == "" || !strings.Contains(uri, "@") {
 		return nil, report.Errorf(report.Protocol, "register", 0, "%q is not a SIP URI (want sip:user@domain)", u.URI)
+	}
+	if deliver == nil {
+		deliver = func(engine.Delivery) {}
 	}
 	s := &session{
 		d:       d,
@@ -188,6 +244,9 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	d.sessions[s] = struct{}{}
 	d.mu.Unlock()
 
+	if d.cfg.NoRegister {
+		return s, nil
+	}
 	granted, err := s.register(ctx, "register", d.cfg.Expires)
 	if err != nil {
 		s.release()
@@ -244,7 +303,26 @@ type answer struct {
 	rooms []string // room URIs, for a list
 }
 
-func roomKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
+func roomKey(u sip.Uri) string { return string(appendRoomKey(nil, u)) }
+
+// appendRoomKey appends u's room key (lower-case user@host) to dst. With a
+// stack buffer for dst, map lookups by string(key) cost no allocation.
+func appendRoomKey(dst []byte, u sip.Uri) []byte {
+	dst = appendLower(dst, u.User)
+	dst = append(dst, '@')
+	return appendLower(dst, u.Host)
+}
+
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
 
 func (s *session) addWaiter(room string, rooms bool) *waiter {
 	w := &waiter{room: room, rooms: rooms, ch: make(chan answer, 1)}
@@ -345,8 +423,8 @@ func (s *session) scheduleRefresh(d time.Duration) {
 // resolveRoom turns a room name or URI into its URI string, parsed form and key.
 func (s *session) resolveRoom(op, room string) (string, sip.Uri, error) {
 	uri := RoomURI(strings.TrimSpace(room), s.domain)
-	var u sip.Uri
-	if err := sip.ParseUri(uri, &u); err != nil || u.User == "" || u.Host == "" {
+	u, ok := s.d.uris.parse(uri)
+	if !ok || u.User == "" {
 		return "", sip.Uri{}, report.Errorf(report.Protocol, op, 0, "room %q is not a room name or SIP URI", room)
 	}
 	u.UriParams, u.Headers = nil, nil
@@ -452,6 +530,31 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 	return annotate(err, uri)
 }
 
+// SendTo sends m to uri in page mode (RFC 3428), outside any room: a MESSAGE
+// with Request-URI and To = uri ("sip:" is added when missing), From = the
+// user's AoR and Call-ID = m.ID (a new one when empty), through the target
+// like every request, with digest credentials when the server asks for them.
+// It returns on the final response: 2xx is success, the rest is classified as
+// for Send (404 NotFound: nobody of that name is registered). It implements
+// engine.Pager.
+func (s *session) SendTo(ctx context.Context, uri string, m engine.Message) error {
+	if err := s.checkOpen("send"); err != nil {
+		return err
+	}
+	callID := m.ID
+	if callID != "" && !sipua.ValidCallID(callID) {
+		return report.Errorf(report.Protocol, "send", 0, "message ID %q cannot be a Call-ID", callID)
+	}
+	ruri, ok := s.d.uris.parse(scenarios.NormalizeURI(uri))
+	if !ok {
+		return report.Errorf(report.Protocol, "send", 0, "%q is not a SIP URI (want sip:user@host)", uri)
+	}
+	if err := s.message(ctx, "send", ruri, callID, m.Body); err != nil {
+		return annotate(err, "MESSAGE to "+ruri.String())
+	}
+	return nil
+}
+
 // Leave sends "#exit" and returns on its 200. The "has left" notification is not
 // awaited: it races with an immediate unREGISTER and may be lost.
 func (s *session) Leave(ctx context.Context, room string) error {
@@ -504,8 +607,9 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 	return a.rooms, nil
 }
 
-// Close leaves the joined rooms (best effort), unregisters (Expires: 0) and
-// releases the session. The result of the first call is returned to every call.
+// Close leaves the joined rooms (best effort), unregisters (Expires: 0; not
+// with Config.NoRegister) and releases the session. The result of the first
+// call is returned to every call.
 func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -529,8 +633,10 @@ func (s *session) Close(ctx context.Context) error {
 				s.d.log.Debug("leave on close failed", "user", s.aor, "room", r, "error", err)
 			}
 		}
-		if _, err := s.register(ctx, "unregister", 0); err != nil {
-			s.closeErr = err
+		if !s.d.cfg.NoRegister {
+			if _, err := s.register(ctx, "unregister", 0); err != nil {
+				s.closeErr = err
+			}
 		}
 		s.release()
 	})
@@ -558,7 +664,8 @@ func (s *session) onRequest(req *sip.Request) {
 	if from == nil {
 		return
 	}
-	key := roomKey(from.Address)
+	var kb [128]byte
+	k := appendRoomKey(kb[:0], from.Address)
 	body := string(req.Body())
 
 	s.mu.Lock()
@@ -566,16 +673,23 @@ func (s *session) onRequest(req *sip.Request) {
 		s.mu.Unlock()
 		return
 	}
-	room, joined := s.joined[key]
+	room, joined := s.joined[string(k)]
 	isRoom := joined || strings.EqualFold(from.Address.Host, s.conf)
 	for w := range s.waiters {
-		if w.room == key {
+		if w.room == string(k) {
 			isRoom = true
 		}
 	}
 	if !isRoom {
 		s.mu.Unlock()
-		return // a page-mode MESSAGE from a user, not a room: not ours to count
+		// A page-mode MESSAGE from a user (SendTo's counterpart). Proxies keep
+		// the Call-ID end to end, so it carries the sender's Message.ID.
+		id := ""
+		if cid := req.CallID(); cid != nil {
+			id = cid.Value()
+		}
+		s.deliver(engine.Delivery{From: from.Address.User, ID: id, Body: body, At: at})
+		return
 	}
 	kind, user := ParseNotice(body)
 	if body == NoticeCreated {
@@ -583,7 +697,7 @@ func (s *session) onRequest(req *sip.Request) {
 		kind, user = NoticeJoin, s.self
 	}
 	if kind != NoticeNone {
-		s.notify(key, kind, user)
+		s.notify(string(k), kind, user)
 		s.mu.Unlock()
 		return
 	}
@@ -610,11 +724,19 @@ func (s *session) onRequest(req *sip.Request) {
 	if !joined {
 		room = "sip:" + from.Address.User + "@" + from.Address.Host
 	}
-	id := ""
-	if h := req.GetHeader(HeaderInReplyTo); h != nil {
-		id = strings.TrimSpace(h.Value())
+	s.deliver(engine.Delivery{Room: room, From: author, ID: inReplyTo(req), Body: text, At: at})
+}
+
+// inReplyTo returns the In-Reply-To value of req, or "". It walks the headers
+// itself: sipgo's GetHeader lower-cases the name of every header it passes
+// (an allocation each for names like Supported), once per copy received.
+func inReplyTo(req *sip.Request) string {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), HeaderInReplyTo) {
+			return strings.TrimSpace(h.Value())
+		}
 	}
-	s.deliver(engine.Delivery{Room: room, From: author, ID: id, Body: text, At: at})
+	return ""
 }
 
 // notify hands a room notification to the join waiters on that room. Called

@@ -193,6 +193,7 @@ func runSuite(t *testing.T, tg target) {
 		wantClass(t, "Send of a body starting with #", err, report.Protocol, 0)
 	})
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, tg) })
+	t.Run("page", func(t *testing.T) { testPage(t, tg) })
 	t.Run("rooms", func(t *testing.T) {
 		d := tg.driver(t)
 		s := connect(t, d, tg.user(6), nil)

@@ -2,9 +2,9 @@ package sipua
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 
@@ -129,7 +129,7 @@ func (a *Account) Do(ctx context.Context, op string, r Request) (*sip.Response, 
 	if callID == "" {
 		callID = NewCallID()
 	}
-	tag := sip.GenerateTagN(16)
+	tag := newTag()
 	where := a.ua.where
 
 	req, err := a.build(r, callID, tag, nil)
@@ -177,11 +177,13 @@ func isChallenge(res *sip.Response) bool {
 
 // build makes a fresh request for r with the next CSeq and credentials: for st's
 // challenge, or pre-emptively for the cached one when st is nil.
+//
+// Max-Forwards, User-Agent and a Content-Type seen before are the UA's shared
+// header values: sipgo only reads the headers of a request it sends (it adds
+// its own Via), so one copy serves every request.
 func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Request, error) {
 	req := sip.NewRequest(r.Method, r.URI)
-	from := &sip.FromHeader{Address: a.aor, Params: sip.NewParams()}
-	from.Params.Add("tag", tag)
-	req.AppendHeader(from)
+	req.AppendHeader(&sip.FromHeader{Address: a.aor, Params: sip.HeaderParams{{K: "tag", V: tag}}})
 	to := r.URI
 	if r.To != nil {
 		to = *r.To
@@ -191,20 +193,18 @@ func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Req
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: a.cseq.Add(1), MethodName: r.Method})
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
+	req.AppendHeader(a.ua.shared.maxForwards)
 	if r.Contact {
 		req.AppendHeader(&sip.ContactHeader{Address: a.Contact()})
 	}
-	if a.ua.cfg.UserAgent != "" {
-		req.AppendHeader(sip.NewHeader("User-Agent", a.ua.cfg.UserAgent))
+	if a.ua.shared.userAgent != nil {
+		req.AppendHeader(a.ua.shared.userAgent)
 	}
 	for _, h := range r.Headers {
 		req.AppendHeader(h)
 	}
 	if r.ContentType != "" {
-		ct := sip.ContentTypeHeader(r.ContentType)
-		req.AppendHeader(&ct)
+		req.AppendHeader(a.ua.shared.contentType(r.ContentType))
 	}
 	req.SetBody(r.Body) // also sets Content-Length, which TCP framing needs
 	req.SetTransport(a.ua.network)
@@ -218,11 +218,49 @@ func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Req
 	return req, nil
 }
 
-// NewCallID returns a random Call-ID. Safe for concurrent use.
+// NewCallID returns a random Call-ID: 24 hex digits (96 bits) from
+// math/rand/v2's runtime-seeded ChaCha8, which makes it unique without the
+// allocations of crypto/rand. Safe for concurrent use.
 func NewCallID() string {
 	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	v, w := rand.Uint64(), rand.Uint32()
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
+	for i := range 4 {
+		b[8+i] = byte(w >> (8 * i))
+	}
+	var out [24]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:])
+}
+
+// sharedHeaders are header values the UA's requests have in common. Their
+// headers are never modified once made; safe for concurrent use.
+type sharedHeaders struct {
+	maxForwards *sip.MaxForwardsHeader
+	userAgent   sip.Header // nil: no User-Agent
+	ctype       atomic.Pointer[sip.ContentTypeHeader]
+}
+
+func newSharedHeaders(userAgent string) *sharedHeaders {
+	mf := sip.MaxForwardsHeader(70)
+	sh := &sharedHeaders{maxForwards: &mf}
+	if userAgent != "" {
+		sh.userAgent = sip.NewHeader("User-Agent", userAgent)
+	}
+	return sh
+}
+
+// contentType returns a Content-Type header for v, the shared one when v is
+// the value last asked for (a driver sends one type, text/plain, nearly always).
+func (sh *sharedHeaders) contentType(v string) *sip.ContentTypeHeader {
+	if ct := sh.ctype.Load(); ct != nil && string(*ct) == v {
+		return ct
+	}
+	ct := sip.ContentTypeHeader(v)
+	sh.ctype.Store(&ct)
+	return &ct
 }
 
 // ValidCallID reports whether s can be sent as a Call-ID (RFC 3261 section 25.1:

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,50 +141,120 @@ type Params struct {
 	Body      []byte // for auth-int only
 }
 
+// hashFunc is a digest algorithm's hash without its -sess suffix.
+type hashFunc uint8
+
+const (
+	hashMD5 hashFunc = iota + 1
+	hashSHA256
+	hashSHA512_256
+)
+
+// parseAlgorithm splits a digest algorithm name into its hash and -sess flag.
+func parseAlgorithm(alg string) (h hashFunc, sess bool, err error) {
+	up := strings.ToUpper(alg)
+	base, sess := strings.CutSuffix(up, "-SESS")
+	switch base {
+	case "", "MD5":
+		h = hashMD5
+	case "SHA-256":
+		h = hashSHA256
+	case "SHA-512-256":
+		h = hashSHA512_256
+	default:
+		return 0, false, fmt.Errorf("unsupported digest algorithm %q", alg)
+	}
+	return h, sess, nil
+}
+
+// appendHex appends the lower-case hex hash of data to dst. The fixed-size
+// Sum functions keep the state on the stack: a hash.Hash per request would be
+// an allocation, and this runs for every request sent.
+func (h hashFunc) appendHex(dst, data []byte) []byte {
+	switch h {
+	case hashSHA256:
+		s := sha256.Sum256(data)
+		return hex.AppendEncode(dst, s[:])
+	case hashSHA512_256:
+		s := sha512.Sum512_256(data)
+		return hex.AppendEncode(dst, s[:])
+	default:
+		s := md5.Sum(data)
+		return hex.AppendEncode(dst, s[:])
+	}
+}
+
+// join appends parts separated by ':' to dst.
+func join(dst []byte, parts ...string) []byte {
+	for i, p := range parts {
+		if i > 0 {
+			dst = append(dst, ':')
+		}
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// appendNC appends n as the 8 lower-case hex digits of a nonce count.
+func appendNC(dst []byte, n uint32) []byte {
+	const digits = "0123456789abcdef"
+	for i := 7; i >= 0; i-- {
+		dst = append(dst, digits[(n>>(4*i))&0xf])
+	}
+	return dst
+}
+
+// ha1 returns HA1 in hex: H(username:realm:password), and for a -sess
+// algorithm H(that:nonce:cnonce).
+func ha1(h hashFunc, sess bool, username, realm, password, nonce, cnonce string) string {
+	var in, out [256]byte
+	r := h.appendHex(out[:0], join(in[:0], username, realm, password))
+	if sess {
+		r = h.appendHex(out[len(r):len(r)], join(in[:0], string(r), nonce, cnonce))
+	}
+	return string(r)
+}
+
+// appendResponse appends the request-digest for HA1 ha1 (hex) to dst.
+func appendResponse(dst []byte, h hashFunc, ha1, method, uri, nonce string, nc uint32, cnonce, qop string, body []byte) ([]byte, error) {
+	var in [512]byte
+	var ha2 [128]byte
+	var bodyHash [64]byte
+	var n int
+	switch qop {
+	case "", "auth":
+		n = len(h.appendHex(ha2[:0], join(in[:0], method, uri)))
+	case "auth-int":
+		bh := h.appendHex(bodyHash[:0], body)
+		n = len(h.appendHex(ha2[:0], join(in[:0], method, uri, string(bh))))
+	default:
+		return dst, fmt.Errorf("unsupported qop %q", qop)
+	}
+	b := append(in[:0], ha1...)
+	b = append(b, ':')
+	b = append(b, nonce...)
+	b = append(b, ':')
+	if qop != "" {
+		b = appendNC(b, nc)
+		b = join(append(b, ':'), cnonce, qop, "")
+	}
+	b = append(b, ha2[:n]...)
+	return h.appendHex(dst, b), nil
+}
+
 // Response computes the request-digest ("response=" value) for p. It is a pure
 // function.
 func Response(p Params) (string, error) {
-	alg := strings.ToUpper(p.Algorithm)
-	var h hash.Hash
-	switch strings.TrimSuffix(alg, "-SESS") {
-	case "", "MD5":
-		h = md5.New()
-	case "SHA-256":
-		h = sha256.New()
-	case "SHA-512-256":
-		h = sha512.New512_256()
-	default:
-		return "", fmt.Errorf("unsupported digest algorithm %q", p.Algorithm)
+	h, sess, err := parseAlgorithm(p.Algorithm)
+	if err != nil {
+		return "", err
 	}
-	hx := func(parts ...string) string {
-		h.Reset()
-		for i, s := range parts {
-			if i > 0 {
-				h.Write([]byte{':'})
-			}
-			h.Write([]byte(s))
-		}
-		return hex.EncodeToString(h.Sum(nil))
+	r, err := appendResponse(nil, h, ha1(h, sess, p.Username, p.Realm, p.Password, p.Nonce, p.Cnonce),
+		p.Method, p.URI, p.Nonce, p.NC, p.Cnonce, p.QOP, p.Body)
+	if err != nil {
+		return "", err
 	}
-	ha1 := hx(p.Username, p.Realm, p.Password)
-	if strings.HasSuffix(alg, "-SESS") {
-		ha1 = hx(ha1, p.Nonce, p.Cnonce)
-	}
-	var ha2 string
-	switch p.QOP {
-	case "", "auth":
-		ha2 = hx(p.Method, p.URI)
-	case "auth-int":
-		h.Reset()
-		h.Write(p.Body)
-		ha2 = hx(p.Method, p.URI, hex.EncodeToString(h.Sum(nil)))
-	default:
-		return "", fmt.Errorf("unsupported qop %q", p.QOP)
-	}
-	if p.QOP == "" {
-		return hx(ha1, p.Nonce, ha2), nil
-	}
-	return hx(ha1, p.Nonce, fmt.Sprintf("%08x", p.NC), p.Cnonce, p.QOP, ha2), nil
+	return string(r), nil
 }
 
 // Auth holds one user's digest credentials and the challenges last seen for them,
@@ -204,9 +273,82 @@ type Auth struct {
 	proxyFor map[sip.RequestMethod]bool
 }
 
+// nonceState is a cached challenge with its nonce count. Guarded by Auth.mu.
 type nonceState struct {
 	ch Challenge
 	nc uint32
+	// d is what every answer to ch shares, computed once per challenge rather
+	// than per request; replaced (never modified) when ch changes.
+	d *answerBase
+}
+
+// answerBase is the request-independent part of the credentials answering one
+// challenge. Immutable.
+type answerBase struct {
+	h      hashFunc
+	qop    string // "", "auth" or "auth-int"
+	cnonce string // one per challenge, with nc counting the requests
+	ha1    string // hex; for -sess the session key
+	prefix string // `Digest username="..",realm="..",nonce="..",uri=`
+	suffix string // `,algorithm=..,cnonce="..",opaque="..",qop=..,nc=` (the parts present)
+	err    error  // unsupported algorithm or qop
+}
+
+func newAnswerBase(username, password string, ch Challenge) *answerBase {
+	d := &answerBase{}
+	h, sess, err := parseAlgorithm(ch.Algorithm)
+	if err != nil {
+		d.err = err
+		return d
+	}
+	d.h = h
+	for _, q := range ch.QOP {
+		if q == "auth" {
+			d.qop = "auth"
+			break
+		}
+		if q == "auth-int" {
+			d.qop = "auth-int"
+		}
+	}
+	if len(ch.QOP) > 0 && d.qop == "" {
+		d.err = fmt.Errorf("unsupported qop %q", strings.Join(ch.QOP, ","))
+		return d
+	}
+	if d.qop != "" || sess {
+		d.cnonce = newCnonce()
+	}
+	d.ha1 = ha1(h, sess, username, ch.Realm, password, ch.Nonce, d.cnonce)
+
+	var b strings.Builder
+	b.WriteString("Digest username=")
+	b.WriteString(quote(username))
+	b.WriteString(",realm=")
+	b.WriteString(quote(ch.Realm))
+	b.WriteString(",nonce=")
+	b.WriteString(quote(ch.Nonce))
+	b.WriteString(",uri=")
+	d.prefix = b.String()
+	b.Reset()
+	if ch.Algorithm != "" {
+		b.WriteString(",algorithm=")
+		b.WriteString(ch.Algorithm)
+	}
+	if d.cnonce != "" {
+		b.WriteString(",cnonce=")
+		b.WriteString(quote(d.cnonce))
+	}
+	if ch.Opaque != "" {
+		b.WriteString(",opaque=")
+		b.WriteString(quote(ch.Opaque))
+	}
+	if d.qop != "" {
+		b.WriteString(",qop=")
+		b.WriteString(d.qop)
+		b.WriteString(",nc=")
+	}
+	d.suffix = b.String()
+	return d
 }
 
 // NewAuth returns an Auth for username and password with an empty cache.
@@ -236,15 +378,16 @@ func (a *Auth) Learn(method sip.RequestMethod, c Challenge) {
 }
 
 func (a *Auth) learn(method sip.RequestMethod, c Challenge) *nonceState {
+	d := newAnswerBase(a.username, a.password, c) // outside the lock: it hashes
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.proxyFor[method] = c.Proxy
 	a.last = c.Realm
 	if st := a.realms[c.Realm]; st != nil && st.ch.Nonce == c.Nonce && st.ch.Algorithm == c.Algorithm {
-		st.ch = c
+		st.ch, st.d = c, d
 		return st
 	}
-	st := &nonceState{ch: c}
+	st := &nonceState{ch: c, d: d}
 	a.realms[c.Realm] = st
 	return st
 }
@@ -267,93 +410,54 @@ func (a *Auth) Authorize(req *sip.Request) (bool, error) {
 func (a *Auth) authorize(req *sip.Request, st *nonceState) error {
 	a.mu.Lock()
 	st.nc++
-	ch, nc := st.ch, st.nc
+	d, nonce, nc := st.d, st.ch.Nonce, st.nc
 	proxy, seen := a.proxyFor[req.Method]
 	a.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
 	if !seen {
 		// Registrars challenge REGISTER with 401 and proxies everything else with 407.
 		proxy = req.Method != sip.REGISTER
 	}
-
-	qop := ""
-	for _, q := range ch.QOP {
-		if q == "auth" {
-			qop = "auth"
-			break
-		}
-		if q == "auth-int" {
-			qop = "auth-int"
-		}
-	}
-	p := Params{
-		Algorithm: ch.Algorithm,
-		Username:  a.username,
-		Realm:     ch.Realm,
-		Password:  a.password,
-		Method:    string(req.Method),
-		URI:       req.Recipient.String(),
-		Nonce:     ch.Nonce,
-		NC:        nc,
-		QOP:       qop,
-		Body:      req.Body(),
-	}
-	if qop != "" || strings.HasSuffix(ch.Algorithm, "-SESS") {
-		p.Cnonce = newCnonce()
-	}
-	resp, err := Response(p)
+	uri := req.Recipient.String()
+	// One allocation for the value: built on the stack, copied once into a string.
+	var buf [512]byte
+	b := append(buf[:0], d.prefix...)
+	b = appendQuoted(b, uri)
+	b = append(b, `,response="`...)
+	b, err := appendResponse(b, d.h, d.ha1, string(req.Method), uri, nonce, nc, d.cnonce, d.qop, req.Body())
 	if err != nil {
 		return err
+	}
+	b = append(b, '"')
+	b = append(b, d.suffix...)
+	if d.qop != "" {
+		b = appendNC(b, nc)
 	}
 	name := "Authorization"
 	if proxy {
 		name = "Proxy-Authorization"
 	}
 	req.RemoveHeader(name)
-	req.AppendHeader(sip.NewHeader(name, credentials(p, ch.Opaque, resp)))
+	req.AppendHeader(sip.NewHeader(name, string(b)))
 	return nil
 }
 
-// credentials formats the Authorization header value (RFC 3261 section 25.1
-// quoting: only '"' and '\' are escaped).
-func credentials(p Params, opaque, response string) string {
-	var b strings.Builder
-	b.WriteString("Digest username=")
-	b.WriteString(quote(p.Username))
-	b.WriteString(",realm=")
-	b.WriteString(quote(p.Realm))
-	b.WriteString(",nonce=")
-	b.WriteString(quote(p.Nonce))
-	b.WriteString(",uri=")
-	b.WriteString(quote(p.URI))
-	b.WriteString(",response=")
-	b.WriteString(quote(response))
-	if p.Algorithm != "" {
-		b.WriteString(",algorithm=")
-		b.WriteString(p.Algorithm)
-	}
-	if p.Cnonce != "" {
-		b.WriteString(",cnonce=")
-		b.WriteString(quote(p.Cnonce))
-	}
-	if opaque != "" {
-		b.WriteString(",opaque=")
-		b.WriteString(quote(opaque))
-	}
-	if p.QOP != "" {
-		b.WriteString(",qop=")
-		b.WriteString(p.QOP)
-		b.WriteString(",nc=")
-		b.WriteString(fmt.Sprintf("%08x", p.NC))
-	}
-	return b.String()
-}
+// quote returns s as a quoted-string (RFC 3261 section 25.1: only '"' and '\'
+// are escaped).
+func quote(s string) string { return string(appendQuoted(nil, s)) }
 
-func quote(s string) string {
-	if !strings.ContainsAny(s, `"\`) {
-		return `"` + s + `"`
+// appendQuoted appends s to dst as quote does.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(s) + `"`
+	return append(dst, '"')
 }
 
 func newCnonce() string {

@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"crypto/md5"
+	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -43,6 +44,24 @@ func TestResponseKnownVectors(t *testing.T) {
 	legacyWant := md5hex(md5hex("user0002:example.test:pass0002") + ":awgXAmsIFdYqIs061fbqjRPqdzGvjwcs:" +
 		md5hex("MESSAGE:sip:room001@conf.example.test"))
 
+	// MD5-sess: HA1 = H(H(user:realm:password):nonce:cnonce).
+	sess := sipp
+	sess.Algorithm = "MD5-sess"
+	sessWant := md5hex(md5hex(md5hex("user0002:example.test:pass0002")+":awgXAmsIFdYqIs061fbqjRPqdzGvjwcs:327b23c6") +
+		":awgXAmsIFdYqIs061fbqjRPqdzGvjwcs:00000007:327b23c6:auth:" + md5hex("MESSAGE:sip:room001@conf.example.test"))
+
+	// qop=auth-int: HA2 = H(method:uri:H(body)).
+	authInt := sipp
+	authInt.QOP, authInt.Body = "auth-int", []byte("hello")
+	authIntWant := md5hex(md5hex("user0002:example.test:pass0002") + ":awgXAmsIFdYqIs061fbqjRPqdzGvjwcs:00000007:327b23c6:auth-int:" +
+		md5hex("MESSAGE:sip:room001@conf.example.test:"+md5hex("hello")))
+
+	sha512p := sipp
+	sha512p.Algorithm = "SHA-512-256"
+	h := func(s string) string { b := sha512.Sum512_256([]byte(s)); return hex.EncodeToString(b[:]) }
+	sha512Want := h(h("user0002:example.test:pass0002") + ":awgXAmsIFdYqIs061fbqjRPqdzGvjwcs:00000007:327b23c6:auth:" +
+		h("MESSAGE:sip:room001@conf.example.test"))
+
 	cases := []struct {
 		name string
 		p    Params
@@ -56,6 +75,9 @@ func TestResponseKnownVectors(t *testing.T) {
 			Cnonce: "0a4f113b", NC: 1, QOP: "auth"}, "6629fae49393a05397450978507c4ef1"},
 		{"SIP MESSAGE, nc=7 (crypto/md5)", sipp, sipWant},
 		{"no qop (crypto/md5)", legacy, legacyWant},
+		{"MD5-sess (crypto/md5)", sess, sessWant},
+		{"auth-int (crypto/md5)", authInt, authIntWant},
+		{"SHA-512-256 (crypto/sha512)", sha512p, sha512Want},
 	}
 	for _, c := range cases {
 		got, err := Response(c.p)
@@ -217,9 +239,18 @@ func TestAuthPerMethodHeader(t *testing.T) {
 }
 
 func TestCredentialsQuoting(t *testing.T) {
-	p := Params{Username: `we"ird\user`, Realm: "r", Nonce: "n", URI: "sip:r"}
-	got := credentials(p, "", "abc")
-	if !strings.Contains(got, `username="we\"ird\\user"`) {
-		t.Errorf("credentials = %s; want the username quoted per RFC 3261", got)
+	a := NewAuth(`we"ird\user`, "p")
+	a.Learn(sip.MESSAGE, Challenge{Realm: `r"1`, Nonce: "n", QOP: []string{"auth"}, Proxy: true})
+	m := request(sip.MESSAGE, "sip:x@r")
+	if _, err := a.Authorize(m); err != nil {
+		t.Fatal(err)
+	}
+	got := m.GetHeader("Proxy-Authorization").Value()
+	if !strings.Contains(got, `username="we\"ird\\user"`) || !strings.Contains(got, `realm="r\"1"`) {
+		t.Errorf("credentials = %s; want username and realm quoted per RFC 3261", got)
+	}
+	cred, err := digest.ParseCredentials(got)
+	if err != nil || cred.Username != `we"ird\user` {
+		t.Errorf("ParseCredentials(%s) = %+v, %v; want the username back", got, cred, err)
 	}
 }

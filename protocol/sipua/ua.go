@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -111,6 +112,7 @@ type UA struct {
 	dest    string // the target's resolved ip:port (no DNS per request)
 	log     *slog.Logger
 
+	shared  *sharedHeaders
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -118,12 +120,14 @@ type UA struct {
 	closers []io.Closer
 	serving sync.WaitGroup
 
-	// refused is cancelled (with an errRefused cause) when the target answers
-	// ICMP unreachable, and replaced: every UDP transaction in flight watches the
-	// one current when it started. Nil for TCP, where dial errors say it all.
-	refusedMu     sync.Mutex
-	refused       context.Context
-	refusedCancel context.CancelCauseFunc
+	// refused is closed (with an errRefused) when the target answers ICMP
+	// unreachable, and replaced: every UDP transaction in flight watches the one
+	// current when it started. Nil for TCP, where dial errors say it all, and
+	// once the UA is closed.
+	refused atomic.Pointer[refusal]
+	// timers holds stopped *time.Timers for the per-transaction timeout: a
+	// context.WithTimeout per request costs several allocations on the hot path.
+	timers sync.Pool
 
 	mu     sync.RWMutex
 	byKey  map[string]*Account // by Contact user part
@@ -146,6 +150,7 @@ func New(cfg Config) (*UA, error) {
 		where:   cfg.Target + "/" + cfg.Transport,
 		network: strings.ToUpper(cfg.Transport),
 		log:     cfg.Logger,
+		shared:  newSharedHeaders(cfg.UserAgent),
 		byKey:   map[string]*Account{},
 		byAoR:   map[string]*Account{},
 	}
@@ -215,7 +220,7 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 	// Fan-out copies arrive in bursts; the default buffer (~200 KiB) drops them
 	// before the reader catches up at a few thousand copies per second.
 	_ = c.SetReadBuffer(4 << 20)
-	ua.refused, ua.refusedCancel = context.WithCancelCause(context.Background())
+	ua.refused.Store(newRefusal())
 	tc := newTargetConn(c, ua.onRefused)
 	ua.closers = append(ua.closers, c)
 	ua.serving.Add(1)
@@ -346,55 +351,100 @@ func (ua *UA) Close() error {
 			_ = ua.sua.Close()
 		}
 		ua.serving.Wait()
-		ua.refusedMu.Lock()
-		if ua.refusedCancel != nil {
-			ua.refusedCancel(net.ErrClosed)
+		if r := ua.refused.Swap(nil); r != nil {
+			r.fire(context.Canceled)
 		}
-		ua.refusedMu.Unlock()
 	})
 	return nil
 }
 
+// refusal is one generation of "the target refused": done is closed once err
+// is set.
+type refusal struct {
+	done chan struct{}
+	err  error
+}
+
+func newRefusal() *refusal { return &refusal{done: make(chan struct{})} }
+
+// fire sets err and wakes every transaction watching r. Called once per r: the
+// callers take r out of the UA first.
+func (r *refusal) fire(err error) {
+	r.err = err
+	close(r.done)
+}
+
 func (ua *UA) onRefused(errno syscall.Errno) {
-	ua.refusedMu.Lock()
-	cancel := ua.refusedCancel
-	ua.refused, ua.refusedCancel = context.WithCancelCause(context.Background())
-	ua.refusedMu.Unlock()
-	cancel(errRefused{errno})
+	old := ua.refused.Load()
+	if old == nil || !ua.refused.CompareAndSwap(old, newRefusal()) {
+		return // closed, or another refusal report replaced it first
+	}
+	old.fire(errRefused{errno})
 	ua.log.Debug("target unreachable", "target", ua.where, "error", errno.Error())
 }
 
-// send runs one client transaction for a fresh req: Client.Do with the
-// per-transaction timeout, and (UDP) cut short when the target refuses.
+// send runs one client transaction for a fresh req and returns its final
+// response, within the per-transaction timeout and ctx, and (UDP) cut short
+// when the target refuses. It is Client.Do with those limits watched directly:
+// a derived context per request (timeout, refusal) was the most expensive part
+// of sending that is not sipgo's.
 func (ua *UA) send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, ua.timeout)
-	defer cancel()
-	if ua.network == "UDP" {
-		ua.refusedMu.Lock()
-		rctx := ua.refused
-		ua.refusedMu.Unlock()
-		cctx, ccancel := context.WithCancelCause(ctx)
-		stop := context.AfterFunc(rctx, func() { ccancel(context.Cause(rctx)) })
-		defer stop()
-		defer ccancel(nil)
-		ctx = cctx
+	var refused <-chan struct{} // nil (never ready) for TCP
+	r := ua.refused.Load()
+	if r != nil {
+		refused = r.done
 	}
-	res, err := ua.client.Do(ctx, req)
-	if err != nil {
-		var r errRefused
-		if cause := context.Cause(ctx); errors.As(cause, &r) {
-			return nil, cause
+	var expired <-chan time.Time
+	if ua.network == "UDP" {
+		t, _ := ua.timers.Get().(*time.Timer)
+		if t == nil {
+			t = time.NewTimer(ua.timeout)
+		} else {
+			t.Reset(ua.timeout)
 		}
+		defer func() {
+			t.Stop() // no stale expiry can be left in C since Go 1.23
+			ua.timers.Put(t)
+		}()
+		expired = t.C
+	} else {
+		// TCP may dial the target inside TransactionRequest, which only a context
+		// can bound.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ua.timeout)
+		defer cancel()
+	}
+	tx, err := ua.client.TransactionRequest(ctx, req)
+	if err != nil {
 		return nil, err
 	}
-	return res, nil
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, sip.ErrTransactionTerminated
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-expired:
+			return nil, context.DeadlineExceeded
+		case <-refused:
+			return nil, r.err
+		}
+	}
 }
 
 // onRequest answers every request it is given with 200 at once (imc expects it
 // and never retries on anything else) and then hands it to its Account.
 func (ua *UA) onRequest(req *sip.Request, tx sip.ServerTransaction) {
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	if err := tx.Respond(res); err != nil {
+	if err := tx.Respond(okResponse(req)); err != nil {
 		ua.log.Debug("answering incoming request failed", "method", req.Method, "error", err)
 	}
 	if req.Method == sip.OPTIONS {

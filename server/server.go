@@ -243,6 +243,13 @@ func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
 		if err != nil {
 			return err
 		}
+		// The default ~208 KiB receive buffer overflows at a few thousand requests/s
+		// and the kernel drops answers silently, which clients then see as
+		// retransmissions. The kernel caps the request at net.core.rmem_max.
+		if uc, ok := pc.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(4 << 20)
+			_ = uc.SetWriteBuffer(4 << 20)
+		}
 		s.listening(a.Transport, pc.LocalAddr(), pc)
 		s.wg.Add(1)
 		go func() {

@@ -4,6 +4,7 @@ package enginetest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -13,9 +14,12 @@ import (
 	"github.com/chatload/chatload/scenarios"
 )
 
-// FakeDriver is an in-memory chat service implementing engine.Driver. Configure its
-// fields before the first Connect; after that it is safe for concurrent use. Timers
-// (Latency) use the time package, so tests drive them with testing/synctest.
+// FakeDriver is an in-memory chat service implementing engine.Driver (and its
+// sessions engine.Pager). Configure its fields before the first Connect; after that it
+// is safe for concurrent use, and it calls the knob functions (Drop, Dup, Delay,
+// Corrupt, OpLatency, Fail) from many goroutines at once: they must be safe for
+// concurrent use too. Timers (Latency, Delay, OpLatency) use the time package, so
+// tests drive them with testing/synctest.
 type FakeDriver struct {
 	// Passwords maps user URI to password; a user not in it is unknown (NotFound).
 	Passwords map[string]string
@@ -25,23 +29,53 @@ type FakeDriver struct {
 	Latency time.Duration
 	// Drop, when set, decides that the copy of m for receiver is lost.
 	Drop func(m engine.Message, receiver string) bool
+	// Dup, when set, returns how many extra copies of m receiver gets (sent at the
+	// same time as the first).
+	Dup func(m engine.Message, receiver string) int
+	// Delay, when set, adds to Latency for the copy of m to receiver: late copies,
+	// reordering.
+	Delay func(m engine.Message, receiver string) time.Duration
+	// Corrupt, when set, decides that receiver's copy of m has its last byte changed.
+	Corrupt func(m engine.Message, receiver string) bool
+	// OpLatency, when set, delays operation op ("connect", "join", "send", "sendto",
+	// "leave", "close") of user before it takes effect: a slow or stalled server holds
+	// the answer and, for a send, the copies too. A context done first makes the
+	// operation fail with a Timeout (Canceled when the context was canceled).
+	OpLatency func(op, user string) time.Duration
 	// Fail, when set, is called before each operation ("connect", "join", "send",
-	// "leave", "close") of user; a non-nil result is returned instead of doing it.
+	// "sendto", "leave", "close") of user; a non-nil result is returned instead of
+	// doing it.
 	Fail func(op, user string) error
 
 	mu      sync.Mutex
 	members map[string]map[string]*fakeSession // room -> user URI -> session
+	online  map[string]*fakeSession            // user URI -> its latest open session (page mode)
 	calls   []string
 }
 
-// Calls returns the operations done so far as "op user [room]", in order.
+// Calls returns the operations done so far as "op user [room]", in order. It is safe
+// for concurrent use.
 func (d *FakeDriver) Calls() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.calls...)
 }
 
-func (d *FakeDriver) record(op, user, room string) error {
+// CallCount returns how many of the operations done so far are op (such as "close").
+// It is safe for concurrent use.
+func (d *FakeDriver) CallCount(op string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, c := range d.calls {
+		if strings.HasPrefix(c, op+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *FakeDriver) record(ctx context.Context, op, user, room string) error {
 	d.mu.Lock()
 	c := op + " " + user
 	if room != "" {
@@ -50,14 +84,31 @@ func (d *FakeDriver) record(op, user, room string) error {
 	d.calls = append(d.calls, c)
 	d.mu.Unlock()
 	if d.Fail != nil {
-		return d.Fail(op, user)
+		if err := d.Fail(op, user); err != nil {
+			return err
+		}
+	}
+	if d.OpLatency != nil {
+		if l := d.OpLatency(op, user); l > 0 {
+			t := time.NewTimer(l)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				class := report.Timeout
+				if errors.Is(ctx.Err(), context.Canceled) {
+					class = report.Canceled
+				}
+				return &report.Error{Class: class, Op: op, Detail: "no answer from the fake", Err: ctx.Err()}
+			}
+		}
 	}
 	return nil
 }
 
 // Connect implements engine.Driver.
 func (d *FakeDriver) Connect(ctx context.Context, u engine.User, deliver func(engine.Delivery)) (engine.Session, error) {
-	if err := d.record("connect", u.URI, ""); err != nil {
+	if err := d.record(ctx, "connect", u.URI, ""); err != nil {
 		return nil, err
 	}
 	pw, ok := d.Passwords[u.URI]
@@ -67,7 +118,14 @@ func (d *FakeDriver) Connect(ctx context.Context, u engine.User, deliver func(en
 	case pw != u.Password:
 		return nil, report.Errorf(report.Auth, "register", 401, "401 Unauthorized (challenged again)")
 	}
-	return &fakeSession{d: d, user: u.URI, deliver: deliver}, nil
+	s := &fakeSession{d: d, user: u.URI, deliver: deliver}
+	d.mu.Lock()
+	if d.online == nil {
+		d.online = map[string]*fakeSession{}
+	}
+	d.online[u.URI] = s
+	d.mu.Unlock()
+	return s, nil
 }
 
 type fakeSession struct {
@@ -78,7 +136,7 @@ type fakeSession struct {
 }
 
 func (s *fakeSession) Join(ctx context.Context, room string) error {
-	if err := s.d.record("join", s.user, room); err != nil {
+	if err := s.d.record(ctx, "join", s.user, room); err != nil {
 		return err
 	}
 	d := s.d
@@ -107,7 +165,7 @@ func (d *FakeDriver) roomExists(room string) bool {
 }
 
 func (s *fakeSession) Send(ctx context.Context, room string, m engine.Message) error {
-	if err := s.d.record("send", s.user, room); err != nil {
+	if err := s.d.record(ctx, "send", s.user, room); err != nil {
 		return err
 	}
 	d := s.d
@@ -124,21 +182,60 @@ func (s *fakeSession) Send(ctx context.Context, room string, m engine.Message) e
 	}
 	d.mu.Unlock()
 	for _, r := range to {
-		if d.Drop != nil && d.Drop(m, r.user) {
-			continue
-		}
-		dl := engine.Delivery{Room: room, From: scenarios.UserPart(s.user), ID: m.ID, Body: m.Body}
-		deliver := r.deliver
-		time.AfterFunc(d.Latency, func() {
-			dl.At = time.Now()
-			deliver(dl)
-		})
+		d.copyTo(r, room, s.user, m)
 	}
 	return nil
 }
 
+// SendTo implements engine.Pager: the copy goes to the latest open session of uri,
+// if any (else nowhere, as to a UAS that is no user of the run).
+func (s *fakeSession) SendTo(ctx context.Context, uri string, m engine.Message) error {
+	if err := s.d.record(ctx, "sendto", s.user, uri); err != nil {
+		return err
+	}
+	d := s.d
+	d.mu.Lock()
+	r := d.online[uri]
+	d.mu.Unlock()
+	if r != nil {
+		d.copyTo(r, "", s.user, m)
+	}
+	return nil
+}
+
+// copyTo schedules receiver r's copies of m (none when dropped), after Latency and
+// Delay, with the duplicates and corruption the knobs ask for.
+func (d *FakeDriver) copyTo(r *fakeSession, room, from string, m engine.Message) {
+	if d.Drop != nil && d.Drop(m, r.user) {
+		return
+	}
+	n := 1
+	if d.Dup != nil {
+		n += d.Dup(m, r.user)
+	}
+	body := m.Body
+	if d.Corrupt != nil && d.Corrupt(m, r.user) && body != "" {
+		b := []byte(body)
+		b[len(b)-1] ^= 0x01
+		body = string(b)
+	}
+	lat := d.Latency
+	if d.Delay != nil {
+		lat += d.Delay(m, r.user)
+	}
+	dl := engine.Delivery{Room: room, From: scenarios.UserPart(from), ID: m.ID, Body: body}
+	deliver := r.deliver
+	for range n {
+		time.AfterFunc(lat, func() {
+			c := dl
+			c.At = time.Now()
+			deliver(c)
+		})
+	}
+}
+
 func (s *fakeSession) Leave(ctx context.Context, room string) error {
-	if err := s.d.record("leave", s.user, room); err != nil {
+	if err := s.d.record(ctx, "leave", s.user, room); err != nil {
 		return err
 	}
 	d := s.d
@@ -160,13 +257,16 @@ func (s *fakeSession) Close(ctx context.Context) error {
 	if closed {
 		return nil
 	}
-	if err := d.record("close", s.user, ""); err != nil {
+	if err := d.record(ctx, "close", s.user, ""); err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, ms := range d.members {
 		delete(ms, s.user)
+	}
+	if d.online[s.user] == s {
+		delete(d.online, s.user)
 	}
 	return nil
 }

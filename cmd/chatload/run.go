@@ -1,0 +1,276 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/report"
+	"github.com/chatload/chatload/scenarios"
+	"github.com/chatload/chatload/server"
+)
+
+// scenarioFlags are the flags that are scenario settings: same names as the YAML keys,
+// passed to scenarios.Config.Apply as text when the user set them.
+var scenarioFlags = []struct{ name, usage string }{
+	{"scenario", "built-in scenario: " + strings.Join(scenarios.Names(), ", ") + " (default steady, or the file's)"},
+	{"target", "registrar/proxy HOST:PORT; empty starts the embedded server"},
+	{"protocol", "chat protocol: imc"},
+	{"transport", "SIP transport: udp or tcp (default udp)"},
+	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
+	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
+	{"concurrency", "closed model: virtual users looping over the scenario's unit"},
+	{"max-in-flight", "open model: operations in flight at most; more are counted as dropped, never queued (default 10000)"},
+	{"duration", "length of the steady phase, e.g. 20s, 10m"},
+	{"iterations", "number of operations of the steady phase (instead of --duration)"},
+	{"think-time", "closed model: pause between a virtual user's operations"},
+	{"pairs", "steady, pair-cycle: sender/receiver pairs"},
+	{"rooms", "number of rooms (room001.. at conf.<domain>) or a comma-separated list of room URIs"},
+	{"room-size", "fanout: members per room (every post is delivered to the others)"},
+	{"users", "users taking part (churn, login, message) or generated for the embedded server"},
+	{"users-file", "CSV file of users: uri,username,password (required with --target)"},
+	{"message-size", "bytes of each posted message body (default 64)"},
+	{"delivery-timeout", "a copy not received within this is counted lost (default 10s)"},
+	{"timeout", "per operation (default 10s)"},
+	{"logon-rate", "log-ons per second during setup, e.g. 12/s (default unlimited)"},
+	{"logon-parallel", "log-ons in flight during setup (default 64)"},
+	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
+	{"domain", "users' domain for generated users, and of conf.<domain> rooms (default example.test)"},
+	{"seed", "seed of the deterministic assignment of users to pairs and rooms (default 1)"},
+}
+
+type runFlags struct {
+	settings   map[string]*string
+	noRegister bool
+	out        string
+	quiet      bool
+	faults     server.FaultFlags
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	f := runFlags{settings: map[string]*string{}}
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO.yaml]",
+		Short: "Load or soak a chat service: many sender/receiver pairs at a controlled rate",
+		Long: `Run a scenario: log users on, join rooms, post messages at a controlled rate (open
+model, --rate/--ramp) or by looping virtual users (closed model, --concurrency), and
+measure what a chat user feels: post-to-delivery latency per receiver (from the
+intended post time, so coordinated omission is not hidden), with loss, duplicates,
+reordering and corruption counted exactly.
+
+Built-in scenarios (--scenario): pair-cycle (the synthetic transaction as a loop),
+steady (pairs stay joined and post), fanout (rooms of --room-size members), churn
+(join/leave storms), login (log on/off storms), message (page-mode MESSAGE to --to;
+with --no-register against any SIP UAS). A YAML file takes the same keys as the
+flags; flags override it.
+
+Without --target the embedded server is started on 127.0.0.1 with generated users
+(and --fault-* faults, to see chatload detect them).
+
+Output: a live progress line on stderr, the summary tables at the end, and the JSON
+report with --out. Ctrl-C stops gracefully and still reports; a second Ctrl-C exits.
+Exit status: 0 completed, 1 could not run, 2 usage or scenario error.`,
+		Example: `  chatload run --scenario steady --rate 200/s --duration 20s --out report.json
+  chatload run --scenario fanout --rooms 5 --room-size 20 --rate 50/s --duration 1m
+  chatload run soak.yaml --target 127.0.0.1:5090 --users-file users.csv
+  chatload run --scenario steady --rate 500/s --duration 30s --fault-stall 1s/10s`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, e, f, args) },
+	}
+	fl := cmd.Flags()
+	for _, s := range scenarioFlags {
+		v := new(string)
+		f.settings[s.name] = v
+		fl.StringVar(v, s.name, "", s.usage)
+	}
+	fl.BoolVar(&f.noRegister, "no-register", false, "message scenario: send without registering (any SIP UAS, e.g. SIPp's)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report to this file (default: not written)")
+	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+	addFaultFlags(cmd, &f.faults)
+	return cmd
+}
+
+// config builds the scenario: its defaults, then the file, then the flags set.
+func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, error) {
+	name := "steady"
+	var path string
+	var data []byte
+	if len(args) == 1 {
+		path = args[0]
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return scenarios.Config{}, usageErr("scenario file: %v", err)
+		}
+		s, err := scenarios.PeekScenario(path, data)
+		if err != nil {
+			return scenarios.Config{}, usageErr("%v", err)
+		}
+		if s != "" {
+			name = s
+		}
+	}
+	if fl.Changed("scenario") {
+		name = *f.settings["scenario"]
+	}
+	cfg, err := scenarios.Default(name)
+	if err != nil {
+		return cfg, usageErr("--scenario: %v", err)
+	}
+	if data != nil {
+		// LoadFile, not Load: it resolves a relative users-file against the file's directory.
+		if err := scenarios.LoadFile(path, &cfg); err != nil {
+			return cfg, usageErr("%v", err)
+		}
+	}
+	set := map[string]string{}
+	fl.Visit(func(p *pflag.Flag) {
+		if _, ok := f.settings[p.Name]; ok || p.Name == "no-register" {
+			set[p.Name] = p.Value.String()
+		}
+	})
+	if err := cfg.Apply(set); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	return cfg, nil
+}
+
+func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
+	ctx := cmd.Context()
+	cfg, err := f.config(cmd.Flags(), args)
+	if err != nil {
+		return err
+	}
+	faults, err := f.faults.Faults()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if cfg.Target != "" && faults.Enabled() {
+		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
+	}
+
+	users, err := runUsers(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.UsersFile != "" && !cmd.Flags().Changed("domain") && cfg.Domain == defaultDomain(cfg.Scenario) {
+		// Rooms live at conf.<the users' domain> unless told otherwise.
+		cfg.Domain = scenarios.HostPart(users[0].URI)
+	}
+	target := cfg.Target
+	embedded := target == ""
+	if embedded {
+		if cfg.Transport == "tls" {
+			return usageErr("--transport tls is not available in this version yet; use udp or tcp")
+		}
+		srv, err := server.New(server.Config{
+			Domain:    cfg.Domain,
+			Listen:    []string{cfg.Transport + ":127.0.0.1:0"},
+			Users:     users,
+			Generated: cfg.UsersFile == "",
+			Rooms:     len(scenarios.RoomURIs(cfg)),
+			Faults:    faults,
+		})
+		if err != nil {
+			return usageErr("embedded server: %v", err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("embedded server: %w", err)}
+		}
+		target = srv.Addrs()[0].Addr
+		defer func() {
+			srv.Close()
+			if faults.Enabled() {
+				st := srv.Stats()
+				fmt.Fprintf(e.stderr, "embedded server faults: %s; dropped %d, duplicated %d, delayed %d copies, %d stalls\n",
+					faults, st.FaultDropped, st.FaultDuplicated, st.FaultDelayed, st.FaultStalls)
+			}
+		}()
+		if faults.Enabled() {
+			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
+		}
+	} else if target, err = resolveTarget(ctx, e, target, cfg.Transport); err != nil {
+		return usageErr("%v", err)
+	}
+
+	self, _ := buildVersions()
+	drv, err := imc.New(imc.Config{
+		Target: target, Transport: cfg.Transport, Timeout: cfg.Timeout,
+		NoRegister: cfg.NoRegister, UserAgent: "chatload/" + self,
+	})
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer drv.Close()
+
+	pp := newProgressPrinter(e.stderr, f.quiet)
+	rep, runErr := engine.Run(ctx, drv, engine.RunConfig{
+		Scenario: cfg, Users: users, RunID: newRunID(), Progress: pp.show,
+	})
+	pp.done()
+	if rep == nil {
+		return &exitError{code: 1, err: runErr}
+	}
+	rep.Tool = report.Tool{Name: "chatload", Version: self}
+	rep.Target = report.Target{Address: target, Protocol: cfg.Protocol, Transport: cfg.Transport, Embedded: embedded}
+	if err := rep.WriteTables(e.stdout); err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := writeReport(f.out, rep); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		fmt.Fprintf(e.stderr, "report written to %s\n", f.out)
+	}
+	if runErr != nil {
+		// engine.ErrSetup (nothing could log on) and other errors: could not run.
+		return &exitError{code: 1, err: runErr}
+	}
+	return nil
+}
+
+// defaultDomain is the scenario's default domain (the embedded server's).
+func defaultDomain(scenario string) string {
+	d, _ := scenarios.Default(scenario)
+	return d.Domain
+}
+
+// runUsers returns the population: the users file, or the embedded server's generated users.
+func runUsers(cfg scenarios.Config) ([]scenarios.User, error) {
+	if cfg.UsersFile != "" {
+		return readUsers(cfg.UsersFile)
+	}
+	if cfg.Target != "" && !cfg.NoRegister {
+		return nil, usageErr("--users-file is required with --target (the accounts to log on)")
+	}
+	return server.GeneratedUsers(cfg.UserCount(), cfg.Domain), nil
+}
+
+func writeReport(path string, rep *report.Report) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := rep.WriteJSON(fh); err != nil {
+		fh.Close()
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	return fh.Close()
+}
+
+// newRunID names a run: its start time and a random suffix, sortable and unique.
+func newRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -232,9 +233,13 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "report written to %s\n", f.out)
 	}
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		// engine.ErrSetup (nothing could log on) and other errors: could not run.
 		return &exitError{code: 1, err: runErr}
+	case rep.EndReason == engine.EndInterrupted:
+		// Not a completed run: a script must not read it as one.
+		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
 	}
 	return nil
 }

@@ -222,4 +222,3 @@ func TestRunKamailioInterop(t *testing.T) {
 		}
 	}
 }
-

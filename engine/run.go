@@ -409,7 +409,7 @@ func (r *runner) report(end string, cpu0 usage) *report.Report {
 		EndReason:     end,
 		Operations:    m.Operations(),
 		Failures:      m.Failures(),
-		Intervals:     []json.RawMessage{},
+		Intervals:     []report.Interval{},
 		Messages: report.Messages{
 			Sent:               tc.posted,
 			Accepted:           r.accepted.Load(),

@@ -28,7 +28,7 @@ type Report struct {
 	Operations    map[string]Operation `json:"operations"` // keyed by Op.String
 	Messages      Messages             `json:"messages"`
 	Failures      []Failure            `json:"failures"` // Classes() order
-	Intervals     []json.RawMessage    `json:"intervals"`
+	Intervals     []Interval           `json:"intervals"`
 	Generator     Generator            `json:"generator"`
 }
 
@@ -136,7 +136,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		c.Failures[i] = f
 	}
 	if c.Intervals == nil {
-		c.Intervals = []json.RawMessage{}
+		c.Intervals = []Interval{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

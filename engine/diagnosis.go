@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/chatload/chatload/report"
 )
@@ -64,6 +65,8 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 		return "The test was interrupted before it completed; nothing can be concluded about the server."
 	}
 	switch {
+	case class == report.Transport && report.CertificateProblem(r.Err) != "":
+		return certDiagnosis(report.CertificateProblem(r.Err), target)
 	case class == report.Transport:
 		return fmt.Sprintf("The server %s could not be reached: nothing accepted the connection or the packets. "+
 			"Check that the SIP server is running and listening on that address, port and transport (--transport), "+
@@ -78,14 +81,19 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	case class == report.NotFound && logon:
 		return fmt.Sprintf("The user %s is not provisioned on the server (unknown user). Check the SIP URI and "+
 			"that the account exists and is enabled for chat.", user)
+	case strings.Contains(r.Err.Error(), "NOT_AUTHORIZED_FOR_PCHAT"):
+		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
+			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
+			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
 	case r.FailedStep == StepFindRoom:
 		return "The sender can see no chat room on this server. Create a room or name one with --room."
 	case class == report.NotFound && join:
 		return fmt.Sprintf("The chat room %s does not exist on the server. Check the room URI given with --room "+
-			"(for Kamailio imc: room@conf.<domain>) and that the room is provisioned.", r.Room)
+			"(for Kamailio imc: room@conf.<domain>; for Persistent Chat: the room's name or ma-chan://<domain>/<id> URI) "+
+			"and that the room is provisioned.", r.Room)
 	case (class == report.Rejected || class == report.Auth) && join:
-		return fmt.Sprintf("The server refused to let %s join %s (SIP %d). Check that the user is allowed in the "+
-			"room (private room, invitation or permission needed).", user, r.Room, code)
+		return fmt.Sprintf("The server refused to let %s join %s (%s). Check that the user is allowed in the "+
+			"room (private room, invitation or permission needed).", user, r.Room, statusText(r.Err, code))
 	case class == report.Timeout && join:
 		return fmt.Sprintf("%s was not confirmed as a member of %s in time: the server acknowledged the join "+
 			"or did not answer, but sent no joined notification to the user's registered address. Check that the "+
@@ -100,9 +108,38 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	case class == report.Timeout:
 		return "The server did not answer in time. Check its load and logs; raise --timeout if it is merely slow."
 	case class == report.Rejected:
-		return fmt.Sprintf("The server rejected the request with SIP %d. Check the server's policy and logs for this user and room.", code)
+		return fmt.Sprintf("The server rejected the request (%s). Check the server's policy and logs for this user and room.", statusText(r.Err, code))
 	case class == report.Protocol:
 		return "The server answered something this protocol does not allow. Check that --protocol matches the server."
 	}
 	return fmt.Sprintf("Unexpected failure (%s). Check the server's logs at the failing step.", class)
+}
+
+// certDiagnosis says what to do about a server certificate that failed
+// verification for problem (one of report's Cert* words).
+func certDiagnosis(problem, target string) string {
+	s := fmt.Sprintf("The server's certificate is not trusted: %s (%s). ", problem, target)
+	switch problem {
+	case report.CertUnknownAuthority:
+		return s + "It is self-signed or issued by a CA this host does not trust: give --tls-ca with that CA's " +
+			"certificate (or the server's own, when self-signed) or fix the certificate."
+	case report.CertNameMismatch:
+		return s + "It is not issued for the name the client asked for: target the name it is issued for, " +
+			"give that name with --tls-server-name, or fix the certificate."
+	case report.CertExpired:
+		return s + "It has expired or is not valid yet: renew the certificate, and check the clocks of both hosts."
+	}
+	return s + "Give --tls-ca or fix the certificate."
+}
+
+// statusText names the code kept with err: an XCCOS reply code when the error
+// came from a Persistent Chat rpl (its text shows "rpl:"), else a SIP status.
+func statusText(err error, code int) string {
+	switch {
+	case code == 0:
+		return "no status"
+	case strings.Contains(err.Error(), "rpl:"):
+		return fmt.Sprintf("XCCOS reply code %d", code)
+	}
+	return fmt.Sprintf("SIP %d", code)
 }

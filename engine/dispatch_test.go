@@ -38,7 +38,7 @@ func benchRunner(hold time.Duration, limit int64) *runner {
 		c:     scenarios.Config{Scenario: scenarios.Steady, Timeout: 10 * time.Second, DeliveryTimeout: time.Minute, MessageSize: 64},
 		cfg:   RunConfig{Users: us},
 		limit: limit,
-		pacer: report.NewRecorder(),
+		pacer: lane{rec: report.NewRecorder()},
 		lanes: make([]lane, min(maxLanes, max(4, 2*runtime.GOMAXPROCS(0)))),
 	}
 	for i := range r.lanes {

@@ -29,7 +29,7 @@ const (
 func (r *runner) pace(ctx, opCtx context.Context) {
 	start := time.Now()
 	r.markSteady(start)
-	defer func() { r.steadyEnd = time.Now() }()
+	defer func() { r.markSteadyEnd(time.Now()) }()
 	dropInFlight := fmt.Sprintf("in-flight cap (%d) reached: op not started", r.limit)
 	dropBusy := "every pair or user of the scenario busy with an earlier op: op not started"
 	timer := time.NewTimer(time.Hour)
@@ -60,12 +60,15 @@ func (r *runner) pace(ctx, opCtx context.Context) {
 		for ok && !start.Add(off).After(now) {
 			j := job{i: i, intended: start.Add(off), slot: -1}
 			if code := r.dispatch(opCtx, j); code != 0 {
-				r.dropped.Add(1)
 				ex := dropInFlight
 				if code == DropBusy {
 					ex = dropBusy
 				}
-				r.pacer.Fail(report.Dropped, code, 1, ex)
+				// Counted and tallied under one lock: an interval sees both or neither.
+				r.pacer.mu.Lock()
+				r.dropped.Add(1)
+				r.pacer.rec.Fail(report.Dropped, code, 1, ex)
+				r.pacer.mu.Unlock()
 			}
 			i++
 			off, ok = r.sched.Due(i)
@@ -139,14 +142,14 @@ func (r *runner) work(ctx context.Context, j job) {
 func (r *runner) loop(ctx, opCtx context.Context) {
 	start := time.Now()
 	r.markSteady(start)
-	defer func() { r.steadyEnd = time.Now() }()
+	defer func() { r.markSteadyEnd(time.Now()) }()
 	steady := ctx
 	if r.c.Duration > 0 {
 		var cancel context.CancelFunc
 		steady, cancel = context.WithTimeout(ctx, r.c.Duration)
 		defer cancel()
 	}
-	n := max(1, r.c.Concurrency)
+	n := r.vus
 	var next, live atomic.Int64
 	live.Store(int64(n))
 	allDone := make(chan struct{})
@@ -171,7 +174,7 @@ func (r *runner) vu(steady, opCtx context.Context, v int, next *atomic.Int64) {
 	var think *time.Timer
 	for steady.Err() == nil {
 		i := next.Add(1) - 1
-		if r.c.Iterations > 0 && i >= r.c.Iterations {
+		if r.iters > 0 && i >= r.iters {
 			return
 		}
 		j := job{i: i, slot: -1}

@@ -30,6 +30,20 @@ type RunConfig struct {
 	// Progress, when set, is called about once per second from one engine goroutine
 	// (never concurrently with itself); it must not block.
 	Progress func(Progress)
+	// Interval is the reporting interval (0: DefaultInterval; at least MinInterval).
+	// Intervals are aligned to the run's start: interval k covers [start + k*Interval,
+	// start + (k+1)*Interval); the last one ends with the run. The report's Intervals
+	// hold them all, and its totals are exactly their merge.
+	Interval time.Duration
+	// OnInterval, when set, is called with each interval as it closes, in order,
+	// never concurrently with itself (from the engine's reporting goroutine, the last
+	// one from Run's). It may block briefly (writing a checkpoint line and fsyncing
+	// it): meanwhile progress calls wait, recording does not. It may keep iv.
+	OnInterval func(iv report.Interval)
+	// Aborted, when set, is asked once ctx was canceled: when it reports true, the
+	// run's EndReason is "aborted" instead of "interrupted" (a threshold with abort
+	// stopped the run). It is called from Run's goroutine.
+	Aborted func() bool
 }
 
 // Progress is a snapshot of a running run, for a live progress line. It is a plain
@@ -63,10 +77,12 @@ const (
 
 // The end reasons of a run (report.Report.EndReason) that Run produces (constants,
 // safe for concurrent use): completed, interrupted (ctx canceled: what was measured
-// until then), error (setup left nothing to run).
+// until then), aborted (ctx canceled and RunConfig.Aborted said so), error (setup
+// left nothing to run).
 const (
 	EndCompleted   = "completed"
 	EndInterrupted = "interrupted"
+	EndAborted     = "aborted"
 	EndError       = "error"
 )
 
@@ -124,8 +140,10 @@ type runner struct {
 	runID string // as used in bodies
 	tr    *tracker
 	lanes []lane
-	pacer *report.Recorder // the pacer goroutine's own (drops)
-	limit int64            // in-flight cap
+	pacer lane  // the pacer's drops; dropped is counted under its lock too
+	limit int64 // in-flight cap
+	vus   int   // closed model: this segment's virtual users
+	iters int64 // closed model: this segment's iterations (0 = no limit)
 
 	// What setup produced (see setup.go).
 	sess    []Session  // by user index; nil = not logged on
@@ -144,9 +162,11 @@ type runner struct {
 	accepted atomic.Uint64 // posts the server accepted
 	inflight atomic.Int64
 	peak     atomic.Int64
+	ivPeak   atomic.Int64 // peak in flight in the current interval
 	goPeak   atomic.Int64
 	phase    atomic.Pointer[string]
-	steadyAt atomic.Int64 // steady start, ns after runStart (0 = not yet)
+	steadyAt atomic.Int64 // steady start, 1 + ns after runStart (0 = not yet)
+	steadyTo atomic.Int64 // steady end, 1 + ns after runStart (0 = not yet)
 	sched    scenarios.Schedule
 	open     bool
 	wg       sync.WaitGroup // op goroutines (open model) and virtual users (closed)
@@ -167,6 +187,13 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	c := withDefaults(cfg.Scenario)
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	every := cfg.Interval
+	switch {
+	case every == 0:
+		every = DefaultInterval
+	case every < MinInterval:
+		return nil, fmt.Errorf("interval %v: want at least %v", every, MinInterval)
 	}
 	r := &runner{d: d, cfg: cfg, c: c, runStart: time.Now(), open: c.Model() == "open"}
 	if r.open {
@@ -191,7 +218,9 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	for i := range r.lanes {
 		r.lanes[i].rec = report.NewRecorder()
 	}
-	r.pacer = report.NewRecorder()
+	r.pacer.rec = report.NewRecorder()
+	r.vus = int(c.Segment.Share(int64(max(1, c.Concurrency))))
+	r.iters = c.Segment.Share(c.Iterations)
 	r.headOp = headOp(c, cfg.Users)
 	r.tr = newTracker(r.runID, cfg.Users, c.MessageSize, c.DeliveryTimeout)
 	cpu0 := readUsage()
@@ -201,9 +230,13 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	var bgWG sync.WaitGroup
 	defer func() { stopBG(); bgWG.Wait() }()
 	r.setPhase(PhaseSetup)
-	if cfg.Progress != nil {
-		bgWG.Go(func() { r.progress(bg) })
-	}
+	// The reporting goroutine (intervals, progress) stops after teardown, before the
+	// last interval is closed here.
+	mon := newMonitor(r, every, cpu0.cpu)
+	monCtx, stopMon := context.WithCancel(context.WithoutCancel(ctx))
+	var monWG sync.WaitGroup
+	monWG.Go(func() { mon.loop(monCtx) })
+	defer func() { stopMon(); monWG.Wait() }()
 
 	// Ops get a context of their own: canceling ctx stops the pacer, and the ops in
 	// flight get the drain to finish before opCtx is canceled.
@@ -239,8 +272,15 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	r.teardown(ctx)
 	if r.interrupted {
 		end = EndInterrupted
+		if cfg.Aborted != nil && cfg.Aborted() {
+			end = EndAborted
+		}
 	}
-	return r.report(end, cpu0), setupErr
+	stopMon()
+	monWG.Wait()
+	ended := time.Now()
+	mon.close(ended)
+	return r.report(end, cpu0, mon, ended), setupErr
 }
 
 // withDefaults fills settings a hand-built Config may leave zero with the defaults
@@ -292,11 +332,16 @@ func (r *runner) record(l *lane, op report.Op, latency, service time.Duration, e
 	l.record(op, latency, service, err)
 }
 
-// notePeak raises the in-flight high-water mark to n.
+// notePeak raises the in-flight high-water marks (the run's, the interval's) to n.
 func (r *runner) notePeak(n int64) {
+	raise(&r.peak, n)
+	raise(&r.ivPeak, n)
+}
+
+func raise(a *atomic.Int64, n int64) {
 	for {
-		p := r.peak.Load()
-		if n <= p || r.peak.CompareAndSwap(p, n) {
+		p := a.Load()
+		if n <= p || a.CompareAndSwap(p, n) {
 			return
 		}
 	}
@@ -315,7 +360,26 @@ func (r *runner) sampleGoroutines() {
 // markSteady starts the steady phase's clock.
 func (r *runner) markSteady(t time.Time) {
 	r.steadyStart = t
-	r.steadyAt.Store(max(1, int64(t.Sub(r.runStart))))
+	r.steadyAt.Store(1 + int64(t.Sub(r.runStart)))
+}
+
+// markSteadyEnd stops it.
+func (r *runner) markSteadyEnd(t time.Time) {
+	r.steadyEnd = t
+	r.steadyTo.Store(1 + int64(t.Sub(r.runStart)))
+}
+
+// steadyOffset is when the steady phase started, after runStart; ok is false before.
+// Safe for concurrent use.
+func (r *runner) steadyOffset() (time.Duration, bool) {
+	at := r.steadyAt.Load()
+	return time.Duration(at - 1), at > 0
+}
+
+// steadyEndOffset is when the steady phase ended, after runStart; ok is false before.
+func (r *runner) steadyEndOffset() (time.Duration, bool) {
+	at := r.steadyTo.Load()
+	return time.Duration(at - 1), at > 0
 }
 
 // sweeper expires deliveries past their deadline until ctx is done.
@@ -380,18 +444,11 @@ func (r *runner) waitOps() {
 	}
 }
 
-// report builds the JSON report from the merged recorders and counters.
-func (r *runner) report(end string, cpu0 usage) *report.Report {
-	m := report.NewRecorder()
-	for i := range r.lanes {
-		l := &r.lanes[i]
-		l.mu.Lock()
-		m.Merge(l.rec)
-		l.mu.Unlock()
-	}
-	r.tr.mergeInto(m)
-	m.Merge(r.pacer)
-	tc := r.tr.totals()
+// report builds the JSON report from the run's totals (the merge of its intervals,
+// the last one closed) and its intervals. It is called once mon's goroutine ended.
+func (r *runner) report(end string, cpu0 usage, mon *monitor, ended time.Time) *report.Report {
+	m := mon.total
+	tc := mon.prev.tc
 
 	c := r.c
 	scenario, err := json.Marshal(c)
@@ -405,14 +462,14 @@ func (r *runner) report(end string, cpu0 usage) *report.Report {
 		Scenario:      scenario,
 		Target:        report.Target{Address: c.Target, Protocol: c.Protocol, Transport: c.Transport, Embedded: c.Target == ""},
 		StartedAt:     r.runStart,
-		EndedAt:       time.Now(),
+		EndedAt:       ended,
 		EndReason:     end,
 		Operations:    m.Operations(),
 		Failures:      m.Failures(),
-		Intervals:     []report.Interval{},
+		Intervals:     mon.rows,
 		Messages: report.Messages{
 			Sent:               tc.posted,
-			Accepted:           r.accepted.Load(),
+			Accepted:           mon.prev.accepted,
 			ExpectedDeliveries: tc.delivered + tc.lost,
 			Delivered:          tc.delivered,
 			Lost:               tc.lost,
@@ -428,7 +485,7 @@ func (r *runner) report(end string, cpu0 usage) *report.Report {
 		case r.open && r.sched.End() == 0 && len(c.Ramp) == 0:
 			// Iterations at a fixed rate: the phase ends with the last op, not a
 			// whole interval after it, so the count over the time would overstate it.
-			rep.Load.TargetRate = float64(c.Rate)
+			rep.Load.TargetRate = float64(r.sched.RateAt(0)) // a segment's share
 		case r.open && !r.interrupted && r.sched.End() > 0:
 			// Every op due was started or dropped: the schedule's mean rate over its
 			// own length (the elapsed time has the last timer's granularity on top).
@@ -453,7 +510,7 @@ func (r *runner) report(end string, cpu0 usage) *report.Report {
 		notes = append(notes, fmt.Sprintf("%d copies still awaited at the interrupt, within their deadline: not counted", tc.abandoned))
 	}
 	rep.Generator = report.Generator{
-		CPUSeconds:       u.cpu - cpu0.cpu,
+		CPUSeconds:       mon.prev.cpu - cpu0.cpu, // as of the last interval's close: their sum
 		MaxRSSBytes:      u.maxRSS,
 		ScheduleLagP99US: float64(m.LagAtPercentile(99)) / 1e3,
 		Dropped:          r.dropped.Load(),
@@ -463,52 +520,4 @@ func (r *runner) report(end string, cpu0 usage) *report.Report {
 		Note:             strings.Join(notes, "; "),
 	}
 	return rep
-}
-
-// progress calls cfg.Progress about once per second until ctx is done.
-func (r *runner) progress(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	scratch := report.NewRecorder()
-	var lastStarted uint64
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			r.sampleGoroutines()
-			p := Progress{
-				Elapsed:  now.Sub(r.runStart),
-				InFlight: r.inflight.Load(),
-				Errors:   r.errs.Load(),
-				Dropped:  r.dropped.Load(),
-				Phase:    *r.phase.Load(),
-			}
-			started := r.started.Load()
-			if dt := now.Sub(last).Seconds(); dt > 0 {
-				p.AchievedRate = float64(started-lastStarted) / dt
-			}
-			lastStarted, last = started, now
-			if at := r.steadyAt.Load(); r.open && at > 0 && p.Phase == PhaseSteady {
-				p.TargetRate = float64(r.sched.RateAt(p.Elapsed - time.Duration(at)))
-			}
-			tc := r.tr.totals()
-			p.Delivered, p.Lost = tc.delivered, tc.lost
-			// A merged copy each second: ~70 short lock holds, cheap next to a second
-			// of traffic, and nothing on the hot path.
-			scratch.Reset()
-			for i := range r.lanes {
-				l := &r.lanes[i]
-				l.mu.Lock()
-				scratch.Merge(l.rec)
-				l.mu.Unlock()
-			}
-			if r.headOp == report.OpDelivery {
-				r.tr.mergeInto(scratch)
-			}
-			p.P99 = scratch.ValueAtPercentile(r.headOp, 99)
-			r.cfg.Progress(p)
-		}
-	}
 }

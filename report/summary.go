@@ -1,10 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,7 @@ type Report struct {
 	Failures      []Failure            `json:"failures"` // Classes() order
 	Intervals     []Interval           `json:"intervals"`
 	Generator     Generator            `json:"generator"`
+	Thresholds    []Verdict            `json:"thresholds,omitempty"` // one per --threshold, in the order given
 }
 
 // Tool names the program that wrote a report. A plain value, safe for concurrent reads.
@@ -122,6 +125,9 @@ type Generator struct {
 // r is not modified; WriteJSON is safe for concurrent use with other readers of r.
 func (r *Report) WriteJSON(w io.Writer) error {
 	c := *r
+	// The scenario is JSON already, from json.Marshal, which escapes <, > and & (as in
+	// the thresholds "delivery.p99 < 250ms"): written as they are, like the rest.
+	c.Scenario = unescapeHTML(r.Scenario)
 	if c.Operations == nil {
 		c.Operations = map[string]Operation{}
 	}
@@ -142,6 +148,36 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(c)
+}
+
+// unescapeHTML returns JSON text with the escapes \u003c, \u003e and \u0026 in its
+// strings written as the characters <, > and &; other escapes are kept.
+func unescapeHTML(js json.RawMessage) json.RawMessage {
+	if !bytes.Contains(js, []byte(`\u00`)) {
+		return js
+	}
+	out := make([]byte, 0, len(js))
+	for i := 0; i < len(js); i++ {
+		if js[i] != '\\' || i+1 >= len(js) {
+			out = append(out, js[i])
+			continue
+		}
+		if js[i+1] == 'u' && i+6 <= len(js) {
+			switch strings.ToLower(string(js[i+2 : i+6])) {
+			case "003c":
+				out, i = append(out, '<'), i+5
+				continue
+			case "003e":
+				out, i = append(out, '>'), i+5
+				continue
+			case "0026":
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		out, i = append(out, js[i], js[i+1]), i+1 // a two-character escape such as \\ stays one
+	}
+	return out
 }
 
 // ReadReport reads a JSON report written by WriteJSON. It rejects a report whose

@@ -19,11 +19,12 @@ const maxCellLen = 100
 // WriteTables prints the end-of-run summary for people: the operations (op, count,
 // errors, p50, p90, p99, p99.9 and max latency in ms to 3 significant digits), the
 // messages (with the delivered share of the expected deliveries), the failures by
-// class and code with the class's first example, then one line for the load and one
-// for the generator's health. The messages and failures tables are left out when
-// empty. The output is plain ASCII (free text is sanitized and cut to 100 characters;
-// the JSON report keeps it whole) and deterministic. r is not modified; WriteTables
-// is safe for concurrent use with other readers of r.
+// class and code with the class's first example, the thresholds' verdicts (threshold,
+// observed value, PASS or FAIL, how it was judged), then one line for the load and one
+// for the generator's health. The messages, failures and thresholds tables are left
+// out when empty. The output is plain ASCII (free text is sanitized and cut to 100
+// characters; the JSON report keeps it whole) and deterministic. r is not modified;
+// WriteTables is safe for concurrent use with other readers of r.
 func (r *Report) WriteTables(w io.Writer) error {
 	var b bytes.Buffer // one write at the end: tablewriter does not report write errors
 	if err := r.writeOperations(&b); err != nil {
@@ -36,6 +37,11 @@ func (r *Report) WriteTables(w io.Writer) error {
 	}
 	if len(r.Failures) > 0 {
 		if err := r.writeFailures(&b); err != nil {
+			return err
+		}
+	}
+	if len(r.Thresholds) > 0 {
+		if err := r.writeThresholds(&b); err != nil {
 			return err
 		}
 	}
@@ -193,6 +199,26 @@ func sortedCodes(codes map[string]uint64) []string {
 		return strings.Compare(a, b)
 	})
 	return keys
+}
+
+func (r *Report) writeThresholds(b *bytes.Buffer) error {
+	b.WriteString("Thresholds\n")
+	t := newTable(b, []string{"THRESHOLD", "OBSERVED", "RESULT", "DETAIL"},
+		tw.Alignment{tw.AlignLeft, tw.AlignRight, tw.AlignLeft, tw.AlignLeft})
+	for _, v := range r.Thresholds {
+		result := "PASS"
+		if !v.Pass {
+			result = "FAIL"
+		}
+		if err := t.Append(cell(v.Threshold), cell(v.Observed), result, cell(v.Detail)); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	return nil
 }
 
 func (r *Report) writeLoad(b *bytes.Buffer) {

@@ -43,7 +43,8 @@ const assignStream = 0x636861746c6f6164
 // from c.Seed (same seed, same plan, on every platform and Go version), then users are
 // taken in order: 2*Pairs for steady and pair-cycle (pair p: the 2p-th and 2p+1-th),
 // rooms*RoomSize for fanout (room r: the next RoomSize), and Users (all of the list
-// when 0) for churn (spread over the rooms round-robin), login and message. It fails,
+// when 0) for churn (spread over the rooms round-robin), login and message. With
+// c.Segment it returns that segment's part of the whole plan (see Segment). It fails,
 // naming what is short, when there are too few users. It is pure and safe for
 // concurrent use; the caller sets c.Domain to the users' domain when they come from a
 // file, so that counted rooms are at conf.<their domain>.
@@ -110,7 +111,7 @@ func Assign(c Config, users []User) (Plan, error) {
 			}
 		}
 	}
-	return p, nil
+	return c.slice(k, p) // the whole plan, or one segment's part of it (segment.go)
 }
 
 // shuffle returns a permutation of 0..n-1 by Fisher-Yates over a PCG seeded from seed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -87,6 +88,12 @@ type Config struct {
 	NoRegister      bool          // no-register: message scenario: send without a registrar
 	Domain          string        // domain: users' domain for generated users, and rooms' (conf.<Domain>) (default example.test)
 	Seed            int64         // seed: assignment seed (default 1)
+	Segment         Segment       // segment: i/n: this process's slice of a distributed run (0-based; "" = all of it)
+	// Thresholds are the run's pass/fail criteria ("delivery.p99 < 250ms"; the grammar is
+	// report.ParseThreshold's, which the CLI checks: scenarios does not import report).
+	// YAML key thresholds (a list, or one text); flag --threshold (repeatable), which adds
+	// to the file's.
+	Thresholds []string
 }
 
 // kind says which settings a scenario uses.
@@ -219,7 +226,18 @@ func (c Config) Validate() error {
 	if err := c.checkPopulation(k); err != nil {
 		return err
 	}
-	return c.checkMessages(k)
+	if err := c.checkMessages(k); err != nil {
+		return err
+	}
+	if err := c.checkSegment(k); err != nil {
+		return err
+	}
+	for i, t := range c.Thresholds {
+		if err := checkThreshold(t); err != nil {
+			return fmt.Errorf("--threshold %d %q: %v", i+1, t, err)
+		}
+	}
+	return nil
 }
 
 func checkWords(c Config) error {
@@ -519,7 +537,21 @@ func (c Config) fields() []field {
 		{key: "no-register", text: fmt.Sprint(c.NoRegister), json: c.NoRegister, zero: !c.NoRegister},
 		str("domain", c.Domain),
 		{key: "seed", text: fmt.Sprint(c.Seed), json: c.Seed}, // 0 is a seed too
+		str("segment", c.Segment.String()),
+		thresholdsField(c.Thresholds),
 	}
+}
+
+// thresholdsField is the thresholds setting: a JSON list (never null), quoted texts
+// for String.
+func thresholdsField(ts []string) field {
+	list := make([]string, len(ts))
+	quoted := make([]string, len(ts))
+	for i, t := range ts {
+		list[i] = t
+		quoted[i] = strconv.Quote(t)
+	}
+	return field{key: "thresholds", text: strings.Join(quoted, ","), json: list, zero: len(ts) == 0}
 }
 
 // MarshalJSON writes c as a JSON object with every setting under its scenario file key,

@@ -24,6 +24,7 @@ type Schedule struct {
 	stages  []stageMath   // ramp; nil with a fixed rate
 	end     time.Duration // no op at or after end; 0 = no time limit
 	limit   int64         // ops 0..limit-1 only; 0 = no count limit
+	seg     Segment       // the ops of one segment only (segment.go)
 }
 
 // rateScale is the integer unit of a fixed rate: rates are held as round(r*rateScale),
@@ -48,7 +49,7 @@ func NewSchedule(c Config) (Schedule, error) {
 	if c.Model() != "open" {
 		return Schedule{}, fmt.Errorf("--concurrency: the closed model has no schedule (give --rate or --ramp for the open model)")
 	}
-	s := Schedule{end: c.Duration, limit: c.Iterations}
+	s := Schedule{end: c.Duration, limit: c.Iterations, seg: c.Segment}
 	if len(c.Ramp) == 0 {
 		perHour := math.Round(float64(c.Rate) * rateScale)
 		if perHour < 1 {
@@ -77,8 +78,12 @@ func NewSchedule(c Config) (Schedule, error) {
 
 // Due returns op i's intended start as an offset from the start of the steady phase;
 // ok is false when op i falls at or after the end (Duration, Iterations, or the end of
-// the last stage). Due is non-decreasing in i.
+// the last stage). Due is non-decreasing in i. In a segment i/n (Config.Segment) op
+// i is op i*n+Index of the whole run's schedule, at that op's time.
 func (s Schedule) Due(i int64) (offset time.Duration, ok bool) {
+	if i, ok = s.seg.global(i); !ok {
+		return 0, false
+	}
 	if i < 0 || (s.limit > 0 && i >= s.limit) {
 		return 0, false
 	}
@@ -135,8 +140,16 @@ func (st stageMath) due(y float64) time.Duration {
 func (s Schedule) End() time.Duration { return s.end }
 
 // RateAt returns the target rate at t (for progress lines): the fixed Rate, or the
-// ramp's rate at t; 0 before the start and from the end on.
+// ramp's rate at t; 0 before the start and from the end on. A segment's is its share:
+// the whole rate divided by the number of segments.
 func (s Schedule) RateAt(t time.Duration) Rate {
+	if !s.seg.Whole() {
+		return s.wholeRateAt(t) / Rate(s.seg.Count)
+	}
+	return s.wholeRateAt(t)
+}
+
+func (s Schedule) wholeRateAt(t time.Duration) Rate {
 	if t < 0 || (s.end > 0 && t >= s.end) {
 		return 0
 	}

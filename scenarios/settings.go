@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,11 @@ var errUnknownKey = errors.New("unknown setting")
 // same value syntax, same rules between settings (see Load). The CLI passes the flags
 // the user set (pflag's Visit, with Value.String()). On error c is unchanged and the
 // error names the flag: "--rate: ...".
+//
+// "threshold" is the one list among the flags (--threshold is repeatable): its value
+// holds one threshold per line (the CLI joins the flag's values with "\n"), and they
+// are added to c.Thresholds (a gate in the scenario file is never dropped by the
+// command line); blank lines are ignored.
 func (c *Config) Apply(settings map[string]string) error {
 	next := *c
 	keys := make([]string, 0, len(settings))
@@ -27,6 +33,12 @@ func (c *Config) Apply(settings map[string]string) error {
 	set := map[string]bool{}
 	for _, k := range keys {
 		key := strings.TrimPrefix(k, "--")
+		if key == "threshold" {
+			if err := next.addThresholds(settings[k]); err != nil {
+				return fmt.Errorf("--threshold: %v", err)
+			}
+			continue
+		}
 		if err := next.set(key, settings[k]); err != nil {
 			if errors.Is(err, errUnknownKey) {
 				return fmt.Errorf("--%s: unknown setting%s", key, suggest(key, "--"))
@@ -157,10 +169,49 @@ func (c *Config) set(key, text string) error {
 		}
 	case "domain":
 		c.Domain = strings.ToLower(s)
+	case "segment":
+		c.Segment, err = ParseSegment(s)
+	case "thresholds": // one threshold as a YAML scalar; a list goes through setThresholdList
+		c.Thresholds = nil
+		if s != "" {
+			if err := checkThreshold(s); err != nil {
+				return err
+			}
+			c.Thresholds = []string{s}
+		}
 	default:
 		return errUnknownKey
 	}
 	return err
+}
+
+// addThresholds appends the thresholds of lines, one per line.
+func (c *Config) addThresholds(lines string) error {
+	c.Thresholds = slices.Clip(c.Thresholds) // append to a copy: Apply's caller keeps the old list
+	for line := range strings.SplitSeq(lines, "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if err := checkThreshold(line); err != nil {
+			return fmt.Errorf("%q: %v", line, err)
+		}
+		c.Thresholds = append(c.Thresholds, line)
+	}
+	return nil
+}
+
+// checkThreshold checks a threshold's shape only: its grammar is report's
+// (ParseThreshold), checked by the CLI, since scenarios does not import report.
+func checkThreshold(t string) error {
+	switch {
+	case strings.TrimSpace(t) == "":
+		return errors.New("empty: want a threshold such as \"delivery.p99 < 250ms\"")
+	case strings.ContainsAny(t, "\r\n"):
+		return errors.New("one threshold per item: it spans several lines")
+	case len(t) > 200:
+		return errors.New("longer than 200 characters: not a threshold")
+	}
+	return nil
 }
 
 func parseCount(s string) (int, error) {

@@ -58,6 +58,9 @@ func readFile(path string) ([]byte, error) {
 //	ramp:
 //	  - {duration: 30s, rate: 100/s}
 //	  - {duration: 1m, rate: 500/s}
+//	thresholds:                  # pass/fail criteria, a list (or one text)
+//	  - delivery.p99 < 250ms
+//	  - messages.lost == 0
 //
 // Settings the file gives replace the defaults they are an alternative to (see
 // Config.Apply): "concurrency: 5" alone makes a closed model, "iterations: 1000" alone
@@ -247,15 +250,18 @@ func (c *Config) setNode(key string, n *yaml.Node) error {
 	if v == nil {
 		return errors.New("a broken alias")
 	}
-	if v.Kind == yaml.SequenceNode && (key == "rooms" || key == "ramp") {
-		if key == "rooms" {
+	if v.Kind == yaml.SequenceNode && (key == "rooms" || key == "ramp" || key == "thresholds") {
+		switch key {
+		case "rooms":
 			return c.setRoomList(v)
+		case "thresholds":
+			return c.setThresholdList(v)
 		}
 		return c.setRampList(v)
 	}
 	s, err := scalar(v)
 	if err != nil {
-		if key == "rooms" || key == "ramp" {
+		if key == "rooms" || key == "ramp" || key == "thresholds" {
 			return fmt.Errorf("want a value or a list, got %s", describe(v))
 		}
 		return err
@@ -303,6 +309,54 @@ func (c *Config) setRoomList(seq *yaml.Node) error {
 		list = append(list, strings.TrimSpace(s))
 	}
 	c.Rooms, c.RoomList = 0, list
+	return nil
+}
+
+// setThresholdList reads thresholds: a list of texts, one threshold each.
+func (c *Config) setThresholdList(seq *yaml.Node) error {
+	var list []string
+	for i, item := range seq.Content {
+		it := deref(item)
+		if it == nil {
+			return &lineError{item.Line, fmt.Errorf("threshold %d: a broken alias", i+1)}
+		}
+		s, err := scalar(it)
+		if err == nil {
+			err = checkThreshold(s)
+		}
+		if err != nil {
+			return &lineError{it.Line, fmt.Errorf("threshold %d: %v", i+1, err)}
+		}
+		list = append(list, strings.TrimSpace(s))
+	}
+	c.Thresholds = list
+	return nil
+}
+
+// ListLines returns the line of each item of a scenario file's top-level list key
+// (one line for a single value), so that a caller checking the items further (the CLI
+// parses thresholds) can name file:line: ListLines(data, "thresholds")[i] is the line
+// of Config.Thresholds[i] as loaded from the file. It is nil when the key is absent
+// or the file does not parse (Load says why). It is safe for concurrent use.
+func ListLines(data []byte, key string) []int {
+	root, err := parseRoot("", data)
+	if err != nil {
+		return nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], deref(root.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.Value != key || v == nil {
+			continue
+		}
+		if v.Kind != yaml.SequenceNode {
+			return []int{v.Line}
+		}
+		lines := make([]int, 0, len(v.Content))
+		for _, item := range v.Content {
+			lines = append(lines, item.Line)
+		}
+		return lines
+	}
 	return nil
 }
 

@@ -23,6 +23,9 @@ const (
 	DefaultMaxPendingCopies = 4096
 	DefaultMaxNonces        = 1 << 16
 	DefaultRooms            = 10
+	// GeneratedCertValidity is how long the self-signed certificate made for tls
+	// listeners without TLSCert is valid: a serve running longer needs TLSCert.
+	GeneratedCertValidity = 24 * time.Hour
 )
 
 // Digest algorithms a challenge can offer (Config.DigestAlgorithm).
@@ -41,9 +44,16 @@ var ErrRemoteGenerated = errors.New("generated test users (public passwords) on 
 type Config struct {
 	// Domain is the users' domain and the digest realm; rooms live at conf.<Domain>.
 	Domain string
-	// Listen holds "transport:host:port" entries ("udp:127.0.0.1:0", "tcp:[::1]:5060");
-	// port 0 picks a free port. Default: udp and tcp on 127.0.0.1, free ports.
+	// Listen holds "transport:host:port" entries ("udp:127.0.0.1:0", "tcp:[::1]:5060",
+	// "tls:127.0.0.1:5061"); port 0 picks a free port. Default: udp and tcp on
+	// 127.0.0.1, free ports.
 	Listen []string
+	// TLSCert and TLSKey name the PEM files of the certificate (chain, leaf
+	// first) and private key served on tls listeners. Both empty: New makes a
+	// self-signed certificate (ECDSA P-256, valid for GeneratedCertValidity)
+	// for the listen IPs (every local IP for an unspecified host), localhost
+	// and Domain; Server.CertificatePEM gives it to clients to trust.
+	TLSCert, TLSKey string
 	// Users are the accounts (URI, optional auth user, password).
 	Users []scenarios.User
 	// Generated says Users come from GeneratedUsers: their passwords are public, so
@@ -72,6 +82,8 @@ type Config struct {
 	MaxPendingCopies int
 	// Faults injects faults into the fan-out of chat lines (none by default).
 	Faults Faults
+	// PChat configures the XCCOS (Persistent Chat) front end (see PChatConfig).
+	PChat PChatConfig
 	// Logger receives the server's diagnostics; nil discards them.
 	Logger *slog.Logger
 
@@ -150,6 +162,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("listen %s %s: %w", a.Transport, a.Addr, ErrRemoteGenerated)
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls: give both the certificate and the key file, or neither (a self-signed certificate is made)")
+	}
+	if c.TLSCert != "" && !c.hasTLS() {
+		return errors.New("tls: a certificate is given but no tls listener (want a listen entry tls:host:port)")
+	}
 	if len(c.Users) == 0 {
 		return errors.New("users: none given")
 	}
@@ -199,14 +217,32 @@ func (c Config) String() string {
 	if c.Generated {
 		users += " (generated, passwords passNNNN)"
 	}
-	return fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d faults=[%s]",
+	s := fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d faults=[%s]",
 		c.Domain, strings.Join(c.Listen, ","), users, c.Rooms, c.AllowRemote, c.NonceLifetime,
 		c.DigestAlgorithm, c.MaxExpires, c.CopyTimeout, c.MaxPendingCopies, c.Faults)
+	switch {
+	case !c.hasTLS():
+	case c.TLSCert != "":
+		s += " tls_cert=" + c.TLSCert
+	default:
+		s += " tls_cert=self-signed"
+	}
+	return s
+}
+
+// hasTLS reports whether a listen entry is tls.
+func (c Config) hasTLS() bool {
+	for _, l := range c.Listen {
+		if a, err := ParseListen(l); err == nil && a.Transport == "tls" {
+			return true
+		}
+	}
+	return false
 }
 
 // Addr is one bound listener. It is a plain value.
 type Addr struct {
-	Transport string `json:"transport"` // "udp" or "tcp"
+	Transport string `json:"transport"` // "udp", "tcp" or "tls"
 	Addr      string `json:"addr"`      // host:port as bound ("127.0.0.1:40123")
 }
 
@@ -223,11 +259,9 @@ func ParseListen(s string) (Addr, error) {
 	}
 	tr = strings.ToLower(tr)
 	switch tr {
-	case "udp", "tcp":
-	case "tls":
-		return Addr{}, errors.New("transport tls is not supported yet (udp, tcp)")
+	case "udp", "tcp", "tls":
 	default:
-		return Addr{}, fmt.Errorf("unknown transport %q (want udp or tcp)", tr)
+		return Addr{}, fmt.Errorf("unknown transport %q (want udp, tcp or tls)", tr)
 	}
 	host, port, err := net.SplitHostPort(hp)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // save("location","0x04") keeps it.
 type binding struct {
 	contact   sip.Uri   // as registered; the R-URI of requests to the user
-	transport string    // "udp" or "tcp": as the REGISTER came in
+	transport string    // "udp", "tcp" or "tls": as the REGISTER came in
 	dest      string    // udp: the contact's address; tcp: the REGISTER's connection (fix_nated_register)
 	laddr     string    // udp: our listening socket the REGISTER came in on, so replies come from it
 	expires   time.Time // binding is gone after this

@@ -1,7 +1,7 @@
 // Package server is chatload's embedded target: a small, real SIP server over sipgo
 // with an in-memory registrar, server-side digest auth and a chat-room front end
 // that is identical on the wire to Kamailio's imc module as our Kamailio testbed
-// runs it (see shared/protocols/kamailio-imc.md). It listens on UDP and TCP.
+// runs it (see shared/protocols/kamailio-imc.md). It listens on UDP, TCP and TLS.
 //
 // Timers: sipgo's SIP timers are process globals and this package leaves them as
 // they are (T1 500 ms). So a UDP server transaction lingers for Timer J (64*T1 =
@@ -11,12 +11,14 @@
 //
 // Addresses: requests to a user (room copies, notifications, relayed MESSAGEs) go
 // to its one registered contact. Over UDP they go to the Contact's address and
-// leave from the listening socket the REGISTER came in on; over TCP they go back
-// over the connection the REGISTER came in on (Kamailio's fix_nated_register).
+// leave from the listening socket the REGISTER came in on; over TCP and TLS they go
+// back over the connection the REGISTER came in on (Kamailio's fix_nated_register):
+// the server never dials, so it needs no client certificate and verifies none.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +79,7 @@ type Server struct {
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
 	cli *sipgo.Client
+	tls *tls.Config // of the tls listeners; nil without one. Never modified after New.
 
 	ctx     context.Context // canceled by Close: stops lanes and pending waits
 	cancel  context.CancelFunc
@@ -84,6 +87,7 @@ type Server struct {
 	pending chan struct{} // semaphore: copies awaiting their final answer
 	wg      sync.WaitGroup
 	gate    *stallGate // holds room lines in stall windows; nil without the Stall fault
+	pc      *pchat     // the XCCOS front end (xccos.go)
 	// copyTx starts the client transaction of a copy or notice: transmit, except
 	// in tests that run without a network.
 	copyTx func(req *sip.Request, b binding) (sip.ClientTransaction, error)
@@ -136,6 +140,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.copyTx = func(req *sip.Request, b binding) (sip.ClientTransaction, error) { return s.transmit(req, b) }
 	var err error
+	if cfg.hasTLS() {
+		if s.tls, err = serverTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
 	s.auth, err = newAuthenticator(cfg.Domain, cfg.DigestAlgorithm, cfg.NonceLifetime, cfg.MaxNonces, cfg.now)
 	if err != nil {
 		return nil, err
@@ -147,7 +156,11 @@ func New(cfg Config) (*Server, error) {
 		// send to names); a resolver that cannot dial makes one fail at once.
 		sipgo.WithUserAgentDNSResolver(&net.Resolver{PreferGo: true,
 			Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errNoDNS }}),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log),
+			// A copy sent over a member's TCP or TLS connection that then closes can
+			// never be answered (the server never dials): it fails at once instead of
+			// holding a pending slot for CopyTimeout.
+			sip.WithTransactionLayerTerminateOnConnClose()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
 	)
 	if err != nil {
@@ -167,6 +180,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.srv.OnNoRoute(s.handle)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.pc, err = newPChat(s); err != nil {
+		s.ua.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -226,7 +243,7 @@ func (s *Server) startWorkers() {
 	}
 }
 
-// bind opens one listener and serves it. TLS will add a case with its tls.Config.
+// bind opens one listener and serves it.
 func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
 	// An IPv4 address binds IPv4 only: "udp" on 0.0.0.0 would bind [::] and show it.
 	family := ""
@@ -267,6 +284,20 @@ func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
 			defer s.wg.Done()
 			s.srv.ServeTCP(l) // returns when l is closed
 		}()
+	case "tls":
+		l, err := lc.Listen(ctx, "tcp"+family, a.Addr)
+		if err != nil {
+			return err
+		}
+		// The handshake runs on the connection's first read, in sipgo's reader
+		// goroutine for it: a slow or failing client holds up no one else.
+		tl := tls.NewListener(l, s.tls)
+		s.listening(a.Transport, l.Addr(), tl)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.srv.ServeTLS(tl) // returns when tl (and so l) is closed
+		}()
 	default:
 		return fmt.Errorf("transport %q not supported", a.Transport)
 	}
@@ -291,7 +322,7 @@ func (s *Server) Addrs() []Addr {
 	return append([]Addr(nil), s.addrs...)
 }
 
-// Addr returns the first bound address of transport ("udp", "tcp"), or "" when
+// Addr returns the first bound address of transport ("udp", "tcp", "tls"), or "" when
 // none. Safe for concurrent use.
 func (s *Server) Addr(transport string) string {
 	for _, a := range s.Addrs() {
@@ -330,6 +361,9 @@ func (s *Server) Close() error {
 	}
 	s.ua.Close() // terminates transactions, closes connections
 	s.wg.Wait()
+	if err := s.pc.store.close(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -382,6 +416,8 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 		} else {
 			s.relay(req, tx)
 		}
+	case sip.INVITE, sip.INFO, sip.BYE, sip.UPDATE:
+		s.pchatRequest(req, tx) // XCCOS front end (xccos.go)
 	case sip.CANCEL:
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 	default:
@@ -389,7 +425,9 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func allow() sip.Header { return sip.NewHeader("Allow", "REGISTER, MESSAGE, OPTIONS") }
+func allow() sip.Header {
+	return sip.NewHeader("Allow", "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, INFO, UPDATE, BYE")
+}
 
 // isLocal reports whether a Request-URI host (lower case, no brackets) is ours.
 func (s *Server) isLocal(host string) bool {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/chatload/chatload/engine"
-	"github.com/chatload/chatload/protocol/imc"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -24,8 +25,8 @@ import (
 var scenarioFlags = []struct{ name, usage string }{
 	{"scenario", "built-in scenario: " + strings.Join(scenarios.Names(), ", ") + " (default steady, or the file's)"},
 	{"target", "registrar/proxy HOST:PORT; empty starts the embedded server"},
-	{"protocol", "chat protocol: imc"},
-	{"transport", "SIP transport: udp or tcp (default udp)"},
+	{"protocol", "chat protocol: imc or xccos (Lync/Skype for Business Persistent Chat)"},
+	{"transport", "SIP transport: udp, tcp or tls (default udp)"},
 	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
 	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
 	{"concurrency", "closed model: virtual users looping over the scenario's unit"},
@@ -46,6 +47,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
 	{"domain", "users' domain for generated users, and of conf.<domain> rooms (default example.test)"},
 	{"seed", "seed of the deterministic assignment of users to pairs and rooms (default 1)"},
+	{"segment", "distributed run: this process's slice INDEX/COUNT, 0-based (0/4 .. 3/4): COUNT processes together run exactly the one-process workload (default: all of it)"},
 }
 
 type runFlags struct {
@@ -54,6 +56,9 @@ type runFlags struct {
 	out        string
 	quiet      bool
 	faults     server.FaultFlags
+	tls        tlsFlags
+	iv         intervalFlags // --interval, --checkpoint, --hlog, --metrics-addr (intervals.go)
+	thresholds []string      // --threshold, repeatable (thresholds.go)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -78,7 +83,17 @@ Without --target the embedded server is started on 127.0.0.1 with generated user
 
 Output: a live progress line on stderr, the summary tables at the end, and the JSON
 report with --out. Ctrl-C stops gracefully and still reports; a second Ctrl-C exits.
-Exit status: 0 completed, 1 could not run, 2 usage or scenario error.`,
+Soak runs: every --interval the report gets an interval row, --checkpoint a fsynced
+JSON line (after a crash, chatload report CHECKPOINT rebuilds the report), --hlog
+HdrHistogram log lines, and --metrics-addr serves live Prometheus metrics.
+Distributed runs: --segment I/N (0-based) runs one of N slices that together are
+the whole workload; chatload merge combines their reports.
+Thresholds (--threshold, repeatable, and the file's thresholds list) are judged on
+the report at the end (and per interval with "for N intervals"); each verdict is in
+the tables and the JSON report; "abort" stops the run as soon as one fails.
+
+Exit status: 0 completed (thresholds passed), 1 could not run or interrupted, 2 usage
+or scenario error, 3 a threshold failed (or aborted the run).`,
 		Example: `  chatload run --scenario steady --rate 200/s --duration 20s --out report.json
   chatload run --scenario fanout --rooms 5 --room-size 20 --rate 50/s --duration 1m
   chatload run soak.yaml --target 127.0.0.1:5090 --users-file users.csv
@@ -95,7 +110,10 @@ Exit status: 0 completed, 1 could not run, 2 usage or scenario error.`,
 	fl.BoolVar(&f.noRegister, "no-register", false, "message scenario: send without registering (any SIP UAS, e.g. SIPp's)")
 	fl.StringVar(&f.out, "out", "", "write the JSON report to this file (default: not written)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
 	addFaultFlags(cmd, &f.faults)
+	addTLSFlags(cmd, &f.tls)
+	addIntervalFlags(cmd, &f.iv)
 	return cmd
 }
 
@@ -136,12 +154,18 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 		if _, ok := f.settings[p.Name]; ok || p.Name == "no-register" {
 			set[p.Name] = p.Value.String()
 		}
+		if p.Name == "threshold" { // a list: one threshold per line (see Config.Apply)
+			set[p.Name] = strings.Join(f.thresholds, "\n")
+		}
 	})
 	if err := cfg.Apply(set); err != nil {
 		return cfg, usageErr("%v", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErr("%v", err)
+	}
+	if _, err := checkThresholds(cfg, path, data, f.thresholds); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -168,12 +192,13 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		// Rooms live at conf.<the users' domain> unless told otherwise.
 		cfg.Domain = scenarios.HostPart(users[0].URI)
 	}
+	if err := f.tls.validate(cfg.Transport, cfg.Target); err != nil {
+		return err
+	}
 	target := cfg.Target
 	embedded := target == ""
+	var tlsConf *tls.Config
 	if embedded {
-		if cfg.Transport == "tls" {
-			return usageErr("--transport tls is not available in this version yet; use udp or tcp")
-		}
 		srv, err := server.New(server.Config{
 			Domain:    cfg.Domain,
 			Listen:    []string{cfg.Transport + ":127.0.0.1:0"},
@@ -189,6 +214,10 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 			return &exitError{code: 1, err: fmt.Errorf("embedded server: %w", err)}
 		}
 		target = srv.Addrs()[0].Addr
+		if tlsConf, err = embeddedTLS(cfg.Transport, srv.CertificatePEM()); err != nil {
+			srv.Close()
+			return &exitError{code: 1, err: err}
+		}
 		defer func() {
 			srv.Close()
 			if faults.Enabled() {
@@ -202,28 +231,47 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		}
 	} else if target, err = resolveTarget(ctx, e, target, cfg.Transport); err != nil {
 		return usageErr("%v", err)
+	} else if tlsConf, err = f.tls.config(e, cfg.Transport, cfg.Target); err != nil {
+		return err
 	}
 
 	self, _ := buildVersions()
-	drv, err := imc.New(imc.Config{
-		Target: target, Transport: cfg.Transport, Timeout: cfg.Timeout,
-		NoRegister: cfg.NoRegister, UserAgent: "chatload/" + self,
+	drv, err := drivers[cfg.Protocol](driverOptions{
+		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
+		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	defer drv.Close()
 
+	thresholds, _ := checkThresholds(cfg, "", nil, nil) // checked by config
+	runCtx, cancelRun := context.WithCancel(ctx)        // an abort threshold cancels it
+	defer cancelRun()
+	gate := newRunGate(thresholds, cancelRun, e.stderr)
+	runID := newRunID()
+	rtarget := report.Target{Address: target, Protocol: cfg.Protocol, Transport: cfg.Transport, Embedded: embedded}
+	outs, err := f.iv.open(e, cfg, checkpointHeader(cfg, runID, self, rtarget))
+	if err != nil {
+		return err
+	}
+	defer outs.close()
 	pp := newProgressPrinter(e.stderr, f.quiet)
-	rep, runErr := engine.Run(ctx, drv, engine.RunConfig{
-		Scenario: cfg, Users: users, RunID: newRunID(), Progress: pp.show,
+	rep, runErr := engine.Run(runCtx, drv, engine.RunConfig{
+		Scenario: cfg, Users: users, RunID: runID,
+		Progress: func(p engine.Progress) { pp.show(p); outs.progress(p) },
+		Interval: f.iv.every, OnInterval: chainIntervals(outs.interval, gate.onInterval), Aborted: gate.isAborted,
 	})
 	pp.done()
 	if rep == nil {
 		return &exitError{code: 1, err: runErr}
 	}
 	rep.Tool = report.Tool{Name: "chatload", Version: self}
-	rep.Target = report.Target{Address: target, Protocol: cfg.Protocol, Transport: cfg.Transport, Embedded: embedded}
+	rep.Target = rtarget
+	failed := gate.judge(rep) // before the tables and the JSON: both show the verdicts
+	if err := outs.end(rep); err != nil {
+		fmt.Fprintf(e.stderr, "chatload: %v\n", err) // the report itself is still written
+	}
 	if err := rep.WriteTables(e.stdout); err != nil {
 		return err
 	}
@@ -237,11 +285,14 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	case runErr != nil:
 		// engine.ErrSetup (nothing could log on) and other errors: could not run.
 		return &exitError{code: 1, err: runErr}
+	case rep.EndReason == engine.EndAborted:
+		_ = thresholdsFailed(e.stderr, failed, len(thresholds)) // the lines; the abort's error says the rest
+		return &exitError{code: 3, err: errors.New("aborted by a threshold: the report covers what was measured until then")}
 	case rep.EndReason == engine.EndInterrupted:
 		// Not a completed run: a script must not read it as one.
 		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
 	}
-	return nil
+	return segmentThresholds(e.stderr, cfg.Segment, failed, len(thresholds))
 }
 
 // defaultDomain is the scenario's default domain (the embedded server's).

@@ -28,6 +28,11 @@ type serveFlags struct {
 	digest        string
 	logLevel      string
 	faults        server.FaultFlags
+	tlsCert       string
+	tlsKey        string
+	tlsCertOut    string
+	data          string   // --data: durable Persistent Chat history
+	noPChat       []string // --no-pchat-users
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -45,6 +50,11 @@ Users are generated (sip:user0001@<domain> with password pass0001, ...) unless
 users have public passwords, so they are refused on an address other hosts can
 reach unless --allow-remote is given.
 
+A tls listener serves --tls-cert/--tls-key, or without them a self-signed
+certificate made at start (ECDSA P-256, valid 24h, for the listen IPs, localhost
+and the domain); --tls-cert-out writes its PEM so that clients can trust it
+(chatload test/run --tls-ca FILE).
+
 Fault injection (--fault-*) misbehaves on purpose so that a load tool's delivery
 accounting can be checked against the server's own counters. Drop, dup and delay
 apply to the copies of chat lines fanned out to members only, never to notices,
@@ -59,6 +69,7 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 		Example: `  chatload serve
   chatload serve --listen udp:127.0.0.1:5090 --users 1000 --rooms 50 --stats serve-stats.json
   chatload serve --listen tcp:0.0.0.0:5060 --users-file users.csv
+  chatload serve --listen tls:127.0.0.1:5061 --tls-cert-out serve-cert.pem
   chatload serve --fault-drop 2% --fault-dup 1% --fault-delay 20ms,5ms --fault-stall 1s/10s --stats -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -68,7 +79,7 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.listen, "listen", []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
-		"listen addresses, transport:host:port (udp or tcp; port 0 picks a free one); repeat or separate with commas")
+		"listen addresses, transport:host:port (udp, tcp or tls; port 0 picks a free one); repeat or separate with commas")
 	fl.StringVar(&f.domain, "domain", server.DefaultDomain, "users' domain and digest realm; rooms live at conf.<domain>")
 	fl.IntVar(&f.users, "users", 100, "number of generated test users (sip:userNNNN@<domain>, password passNNNN)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV file of users (header uri,username,password) instead of generated ones (default: none)")
@@ -78,6 +89,11 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", server.DefaultNonceLifetime, "how long a digest nonce is accepted; later ones are challenged with stale=true")
 	fl.StringVar(&f.digest, "digest-algorithm", server.AlgorithmMD5, "algorithm offered in challenges: MD5 or SHA-256 (credentials with either are accepted)")
 	fl.StringVar(&f.logLevel, "log-level", "error", "diagnostics on stderr: debug, info, warn or error")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "tls listeners: PEM `FILE` of the certificate chain, leaf first (default: a self-signed one made at start)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "tls listeners: PEM `FILE` of the private key of --tls-cert (default: none)")
+	fl.StringVar(&f.data, "data", "", "Persistent Chat (xccos): keep room history durably in `DIR`/"+server.HistoryFile+"; a grpchat is on disk before its 200 (default: in memory)")
+	fl.StringSliceVar(&f.noPChat, "no-pchat-users", nil, "Persistent Chat (xccos): user parts without Persistent Chat permission; the server BYEs them after their first command, as Lync does (user parts ending in "+server.DeniedSuffix+" always are)")
+	fl.StringVar(&f.tlsCertOut, "tls-cert-out", "", "write the tls listeners' certificate (PEM) to `FILE` for clients' --tls-ca (default: not written)")
 	addFaultFlags(cmd, &f.faults)
 	return cmd
 }
@@ -116,6 +132,12 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	if f.tlsCertOut != "" {
+		// Before listening: whoever waits for "listening on" finds the file.
+		if err := os.WriteFile(f.tlsCertOut, srv.CertificatePEM(), 0o644); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--tls-cert-out: %w", err)}
+		}
+	}
 	ctx := cmd.Context()
 	if err := srv.Start(ctx); err != nil {
 		srv.Close()
@@ -123,6 +145,15 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 	}
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(e.stdout, "listening on %s\n", a)
+	}
+	switch {
+	case srv.CertificatePEM() == nil:
+	case f.tlsCert != "":
+		fmt.Fprintf(e.stdout, "tls certificate: %s\n", f.tlsCert)
+	case f.tlsCertOut != "":
+		fmt.Fprintf(e.stdout, "tls certificate: self-signed, valid %gh, written to %s\n", server.GeneratedCertValidity.Hours(), f.tlsCertOut)
+	default:
+		fmt.Fprintf(e.stdout, "tls certificate: self-signed, valid %gh (--tls-cert-out writes it for clients)\n", server.GeneratedCertValidity.Hours())
 	}
 	rooms := srv.RoomURIs()
 	fmt.Fprintf(e.stdout, "users: %s\n", desc)
@@ -180,14 +211,28 @@ func (f serveFlags) config() (server.Config, string, error) {
 	if err != nil {
 		return cfg, "", usageErr("%v", err) // names the flag
 	}
+	tlsListener := false
+	for _, l := range f.listen {
+		a, _ := server.ParseListen(l) // checked above
+		tlsListener = tlsListener || a.Transport == "tls"
+	}
+	if (f.tlsCert != "" || f.tlsKey != "" || f.tlsCertOut != "") && !tlsListener {
+		return cfg, "", usageErr("--tls-cert, --tls-key and --tls-cert-out need a tls listener (--listen tls:HOST:PORT)")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return cfg, "", usageErr("--tls-cert and --tls-key go together")
+	}
 	cfg = server.Config{
 		Domain:          domain,
 		Listen:          f.listen,
+		TLSCert:         f.tlsCert,
+		TLSKey:          f.tlsKey,
 		Rooms:           f.rooms,
 		AllowRemote:     f.allowRemote,
 		NonceLifetime:   f.nonceLifetime,
 		DigestAlgorithm: alg,
 		Faults:          faults,
+		PChat:           server.PChatConfig{DataDir: f.data, Denied: f.noPChat},
 	}
 	var desc string
 	if f.usersFile != "" {

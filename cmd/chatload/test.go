@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type testFlags struct {
 	timeout                     time.Duration
 	output                      string
 	verbose                     bool
+	tls                         tlsFlags
 }
 
 func newTestCmd(e *env) *cobra.Command {
@@ -35,7 +37,13 @@ messages (each verified as received by the other), leave and log off; print
 Target Fqdn, Result, Latency, Error Message and Diagnosis.
 
 Without --target an embedded server is started on 127.0.0.1 with two test users
-and a room, so the command works with no setup.
+and a room, so the command works with no setup. With --transport tls it serves a
+certificate made for the run, and the test trusts exactly that one.
+
+With --transport tls and --target, the server's certificate is verified against
+the system's CAs (or --tls-ca) for the --target host (or --tls-server-name); a
+certificate that fails (unknown authority, name mismatch, expired) is a Failure
+saying which. --tls-insecure skips verification (warned).
 
 Credentials (--sender-credential, --receiver-credential) take one of:
   prompt               ask on the terminal, no echo
@@ -46,14 +54,21 @@ Credentials (--sender-credential, --receiver-credential) take one of:
 Exit status: 0 Success, 1 Failure, 2 usage error.`,
 		Example: `  chatload test
   chatload test --target 127.0.0.1:5090 --sender sip:user0001@example.test --sender-credential env:PW1 \
-      --receiver sip:user0002@example.test --receiver-credential env:PW2 --room room001@conf.example.test`,
+      --receiver sip:user0002@example.test --receiver-credential env:PW2 --room room001@conf.example.test
+  chatload test --transport tls
+  chatload test --transport tls --target sip.example.test --tls-ca ca.pem --sender ... --receiver ...`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runTest(cmd.Context(), e, f) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.protocol == "xccos" && !cmd.Flags().Changed("transport") {
+				f.transport = "tls" // Persistent Chat clients reach the Front End over TLS
+			}
+			return runTest(cmd.Context(), e, f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.target, "target", "", "registrar/proxy HOST[:PORT] (the Target Fqdn); empty starts the embedded server")
-	fl.StringVar(&f.protocol, "protocol", "imc", "chat protocol: imc (Kamailio imc rooms over SIP MESSAGE)")
-	fl.StringVar(&f.transport, "transport", "udp", "SIP transport: udp or tcp")
+	fl.StringVar(&f.protocol, "protocol", "imc", "chat protocol: imc (Kamailio imc rooms over SIP MESSAGE) or xccos (Lync/Skype for Business Persistent Chat, MS-XCCOSIP; default transport tls)")
+	fl.StringVar(&f.transport, "transport", "udp", "SIP transport: udp, tcp or tls (tls: port 5061 when --target has none)")
 	fl.StringVar(&f.sender, "sender", "", "sender's SIP URI (required with --target)")
 	fl.StringVar(&f.senderCred, "sender-credential", "", "sender's credential: prompt, env:NAME, file:PATH or [authuser:]password")
 	fl.StringVar(&f.receiver, "receiver", "", "receiver's SIP URI (required with --target)")
@@ -62,23 +77,23 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
 	fl.StringVar(&f.output, "output", "text", "output format: text or json")
 	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
+	addTLSFlags(cmd, &f.tls)
 	return cmd
 }
 
 func (f *testFlags) validate() error {
 	switch f.protocol {
-	case "imc":
-	case "xccos":
-		return usageErr("--protocol xccos: Lync/Skype Persistent Chat is not available in this version yet; use --protocol imc")
+	case "imc", "xccos":
 	default:
-		return usageErr("--protocol %q: want imc", f.protocol)
+		return usageErr("--protocol %q: want imc or xccos", f.protocol)
 	}
 	switch f.transport {
-	case "udp", "tcp":
-	case "tls":
-		return usageErr("--transport tls is not available in this version yet; use udp or tcp")
+	case "udp", "tcp", "tls":
 	default:
-		return usageErr("--transport %q: want udp or tcp", f.transport)
+		return usageErr("--transport %q: want udp, tcp or tls", f.transport)
+	}
+	if err := f.tls.validate(f.transport, f.target); err != nil {
+		return err
 	}
 	switch f.output {
 	case "text", "json":
@@ -115,12 +130,13 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 	}
 	cfg := engine.ProbeConfig{Timeout: f.timeout, Room: f.room}
 	target := f.target
+	var tlsConf *tls.Config
 	if target == "" {
 		users := server.GeneratedUsers(2, embeddedDomain)
 		srv, err := server.New(server.Config{
 			Domain:    embeddedDomain,
 			Listen:    []string{f.transport + ":127.0.0.1:0"},
-			Users:     users,
+			Users:     append(users, embeddedNoPChat),
 			Rooms:     1,
 			Generated: true,
 		})
@@ -133,10 +149,16 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		defer srv.Close()
 		target = srv.Addrs()[0].Addr
 		cfg.Sender, cfg.Receiver = users[0], users[1]
+		if tlsConf, err = embeddedTLS(f.transport, srv.CertificatePEM()); err != nil {
+			return err
+		}
 	} else {
 		var err error
 		if target, err = resolveTarget(ctx, e, f.target, f.transport); err != nil {
 			return usageErr("%v", err)
+		}
+		if tlsConf, err = f.tls.config(e, f.transport, f.target); err != nil {
+			return err
 		}
 	}
 	if err := fillUser(e, &cfg.Sender, "--sender", f.sender, f.senderCred); err != nil {
@@ -145,14 +167,14 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 	if err := fillUser(e, &cfg.Receiver, "--receiver", f.receiver, f.receiverCred); err != nil {
 		return err
 	}
-	if cfg.Room != "" {
+	if cfg.Room != "" && f.protocol == "imc" {
 		cfg.Room = imc.RoomURI(cfg.Room, scenarios.HostPart(cfg.Sender.URI))
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
 
-	drv, err := imc.New(imc.Config{Target: target, Transport: f.transport, Timeout: min(f.timeout, 10*time.Second)})
+	drv, err := newTestDriver(f.protocol, target, f.transport, tlsConf, min(f.timeout, 10*time.Second))
 	if err != nil {
 		return fmt.Errorf("%v", err)
 	}

@@ -2,6 +2,7 @@ package imc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,8 +27,12 @@ type Config struct {
 	// Target is "host:port" of the registrar/proxy; every request goes there (it
 	// is the outbound proxy).
 	Target string
-	// Transport is "udp" or "tcp".
+	// Transport is "udp", "tcp" or "tls".
 	Transport string
+	// TLS configures transport tls (see sipua.Config.TLS): the roots to verify
+	// the target's certificate against, the name it must be valid for, or no
+	// verification. Nil: the system's roots and Target's host.
+	TLS *tls.Config
 	// LocalAddr is the local IP to bind. Empty: the address that reaches Target
 	// (127.0.0.1 for a loopback target).
 	LocalAddr string
@@ -63,7 +68,7 @@ func (c Config) withDefaults() Config {
 
 func (c Config) ua() sipua.Config {
 	return sipua.Config{
-		Target: c.Target, Transport: c.Transport, LocalAddr: c.LocalAddr,
+		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
 	}
 }
@@ -146,7 +151,8 @@ func (c *uriCache) parse(text string) (sip.Uri, bool) {
 }
 
 // New validates cfg and opens the driver's SIP socket (udp: connected to the
-// target; tcp: a listener, plus one connection to the target on first use).
+// target; tcp, tls: a listener, plus one connection to the target on first use,
+// where a tls handshake that fails is the first request's Transport error).
 func New(cfg Config) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

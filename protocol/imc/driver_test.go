@@ -2,6 +2,7 @@ package imc_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
@@ -24,7 +25,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no port", imc.Config{Target: "127.0.0.1", Transport: "udp"}, false},
 		{"port out of range", imc.Config{Target: "127.0.0.1:70000", Transport: "udp"}, false},
 		{"unknown transport", imc.Config{Target: "127.0.0.1:5090", Transport: "sctp"}, false},
-		{"tls not yet", imc.Config{Target: "127.0.0.1:5061", Transport: "tls"}, false},
+		{"tls", imc.Config{Target: "127.0.0.1:5061", Transport: "tls"}, true},
+		{"tls configuration for udp", imc.Config{Target: "127.0.0.1:5060", Transport: "udp", TLS: &tls.Config{}}, false},
 		{"local address not an IP", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", LocalAddr: "me"}, false},
 		{"negative timeout", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", Timeout: -time.Second}, false},
 		{"sub-second expiry", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", Expires: time.Millisecond}, false},
@@ -58,7 +60,7 @@ func closedPort(t *testing.T, network string) string {
 		}
 		addr = c.LocalAddr().String()
 		c.Close()
-	case "tcp":
+	case "tcp", "tls":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -70,10 +72,10 @@ func closedPort(t *testing.T, network string) string {
 }
 
 // TestClosedPort: logging on to a port nothing listens on fails quickly (ICMP
-// port unreachable on UDP, RST on TCP), as a Transport error naming the address
-// and transport, well within the configured timeout.
+// port unreachable on UDP, RST on TCP and TLS), as a Transport error naming the
+// address and transport, well within the configured timeout.
 func TestClosedPort(t *testing.T) {
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			addr := closedPort(t, tr)
 			const timeout = 2 * time.Second

@@ -12,13 +12,14 @@ import (
 )
 
 // TestEmbedded runs the suite against the embedded server on loopback, once per
-// transport, each with a server of its own.
+// transport, each with a server of its own. Over tls the driver trusts exactly
+// the certificate the server made for itself.
 func TestEmbedded(t *testing.T) {
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			srv, err := server.New(server.Config{
 				Domain:    "example.test",
-				Listen:    []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"},
+				Listen:    []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"},
 				Users:     server.GeneratedUsers(20, "example.test"),
 				Generated: true,
 				Rooms:     3,
@@ -30,7 +31,11 @@ func TestEmbedded(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { srv.Close() })
-			runSuite(t, target{addr: srv.Addr(tr), transport: tr, domain: "example.test", first: 0})
+			tg := target{addr: srv.Addr(tr), transport: tr, domain: "example.test", first: 0}
+			if tr == "tls" {
+				tg.tls = trusting(t, srv)
+			}
+			runSuite(t, tg)
 		})
 	}
 }

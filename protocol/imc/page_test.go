@@ -59,7 +59,9 @@ func testPage(t *testing.T, tg target) {
 	}
 
 	// Without a registration the sender answers the proxy's challenge as usual.
-	nr, err := imc.New(imc.Config{Target: tg.addr, Transport: tg.transport, Timeout: opTimeout, NoRegister: true})
+	nrCfg := tg.config()
+	nrCfg.NoRegister = true
+	nr, err := imc.New(nrCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,8 @@ func (e errRefused) Unwrap() error { return e.errno }
 // response arrived). timeout is the per-transaction limit, named in the detail.
 //
 //	deadline exceeded, transaction timeout  -> Timeout "no answer from ADDR/TR within D"
+//	certificate not accepted (tls)          -> Transport "certificate of ADDR/tls not trusted: PROBLEM"
+//	not TLS from the peer (tls)             -> Transport "ADDR/tls does not speak TLS ..."
 //	connection refused (TCP RST, ICMP)      -> Transport "connection refused by ADDR/TR"
 //	host/network unreachable                -> Transport "ADDR/TR unreachable"
 //	connection reset/closed, write failure  -> Transport "connection to ADDR/TR lost" / "sending to ADDR/TR failed"
@@ -90,6 +93,22 @@ func SendError(op string, err error, where string, timeout time.Duration) error 
 	e := &report.Error{Op: op, Err: err, Class: report.Transport}
 	var nerr net.Error
 	switch {
+	case report.CertificateProblem(err) != "":
+		// PROBLEM is one of report's Cert* words; the x509 cause (kept, as
+		// Diagnosis reads it) tells the particulars: names, dates. The wrappers
+		// around it ("TLS handshake error: tls: failed to verify certificate")
+		// add nothing.
+		e.Detail = "certificate of " + where + " not trusted: " + report.CertificateProblem(err)
+		if cv, ok := errors.AsType[*tls.CertificateVerificationError](err); ok && cv.Err != nil {
+			e.Err = cv.Err
+		}
+	case isRecordHeaderError(err):
+		e.Detail = where + " does not speak TLS (a plain tcp port?)"
+	case strings.Contains(err.Error(), "TLS handshake") && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		// sipgo wraps handshake failures in text only. A peer that hangs up on
+		// a ClientHello is a plain SIP port (which cannot parse it) or a TLS
+		// server refusing this client.
+		e.Detail = "TLS handshake with " + where + " failed: the peer closed the connection (not a TLS port, or it refused this client)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e.Detail = "connection refused by " + where
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
@@ -113,4 +132,11 @@ func SendError(op string, err error, where string, timeout time.Duration) error 
 		e.Detail = "sending to " + where + " failed"
 	}
 	return e
+}
+
+// isRecordHeaderError reports whether err says the peer answered the TLS
+// handshake with something that is not TLS.
+func isRecordHeaderError(err error) bool {
+	_, ok := errors.AsType[tls.RecordHeaderError](err)
+	return ok
 }

@@ -13,6 +13,7 @@ package sipua
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,8 +40,16 @@ type Config struct {
 	// Target is "host:port" of the registrar/proxy; every request goes there (it is
 	// the outbound proxy, whatever the Request-URI says).
 	Target string
-	// Transport is "udp" or "tcp".
+	// Transport is "udp", "tcp" or "tls".
 	Transport string
+	// TLS configures the client side of transport tls: RootCAs (nil: the
+	// system's roots), ServerName (empty: the host of Target; set it when Target
+	// is an address or an SRV target and the certificate names the domain),
+	// InsecureSkipVerify (no verification at all: tests only), Certificates (a
+	// client certificate, also presented by the UA's own TLS listener). New
+	// clones it and never modifies it. Nil means all defaults; it is refused
+	// with another transport.
+	TLS *tls.Config
 	// LocalAddr is the local IP to bind. Empty: the address the system would use
 	// to reach Target (127.0.0.1 for a loopback target).
 	LocalAddr string
@@ -66,11 +75,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %q: bad port", c.Target)
 	}
 	switch c.Transport {
-	case "udp", "tcp":
-	case "tls":
-		return errors.New("transport tls is not supported yet")
+	case "udp", "tcp", "tls":
 	default:
-		return fmt.Errorf("transport %q: want udp or tcp", c.Transport)
+		return fmt.Errorf("transport %q: want udp, tcp or tls", c.Transport)
+	}
+	if c.TLS != nil && c.Transport != "tls" {
+		return fmt.Errorf("a TLS configuration with transport %s: want transport tls", c.Transport)
 	}
 	if c.LocalAddr != "" && net.ParseIP(c.LocalAddr) == nil {
 		return fmt.Errorf("local address %q is not an IP address", c.LocalAddr)
@@ -87,7 +97,41 @@ func (c Config) String() string {
 	if c.LocalAddr != "" {
 		s += " local=" + c.LocalAddr
 	}
+	if c.Transport == "tls" {
+		t := c.clientTLS()
+		switch {
+		case t.InsecureSkipVerify:
+			s += " tls-verify=off"
+		case t.RootCAs != nil:
+			s += " tls-verify=given-roots"
+		default:
+			s += " tls-verify=system-roots"
+		}
+		s += " tls-server-name=" + t.ServerName
+	}
 	return s
+}
+
+// clientTLS returns the configuration that dials the target: a copy of c.TLS
+// with TLS 1.2 at least and the server name to verify, which must be set here:
+// sipgo would verify the address it dials (requests go to the resolved IP),
+// not the target's name. It is a pure function.
+func (c Config) clientTLS() *tls.Config {
+	var t *tls.Config
+	if c.TLS != nil {
+		t = c.TLS.Clone()
+	} else {
+		t = &tls.Config{}
+	}
+	if t.MinVersion < tls.VersionTLS12 {
+		t.MinVersion = tls.VersionTLS12
+	}
+	if t.ServerName == "" {
+		if host, _, err := net.SplitHostPort(c.Target); err == nil {
+			t.ServerName = host
+		}
+	}
+	return t
 }
 
 func (c Config) timeout() time.Duration {
@@ -108,7 +152,7 @@ type UA struct {
 	cfg     Config
 	timeout time.Duration
 	where   string // "127.0.0.1:5090/udp", for error details
-	network string // "UDP" or "TCP", as sipgo spells it on requests
+	network string // "UDP", "TCP" or "TLS", as sipgo spells it on requests
 	dest    string // the target's resolved ip:port (no DNS per request)
 	log     *slog.Logger
 
@@ -135,6 +179,9 @@ type UA struct {
 	seq    uint64
 	closed bool
 
+	// closing is set when Close starts: from then on no TLS connection is
+	// completed (see dialGuard).
+	closing   atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -176,7 +223,11 @@ func New(cfg Config) (*UA, error) {
 		}
 	}
 
-	ua.sua, err = sipgo.NewUA(
+	var tlsOpt []sipgo.UserAgentOption
+	if cfg.Transport == "tls" {
+		tlsOpt = append(tlsOpt, sipgo.WithUserAgenTLSConfig(ua.dialGuard(cfg.clientTLS())))
+	}
+	ua.sua, err = sipgo.NewUA(append(tlsOpt,
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentHostname(local.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(
@@ -188,7 +239,7 @@ func New(cfg Config) (*UA, error) {
 			sip.WithTransactionLayerTerminateOnConnClose(),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(ua.log)),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +254,12 @@ func New(cfg Config) (*UA, error) {
 	case "udp":
 		err = ua.listenUDP(local, raddr)
 	case "tcp":
-		err = ua.listenTCP(local)
+		err = ua.listenStream(local, nil)
+	case "tls":
+		var lt *tls.Config
+		if lt, err = listenerTLS(cfg.TLS, local); err == nil {
+			err = ua.listenStream(local, lt)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -246,29 +302,90 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 	return err
 }
 
-func (ua *UA) listenTCP(local net.IP) error {
+// listenStream opens the tcp listener, or the tls one when lt is not nil, and
+// makes the client for the one connection to the target.
+func (ua *UA) listenStream(local net.IP, lt *tls.Config) error {
+	tr := ua.cfg.Transport
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local})
 	if err != nil {
-		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot listen on tcp " + local.String(), Err: err}
+		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot listen on " + tr + " " + local.String(), Err: err}
 	}
-	ua.closers = append(ua.closers, l)
+	la := l.Addr().(*net.TCPAddr)
+	var ln net.Listener = l
+	if lt != nil {
+		ln = tls.NewListener(l, lt) // closing it closes l
+	}
+	ua.closers = append(ua.closers, ln)
 	ua.serving.Add(1)
 	go func() {
 		defer ua.serving.Done()
-		_ = ua.server.ServeTCP(l)
+		if lt != nil {
+			_ = ua.server.ServeTLS(ln)
+		} else {
+			_ = ua.server.ServeTCP(ln)
+		}
 	}()
-	la := l.Addr().(*net.TCPAddr)
 	params := sip.NewParams()
-	params.Add("transport", "tcp")
+	params.Add("transport", tr)
+	// TLS keeps the sip: scheme with transport=tls, as Lync and most SIP-over-TLS
+	// clients register: sips: would ask for TLS on every hop to the user (RFC
+	// 5630), which the server cannot promise for its copies and which servers
+	// without a sips policy refuse; the hop that matters, this UA's connection to
+	// the target, is TLS either way.
 	ua.contact = sip.Uri{Scheme: "sip", Host: la.IP.String(), Port: la.Port, UriParams: params}
-	// TCP: requests go over one connection dialled to the target (sipgo reuses it
-	// by remote address); the server sends copies back over it (Kamailio's
+	// Requests go over one connection dialled to the target (sipgo reuses it by
+	// remote address); the server sends copies back over it (Kamailio's
 	// fix_nated_register) or connects to the listener named in Contact.
 	// WithClientConnectionAddr would make sipgo bind the listening port for
 	// dialling, which fails on a UA that accepts.
 	ua.client, err = sipgo.NewClient(ua.sua, sipgo.WithClientNAT(), sipgo.WithClientLogger(ua.log))
 	return err
 }
+
+// listenerTLS is the configuration of the UA's own TLS listener, where a server
+// that does not reuse the client's connection would deliver: the client
+// certificate of cfg when there is one, else a self-signed certificate for the
+// local address (such a server must then not verify it, which is the usual
+// setting for connections to clients).
+func listenerTLS(cfg *tls.Config, local net.IP) (*tls.Config, error) {
+	lt := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg != nil && len(cfg.Certificates) > 0 {
+		lt.Certificates = cfg.Certificates
+		return lt, nil
+	}
+	c, err := SelfSigned([]string{local.String()}, listenerCertValidity)
+	if err != nil {
+		return nil, &report.Error{Class: report.Other, Op: "bind", Detail: "cannot make a certificate for the tls listener", Err: err}
+	}
+	lt.Certificates = []tls.Certificate{c}
+	return lt, nil
+}
+
+// dialGuard makes t refuse every handshake once Close has started. An incoming
+// request that sipgo reads while Close runs gets its server transaction after
+// the connection left the pool, and sipgo then dials the request's Via address
+// to answer it: nothing would close that connection (the pool is already
+// cleared), leaking it and its reader on both ends. Such a dial now fails its
+// handshake, which closes it.
+func (ua *UA) dialGuard(t *tls.Config) *tls.Config {
+	verify := t.VerifyConnection
+	t.VerifyConnection = func(cs tls.ConnectionState) error {
+		if ua.closing.Load() {
+			return errClosing
+		}
+		if verify != nil {
+			return verify(cs)
+		}
+		return nil
+	}
+	return t
+}
+
+var errClosing = errors.New("sipua: user agent closing")
+
+// listenerCertValidity is how long the UA listener's self-signed certificate is
+// valid: longer than any soak, since nothing renews it.
+const listenerCertValidity = 30 * 24 * time.Hour
 
 // resolveTarget returns the target's address, preferring IPv4 like sipgo.
 func resolveTarget(target string, timeout time.Duration) (*net.UDPAddr, error) {
@@ -320,7 +437,7 @@ func (ua *UA) Where() string { return ua.where }
 // Timeout returns the per-transaction timeout in force.
 func (ua *UA) Timeout() time.Duration { return ua.timeout }
 
-// Transport returns "udp" or "tcp".
+// Transport returns "udp", "tcp" or "tls".
 func (ua *UA) Transport() string { return ua.cfg.Transport }
 
 // LocalAddr returns the listening address ("127.0.0.1:40312") named in Contacts.
@@ -333,17 +450,19 @@ func (ua *UA) LocalAddr() string {
 // than once and concurrently.
 func (ua *UA) Close() error {
 	ua.closeOnce.Do(func() {
+		ua.closing.Store(true)
 		ua.mu.Lock()
 		ua.closed = true
 		ua.mu.Unlock()
 		for _, c := range ua.closers {
 			_ = c.Close()
 		}
-		if ua.sua != nil && ua.cfg.Transport == "tcp" {
+		if ua.sua != nil && ua.cfg.Transport != "udp" {
 			// sipgo's pool Clear skips connections whose reference count already
 			// dropped to zero (it logs "TCP ref went negative" and leaves the socket
 			// open), leaking the connection and its reader: close ours by hand.
-			if c, err := ua.sua.TransportLayer().GetConnection("tcp", ua.dest); err == nil && c != nil {
+			// TLS connections are TCP connections in the same kind of pool.
+			if c, err := ua.sua.TransportLayer().GetConnection(ua.cfg.Transport, ua.dest); err == nil && c != nil {
 				_ = c.Close()
 			}
 		}
@@ -408,8 +527,8 @@ func (ua *UA) send(ctx context.Context, req *sip.Request) (*sip.Response, error)
 		}()
 		expired = t.C
 	} else {
-		// TCP may dial the target inside TransactionRequest, which only a context
-		// can bound.
+		// TCP and TLS may dial the target (and TLS shake hands) inside
+		// TransactionRequest, which only a context can bound.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ua.timeout)
 		defer cancel()

@@ -2,6 +2,8 @@ package sipua
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +29,10 @@ const guard = 10 * time.Second // bounded wait for anything asynchronous
 type registrar struct {
 	t      *testing.T
 	sua    *sipgo.UserAgent
-	client *sipgo.Client
+	client *sipgo.Client     // udp: sends from the listening socket
+	stream *sipgo.Client     // tcp, tls: dials the UA's listener from any port
 	addr   map[string]string // transport -> host:port
+	cert   tls.Certificate   // self-signed, served on tls for 127.0.0.1 and localhost
 
 	mu        sync.Mutex
 	nonce     string
@@ -41,8 +45,15 @@ type registrar struct {
 func newRegistrar(t *testing.T) *registrar {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
+	cert, err := SelfSigned([]string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sua, err := sipgo.NewUA(sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+		// It dials the UAs' tls listeners, whose self-signed certificates nothing
+		// could verify, as servers delivering to clients usually do not.
+		sipgo.WithUserAgenTLSConfig(&tls.Config{InsecureSkipVerify: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +61,7 @@ func newRegistrar(t *testing.T) *registrar {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &registrar{t: t, sua: sua, addr: map[string]string{}, nonce: "nonce-1",
+	r := &registrar{t: t, sua: sua, addr: map[string]string{}, cert: cert, nonce: "nonce-1",
 		passwords: map[string]string{"alice": "secret-a", "bob": "secret-b"}, contacts: map[string]string{}}
 	srv.OnRegister(r.handle)
 	srv.OnMessage(r.handle)
@@ -63,23 +74,46 @@ func newRegistrar(t *testing.T) *registrar {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.addr["udp"], r.addr["tcp"] = pc.LocalAddr().String(), l.Addr().String()
+	tl, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr["udp"], r.addr["tcp"], r.addr["tls"] = pc.LocalAddr().String(), l.Addr().String(), tl.Addr().String()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); srv.ServeUDP(pc) }()
 	go func() { defer wg.Done(); srv.ServeTCP(l) }()
+	go func() { defer wg.Done(); srv.ServeTLS(tl) }()
 	// Copies to UDP users go out from the listening socket, as Kamailio's do.
 	r.client, err = sipgo.NewClient(sua, sipgo.WithClientConnectionAddr(r.addr["udp"]), sipgo.WithClientLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dialing from the udp port number would fail now and then with "address
+	// already in use" (the same number's tcp port in TIME_WAIT from an earlier run).
+	r.stream, err = sipgo.NewClient(sua, sipgo.WithClientLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		pc.Close()
 		l.Close()
+		tl.Close()
 		sua.Close()
 		wg.Wait()
 	})
 	return r
+}
+
+// clientTLS is what a UA needs to trust the registrar over transport tr: its
+// certificate as the only root for tls, nothing for the others.
+func (r *registrar) clientTLS(tr string) *tls.Config {
+	if tr != "tls" {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(r.cert.Leaf)
+	return &tls.Config{RootCAs: pool}
 }
 
 func (r *registrar) count() int {
@@ -170,6 +204,9 @@ func (r *registrar) sendTo(ctx context.Context, transport, user, body string) (*
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "test.example"}})
 	req.SetBody([]byte(body))
 	req.SetTransport(strings.ToUpper(transport))
+	if transport != "udp" {
+		return r.stream.Do(ctx, req)
+	}
 	return r.client.Do(ctx, req)
 }
 
@@ -282,11 +319,11 @@ func TestPreemptiveDigest(t *testing.T) {
 // TestRouting: requests from the server reach the account whose Contact they
 // are addressed to, are answered 200, and a closed account gets nothing more.
 func TestRouting(t *testing.T) {
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			base := runtime.NumGoroutine()
 			r := newRegistrar(t)
-			ua, err := New(Config{Target: r.addr[tr], Transport: tr, Timeout: 2 * time.Second})
+			ua, err := New(Config{Target: r.addr[tr], Transport: tr, TLS: r.clientTLS(tr), Timeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,6 +346,9 @@ func TestRouting(t *testing.T) {
 			}
 			if c := accounts["alice"].Contact(); c.User != "alice" || c.Port == 0 {
 				t.Errorf("Contact = %s; want alice@<ua address>", c.String())
+			}
+			if c := accounts["alice"].Contact(); tr != "udp" && c.UriParams.GetOr("transport", "") != tr {
+				t.Errorf("Contact = %s; want transport=%s", c.String(), tr)
 			}
 			for _, user := range []string{"alice", "bob"} {
 				res, err := r.sendTo(ctx, tr, user, "to "+user)
@@ -355,7 +395,7 @@ func TestRouting(t *testing.T) {
 // goroutinesOf is what the test registrar keeps running (its serving
 // goroutines, readers and connections) until its cleanup: bounded by a constant,
 // since the check is about the UA returning to zero.
-func goroutinesOf(*registrar) int { return 8 }
+func goroutinesOf(*registrar) int { return 10 }
 
 func waitGoroutines(t *testing.T, max int) {
 	t.Helper()
@@ -383,6 +423,7 @@ func TestConfigValidate(t *testing.T) {
 		{Target: "127.0.0.1:0", Transport: "udp"},
 		{Target: "127.0.0.1:5060", Transport: "ws"},
 		{Target: "127.0.0.1:5060", Transport: "udp", LocalAddr: "localhost"},
+		{Target: "127.0.0.1:5060", Transport: "tcp", TLS: &tls.Config{}}, // a TLS configuration for plain tcp
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("Validate(%v) = nil; want an error", c)
@@ -391,12 +432,30 @@ func TestConfigValidate(t *testing.T) {
 	if got, want := ok.String(), "target=127.0.0.1:5060 transport=udp timeout=5s"; got != want {
 		t.Errorf("String() = %q; want %q", got, want)
 	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Target: "sip.example.test:5061", Transport: "tls"},
+			"target=sip.example.test:5061 transport=tls timeout=5s tls-verify=system-roots tls-server-name=sip.example.test"},
+		{Config{Target: "127.0.0.1:5061", Transport: "tls", TLS: &tls.Config{RootCAs: x509.NewCertPool(), ServerName: "example.test"}},
+			"target=127.0.0.1:5061 transport=tls timeout=5s tls-verify=given-roots tls-server-name=example.test"},
+		{Config{Target: "127.0.0.1:5061", Transport: "tls", TLS: &tls.Config{InsecureSkipVerify: true}},
+			"target=127.0.0.1:5061 transport=tls timeout=5s tls-verify=off tls-server-name=127.0.0.1"},
+	} {
+		if err := c.cfg.Validate(); err != nil {
+			t.Errorf("Validate(%v) = %v", c.cfg, err)
+		}
+		if got := c.cfg.String(); got != c.want {
+			t.Errorf("String() = %q; want %q", got, c.want)
+		}
+	}
 }
 
 func TestNewErrors(t *testing.T) {
 	// 192.0.2.1 (TEST-NET-1) is no address of this host: binding it fails
 	// without sending anything.
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "tls"} {
 		_, err := New(Config{Target: "127.0.0.1:5060", Transport: tr, LocalAddr: "192.0.2.1"})
 		var e *report.Error
 		if !errors.As(err, &e) || e.Class != report.Transport {

@@ -1,0 +1,867 @@
+package xccos
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/report"
+	"github.com/chatload/chatload/scenarios"
+)
+
+// DefaultExpires is the registration expiry when Config.Expires is zero.
+const DefaultExpires = 300 * time.Second
+
+// LookupUser is the user part of the default chat service URI,
+// sip:ocschat@<domain> (note §1) [C].
+const LookupUser = "ocschat"
+
+// Config configures a Driver. It is a plain value: safe to copy and share.
+type Config struct {
+	// Target is "host:port" of the registrar/proxy (the Front End); every
+	// request goes there.
+	Target string
+	// Transport is "udp", "tcp" or "tls".
+	Transport string
+	// TLS configures transport tls (see sipua.Config.TLS).
+	TLS *tls.Config
+	// LocalAddr is the local IP to bind. Empty: the address that reaches Target.
+	LocalAddr string
+	// Timeout limits each SIP transaction and the wait for each XCCOS reply.
+	// Zero means 5s.
+	Timeout time.Duration
+	// Expires is the registration expiry asked for. Zero means DefaultExpires.
+	Expires time.Duration
+	// ChatURI is the chat service (lookup or pool) to INVITE. Empty:
+	// sip:ocschat@<the user's domain>.
+	ChatURI string
+	// UserAgent is the User-Agent header value; empty: none.
+	UserAgent string
+	// Logger receives diagnostics. Nil: nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = sipua.DefaultTimeout
+	}
+	if c.Expires == 0 {
+		c.Expires = DefaultExpires
+	}
+	return c
+}
+
+func (c Config) ua() sipua.Config {
+	return sipua.Config{
+		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
+		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
+	}
+}
+
+// Validate reports the first problem with c. It is a pure function.
+func (c Config) Validate() error {
+	if err := c.ua().Validate(); err != nil {
+		return fmt.Errorf("xccos: %w", err)
+	}
+	if c.Expires < 0 || (c.Expires > 0 && c.Expires < time.Second) {
+		return fmt.Errorf("xccos: expires %s: want at least 1s", c.Expires)
+	}
+	if c.ChatURI != "" {
+		var u sip.Uri
+		if err := sip.ParseUri(scenarios.NormalizeURI(c.ChatURI), &u); err != nil || u.User == "" || u.Host == "" {
+			return fmt.Errorf("xccos: chat URI %q: want sip:user@domain", c.ChatURI)
+		}
+	}
+	return nil
+}
+
+// String describes c for reports and logs (defaults applied). It is a pure function.
+func (c Config) String() string {
+	c = c.withDefaults()
+	chat := c.ChatURI
+	if chat == "" {
+		chat = "sip:" + LookupUser + "@<domain>"
+	}
+	return fmt.Sprintf("%s expires=%s chat=%s", c.ua(), c.Expires, chat)
+}
+
+// Driver connects users to Persistent Chat rooms over MS-XCCOSIP: REGISTER,
+// an INVITE dialog with the chat service, XML commands and chat messages in
+// INFO. All its sessions share one SIP user agent. Safe for concurrent use.
+type Driver struct {
+	cfg   Config
+	ua    *sipua.UA
+	log   *slog.Logger
+	envID atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closed   bool
+
+	closeOnce sync.Once
+}
+
+var _ engine.Driver = (*Driver)(nil)
+
+// New validates cfg and opens the driver's SIP socket.
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ua, err := sipua.New(cfg.ua())
+	if err != nil {
+		return nil, err
+	}
+	ua.ServeDialogs()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}}
+	d.envID.Store(uint64(rand.Uint32())) // SIPE: a random start, +1 per envelope
+	return d, nil
+}
+
+// LocalAddr returns the address the driver listens on. Safe for concurrent use.
+func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
+
+// Close logs off the sessions still open and releases the socket. Safe to call
+// more than once and concurrently.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		open := make([]*session, 0, len(d.sessions))
+		for s := range d.sessions {
+			open = append(open, s)
+		}
+		d.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.Timeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 64)
+		for _, s := range open {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				_ = s.Close(ctx)
+			}()
+		}
+		wg.Wait()
+		_ = d.ua.Close()
+	})
+	return nil
+}
+
+// session is one logged-on user with its chat dialog. Safe for concurrent use.
+type session struct {
+	d       *Driver
+	acct    *sipua.Account
+	aor     string
+	domain  string
+	deliver func(engine.Delivery)
+
+	mu       sync.Mutex
+	dlg      *sipua.Dialog
+	waiters  map[uint64]chan Reply // by envid of the command
+	joined   map[string]joinedRoom // by canonical room key
+	names    map[string]Room       // room names resolved through chansrch, lower case
+	closed   bool
+	ended    string // why the server ended the dialog (BYE), "" while it lives
+	lastCmd  string // the command in flight when the server BYEd
+	okCmds   int    // commands answered 200 on the dialog
+	refresh  *time.Timer
+	interval time.Duration // session refresh period; 0: none
+
+	in inOrder // the server's INFOs, handled in CSeq order
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type joinedRoom struct {
+	room Room
+	as   string // the room as the caller named it in Join
+}
+
+var (
+	_ engine.Session        = (*session)(nil)
+	_ engine.RoomLister     = (*session)(nil)
+	_ engine.HistoryFetcher = (*session)(nil)
+)
+
+func roomKey(r Room) string { return strings.ToLower(r.Domain + "/" + r.ID) }
+
+// Connect registers u, INVITEs the chat service (following a rpl:requri
+// redirect to another channel server), and asks for the server info. Errors:
+// NotFound (user not provisioned, or no chat service), Auth, Rejected (the chat
+// service refused the INVITE, or ended it at once: no Persistent Chat
+// permission), Timeout, Transport.
+func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine.Delivery)) (engine.Session, error) {
+	uri := scenarios.NormalizeURI(u.URI)
+	domain := scenarios.HostPart(uri)
+	if scenarios.UserPart(uri) == "" || domain == "" || !strings.Contains(uri, "@") {
+		return nil, report.Errorf(report.Protocol, "register", 0, "%q is not a SIP URI (want sip:user@domain)", u.URI)
+	}
+	if deliver == nil {
+		deliver = func(engine.Delivery) {}
+	}
+	s := &session{
+		d: d, domain: domain, deliver: deliver,
+		waiters: map[uint64]chan Reply{},
+		joined:  map[string]joinedRoom{},
+		names:   map[string]Room{},
+		done:    make(chan struct{}),
+	}
+	acct, err := d.ua.NewAccount(uri, u.Username(), u.Password, s.onRequest)
+	if err != nil {
+		return nil, err
+	}
+	s.acct = acct
+	aor := acct.AoR()
+	s.aor = aor.String()
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		acct.Close()
+		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
+	}
+	d.sessions[s] = struct{}{}
+	d.mu.Unlock()
+
+	if err := s.register(ctx, "register", d.cfg.Expires); err != nil {
+		s.release()
+		return nil, err
+	}
+	if err := s.connect(ctx); err != nil {
+		s.bye(ctx)
+		_ = s.register(ctx, "unregister", 0)
+		s.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) register(ctx context.Context, op string, expires time.Duration) error {
+	aor := s.acct.AoR()
+	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
+	exp := sip.ExpiresHeader(uint32(expires / time.Second))
+	_, err := s.acct.Do(ctx, op, sipua.Request{
+		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: []sip.Header{&exp},
+	})
+	if err != nil {
+		var e *report.Error
+		if errors.As(err, &e) {
+			switch e.Class {
+			case report.NotFound:
+				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
+			case report.Auth:
+				e.Detail = "user " + s.aor + ": " + e.Detail + " (wrong password or auth user?)"
+			}
+		}
+	}
+	return err
+}
+
+// connect establishes the chat dialog: INVITE the lookup/pool, cmd:requri and,
+// when it names another server, BYE and INVITE that one; then cmd:getserverinfo.
+func (s *session) connect(ctx context.Context) error {
+	chat := s.d.cfg.ChatURI
+	if chat == "" {
+		chat = "sip:" + LookupUser + "@" + s.domain
+	}
+	if err := s.invite(ctx, scenarios.NormalizeURI(chat)); err != nil {
+		return err
+	}
+	r, err := s.command(ctx, "connect", NewRequri())
+	if err != nil {
+		return err
+	}
+	if len(r.Data.Users) == 0 || r.Data.Users[0].URI == "" {
+		return report.Errorf(report.Protocol, "connect", 0, "rpl:requri from %s names no channel server (lookup failed)", chat)
+	}
+	server := scenarios.NormalizeURI(r.Data.Users[0].URI)
+	if !sameAoR(server, chat) {
+		s.bye(ctx) // the lookup dialog: the client leaves it (note §1.1)
+		if err := s.invite(ctx, server); err != nil {
+			return err
+		}
+	}
+	if _, err := s.command(ctx, "connect", NewGetServerInfo(s.domain)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func sameAoR(a, b string) bool {
+	return strings.EqualFold(scenarios.UserPart(a), scenarios.UserPart(b)) &&
+		strings.EqualFold(scenarios.HostPart(a), scenarios.HostPart(b))
+}
+
+// sdpOffer is the ordinary MS IM offer (note §2.1) [C].
+func sdpOffer(host string) []byte {
+	return []byte("v=0\r\no=- 0 0 IN IP4 " + host + "\r\ns=session\r\nc=IN IP4 " + host +
+		"\r\nt=0 0\r\nm=message 5061 sip null\r\na=accept-types:text/plain\r\n")
+}
+
+func (s *session) invite(ctx context.Context, uri string) error {
+	var ruri sip.Uri
+	if err := sip.ParseUri(uri, &ruri); err != nil || ruri.Host == "" {
+		return report.Errorf(report.Protocol, "connect", 0, "chat service %q is not a SIP URI", uri)
+	}
+	host := s.acct.Contact().Host
+	dlg, res, err := s.acct.Invite(ctx, "connect", ruri, []sip.Header{sip.NewHeader("Supported", "ms-sender")},
+		"application/sdp", sdpOffer(host))
+	if err != nil {
+		var e *report.Error
+		if errors.As(err, &e) && e.Code != 0 {
+			e.Detail = "INVITE to the chat service " + uri + ": " + e.Detail + " (chat server not found or refused)"
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.dlg = dlg
+	s.ended = ""
+	s.interval = 0
+	if h := res.GetHeader("Session-Expires"); h != nil {
+		v, _, _ := strings.Cut(h.Value(), ";")
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+			// SIPE refreshes at N-10 s (note §2.3); never more often than N/2.
+			s.interval = max(time.Duration(n)*time.Second-10*time.Second, time.Duration(n)*time.Second/2)
+		}
+	}
+	s.scheduleRefresh()
+	s.mu.Unlock()
+	return nil
+}
+
+// scheduleRefresh arms the session-timer refresh (a bodyless UPDATE). Called
+// with s.mu held.
+func (s *session) scheduleRefresh() {
+	if s.refresh != nil {
+		s.refresh.Stop()
+		s.refresh = nil
+	}
+	if s.interval <= 0 || s.closed {
+		return
+	}
+	dlg := s.dlg
+	s.refresh = time.AfterFunc(s.interval, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.d.cfg.Timeout)
+		defer cancel()
+		_, err := dlg.Do(ctx, "refresh", sip.UPDATE, "", nil)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.dlg != dlg {
+			return
+		}
+		if c, code := report.ClassOf(err); err != nil && code == 481 {
+			_ = c
+			s.ended = "481 Call Leg Does Not Exist to the session refresh: the server dropped the dialog"
+			return
+		}
+		if err != nil {
+			s.d.log.Warn("session refresh failed", "user", s.aor, "error", err)
+		}
+		s.scheduleRefresh()
+	})
+}
+
+// bye ends the chat dialog, if any (best effort).
+func (s *session) bye(ctx context.Context) {
+	s.mu.Lock()
+	dlg := s.dlg
+	s.dlg = nil
+	if s.refresh != nil {
+		s.refresh.Stop()
+		s.refresh = nil
+	}
+	ended := s.ended != ""
+	s.mu.Unlock()
+	if dlg == nil || ended {
+		return
+	}
+	if _, err := dlg.Do(ctx, "bye", sip.BYE, "", nil); err != nil {
+		s.d.log.Debug("BYE failed", "user", s.aor, "error", err)
+	}
+}
+
+// info sends one envelope in an INFO on the chat dialog.
+func (s *session) info(ctx context.Context, op string, env Envelope) error {
+	body, err := Marshal(env)
+	if err != nil {
+		return &report.Error{Class: report.Protocol, Op: op, Detail: "encoding the XCCOS envelope", Err: err}
+	}
+	s.mu.Lock()
+	dlg, ended := s.dlg, s.ended
+	s.mu.Unlock()
+	if ended != "" {
+		return report.Errorf(report.Rejected, op, 0, "session terminated: %s", ended)
+	}
+	if dlg == nil {
+		return report.Errorf(report.Canceled, op, 0, "no chat session")
+	}
+	_, err = dlg.Do(ctx, op, sip.INFO, ContentType, body)
+	if c, code := report.ClassOf(err); err != nil && code == 481 {
+		s.mu.Lock()
+		if s.dlg == dlg {
+			s.ended = "481 Call Leg Does Not Exist: the server dropped the chat dialog"
+		}
+		s.mu.Unlock()
+		_ = c
+	}
+	return err
+}
+
+// command sends c and waits for its rpl; a reply code other than 200 is an
+// error wrapping the *ReplyError (class from ReplyError.Class, code = resp code).
+func (s *session) command(ctx context.Context, op string, c Command) (Reply, error) {
+	env := s.d.envID.Add(1)
+	ch := make(chan Reply, 1)
+	s.mu.Lock()
+	s.waiters[env] = ch
+	s.lastCmd = c.Name
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiters, env)
+		s.mu.Unlock()
+	}()
+	if err := s.info(ctx, op, Envelope{EnvID: env, Items: []Item{c}}); err != nil {
+		return Reply{}, annotate(err, "cmd:"+c.Name)
+	}
+	t := time.NewTimer(s.d.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		if r.Name == "" { // the server ended the dialog meanwhile
+			s.mu.Lock()
+			why, ok := s.ended, s.okCmds
+			s.mu.Unlock()
+			if ok == 0 || c.Name == NameRequri || c.Name == NameGetServerInfo {
+				return Reply{}, report.Errorf(report.Rejected, op, 0,
+					"the chat server ended the session (BYE) right after cmd:%s: the user is probably not enabled for Persistent Chat (NOT_AUTHORIZED_FOR_PCHAT): %s", c.Name, why)
+			}
+			return Reply{}, report.Errorf(report.Rejected, op, 0, "session terminated during cmd:%s: %s", c.Name, why)
+		}
+		if err := r.Err(); err != nil {
+			var re *ReplyError
+			errors.As(err, &re)
+			return r, &report.Error{Class: re.Class(), Code: re.Code, Op: op, Detail: err.Error(), Err: err}
+		}
+		s.mu.Lock()
+		s.okCmds++
+		s.mu.Unlock()
+		return r, nil
+	case <-t.C:
+		return Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received within %s", c.Name, s.d.cfg.Timeout)
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received before the deadline", c.Name)
+		}
+		return Reply{}, &report.Error{Class: report.Canceled, Op: op, Detail: "cancelled waiting for rpl:" + c.Name, Err: ctx.Err()}
+	case <-s.done:
+		return Reply{}, report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
+	}
+}
+
+func (s *session) checkOpen(op string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
+	}
+	return nil
+}
+
+// resolve turns a room URI or name into its Room: a ma-chan:// URI is taken as
+// it is, a name is looked up with cmd:chansrch (once per session).
+func (s *session) resolve(ctx context.Context, op, room string) (Room, error) {
+	room = strings.TrimSpace(room)
+	if len(room) >= len(RoomScheme) && strings.EqualFold(room[:len(RoomScheme)], RoomScheme) {
+		r, err := ParseRoom(room)
+		if err != nil {
+			return Room{}, report.Errorf(report.Protocol, op, 0, "%v", err)
+		}
+		return r, nil
+	}
+	name := room
+	if len(room) > 4 && strings.EqualFold(room[:4], "sip:") {
+		// An imc-style room address (sip:room001@conf.<domain>), as load
+		// scenarios name rooms: its user part is the room's name.
+		name = scenarios.UserPart(room)
+	}
+	key := strings.ToLower(name)
+	s.mu.Lock()
+	r, ok := s.names[key]
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	rpl, err := s.command(ctx, op, NewChanSrch(name))
+	if err != nil {
+		return Room{}, annotate(err, "looking up room "+strconv.Quote(name))
+	}
+	for _, c := range rpl.Data.Channels {
+		if strings.EqualFold(c.Name, name) {
+			if r, err := ParseRoom(c.URI); err == nil {
+				s.mu.Lock()
+				s.names[key] = r
+				s.mu.Unlock()
+				return r, nil
+			}
+		}
+	}
+	return Room{}, &report.Error{Class: report.NotFound, Code: CodeNoSuchNode, Op: op,
+		Detail: fmt.Sprintf("room %q not found: rpl:chansrch lists no room of that name", room)}
+}
+
+// Join enters room (a ma-chan:// URI or a room name) with cmd:join and returns
+// on rpl:join 200.
+func (s *session) Join(ctx context.Context, room string) error {
+	if err := s.checkOpen("join"); err != nil {
+		return err
+	}
+	r, err := s.resolve(ctx, "join", room)
+	if err != nil {
+		return err
+	}
+	if _, err := s.command(ctx, "join", NewJoin(r)); err != nil {
+		return annotate(err, "joining "+r.String())
+	}
+	s.mu.Lock()
+	s.joined[roomKey(r)] = joinedRoom{room: r, as: room}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *session) joinedRoom(room string) (Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.joined {
+		if j.as == room {
+			return j.room, true
+		}
+	}
+	return Room{}, false
+}
+
+// Send posts m.Body as a grpchat (ts now) and returns on the INFO's final
+// response: 200 means the server accepted it. The protocol carries no message
+// id, so m.ID is not sent; receivers match by the body's token.
+func (s *session) Send(ctx context.Context, room string, m engine.Message) error {
+	if err := s.checkOpen("send"); err != nil {
+		return err
+	}
+	r, ok := s.joinedRoom(room)
+	if !ok {
+		var err error
+		if r, err = s.resolve(ctx, "send", room); err != nil {
+			return err
+		}
+	}
+	env := Envelope{EnvID: s.d.envID.Add(1), Items: []Item{NewChat(r, s.aor, time.Now(), m.Body)}}
+	if err := s.info(ctx, "send", env); err != nil {
+		return annotate(err, "grpchat to "+r.String()+" not delivered")
+	}
+	return nil
+}
+
+// Leave sends cmd:part and returns on rpl:part.
+func (s *session) Leave(ctx context.Context, room string) error {
+	if err := s.checkOpen("leave"); err != nil {
+		return err
+	}
+	r, ok := s.joinedRoom(room)
+	if !ok {
+		var err error
+		if r, err = s.resolve(ctx, "leave", room); err != nil {
+			return err
+		}
+	}
+	return s.part(ctx, r)
+}
+
+func (s *session) part(ctx context.Context, r Room) error {
+	_, err := s.command(ctx, "leave", NewPart(r))
+	s.mu.Lock()
+	delete(s.joined, roomKey(r))
+	s.mu.Unlock()
+	return annotate(err, "leaving "+r.String())
+}
+
+// Rooms lists the rooms the server shows (cmd:chansrch with empty criteria) as
+// ma-chan:// URIs. It implements engine.RoomLister.
+func (s *session) Rooms(ctx context.Context) ([]string, error) {
+	if err := s.checkOpen("rooms"); err != nil {
+		return nil, err
+	}
+	r, err := s.command(ctx, "rooms", NewChanSrch(""))
+	if err != nil {
+		return nil, annotate(err, "room list")
+	}
+	out := make([]string, 0, len(r.Data.Channels))
+	for _, c := range r.Data.Channels {
+		out = append(out, c.URI)
+	}
+	return out, nil
+}
+
+// History returns the last n messages of room (cmd:bccontext), oldest first,
+// as Deliveries (At is the server's ts). It implements engine.HistoryFetcher.
+func (s *session) History(ctx context.Context, room string, n int) ([]engine.Delivery, error) {
+	if err := s.checkOpen("history"); err != nil {
+		return nil, err
+	}
+	r, ok := s.joinedRoom(room)
+	if !ok {
+		var err error
+		if r, err = s.resolve(ctx, "history", room); err != nil {
+			return nil, err
+		}
+	}
+	rpl, err := s.command(ctx, "history", NewBCContext(r, n))
+	if err != nil {
+		return nil, annotate(err, "history of "+r.String())
+	}
+	var out []engine.Delivery
+	for _, c := range rpl.Data.Channels {
+		for _, m := range c.Messages {
+			out = append(out, engine.Delivery{Room: room, From: m.Author, Body: m.Text, At: m.TS})
+		}
+	}
+	return out, nil
+}
+
+// Close parts the joined rooms, BYEs the chat dialog and unregisters. The
+// result of the first call is returned to every call.
+func (s *session) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		rooms := make([]Room, 0, len(s.joined))
+		for _, j := range s.joined {
+			rooms = append(rooms, j.room)
+		}
+		s.mu.Unlock()
+		for _, r := range rooms {
+			if err := s.part(ctx, r); err != nil {
+				s.d.log.Debug("part on close failed", "user", s.aor, "room", r.String(), "error", err)
+			}
+		}
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.done)
+		s.bye(ctx)
+		if err := s.register(ctx, "unregister", 0); err != nil {
+			s.closeErr = err
+		}
+		s.release()
+	})
+	return s.closeErr
+}
+
+func (s *session) release() {
+	s.mu.Lock()
+	s.closed = true
+	if s.refresh != nil {
+		s.refresh.Stop()
+	}
+	s.mu.Unlock()
+	s.acct.Close()
+	s.d.mu.Lock()
+	delete(s.d.sessions, s)
+	s.d.mu.Unlock()
+}
+
+// onRequest handles an INFO, BYE or UPDATE from the chat server (already
+// answered 200 by the UA).
+func (s *session) onRequest(req *sip.Request) {
+	at := time.Now()
+	s.mu.Lock()
+	dlg := s.dlg
+	s.mu.Unlock()
+	if dlg == nil {
+		return
+	}
+	if cid := req.CallID(); cid == nil || cid.Value() != dlg.CallID() {
+		return // a stale dialog (SIPE answers 487; the UA has answered 200)
+	}
+	switch req.Method {
+	case sip.BYE:
+		s.mu.Lock()
+		if s.dlg == dlg && s.ended == "" {
+			s.ended = "the chat server sent BYE"
+			for env, ch := range s.waiters {
+				select {
+				case ch <- Reply{}:
+				default:
+				}
+				delete(s.waiters, env)
+			}
+		}
+		s.mu.Unlock()
+		return
+	case sip.INFO:
+		s.ordered(dlg.CallID(), req, at)
+	}
+}
+
+// reorderWait is how long an INFO that overtook its predecessor (by CSeq) is
+// held: the server sends the next INFO only after the 200 to the previous one,
+// but the UA runs handlers concurrently, so two can swap by microseconds; a
+// CSeq that never arrives (lost on the server's side) costs this much once.
+const reorderWait = 20 * time.Millisecond
+
+// reorderMax bounds the INFOs held; more are handed on at once, in order.
+const reorderMax = 256
+
+// inOrder hands the server's INFOs on one dialog to handle in CSeq order.
+type inOrder struct {
+	mu     sync.Mutex
+	callID string
+	next   uint32 // CSeq expected next; 0 before the first
+	held   map[uint32]held
+	timer  *time.Timer
+}
+
+type held struct {
+	req *sip.Request
+	at  time.Time
+}
+
+// ordered handles req now when it is the next INFO of the dialog, or holds it
+// until its predecessors came (or reorderWait passed).
+func (s *session) ordered(callID string, req *sip.Request, at time.Time) {
+	cs := req.CSeq()
+	if cs == nil {
+		return
+	}
+	o := &s.in
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.callID != callID { // a new dialog: start over
+		o.callID, o.next, o.held = callID, 0, nil
+	}
+	seq := cs.SeqNo
+	switch {
+	case o.next == 0 || seq == o.next:
+		s.handle(req, at)
+		o.next = seq + 1
+		s.release(o)
+	case seq < o.next: // late: a predecessor was given up on
+		s.handle(req, at)
+	default:
+		if o.held == nil {
+			o.held = map[uint32]held{}
+		}
+		o.held[seq] = held{req, at}
+		if len(o.held) > reorderMax {
+			s.flush(o)
+			return
+		}
+		if o.timer == nil {
+			o.timer = time.AfterFunc(reorderWait, func() {
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				o.timer = nil
+				s.flush(o)
+			})
+		}
+	}
+}
+
+// release handles the held INFOs that are next in order. Called with o.mu held.
+func (s *session) release(o *inOrder) {
+	for {
+		h, ok := o.held[o.next]
+		if !ok {
+			return
+		}
+		delete(o.held, o.next)
+		s.handle(h.req, h.at)
+		o.next++
+	}
+}
+
+// flush handles every held INFO in CSeq order, skipping the gaps. Called with
+// o.mu held.
+func (s *session) flush(o *inOrder) {
+	for len(o.held) > 0 {
+		lowest := uint32(0)
+		for seq := range o.held {
+			if lowest == 0 || seq < lowest {
+				lowest = seq
+			}
+		}
+		o.next = lowest
+		s.release(o)
+	}
+}
+
+// handle dispatches the XCCOS items of an INFO from the chat server.
+func (s *session) handle(req *sip.Request, at time.Time) {
+	env, err := Parse(req.Body())
+	if err != nil {
+		s.d.log.Debug("unparsable INFO from the chat server", "user", s.aor, "error", err)
+		return
+	}
+	for _, it := range env.Items {
+		switch it := it.(type) {
+		case Reply:
+			s.mu.Lock()
+			ch := s.waiters[it.CommandEnvID]
+			s.mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- it:
+				default:
+				}
+			}
+		case Chat:
+			room := it.ChanURI
+			if r, err := ParseRoom(it.ChanURI); err == nil {
+				s.mu.Lock()
+				if j, ok := s.joined[roomKey(r)]; ok {
+					room = j.as
+				}
+				s.mu.Unlock()
+			}
+			s.deliver(engine.Delivery{Room: room, From: it.Author, Body: it.Text, At: at})
+		}
+	}
+}
+
+// annotate prefixes the detail of err's *report.Error with what was being done.
+func annotate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var e *report.Error
+	if errors.As(err, &e) {
+		if e.Detail == "" {
+			e.Detail = what
+		} else {
+			e.Detail = what + ": " + e.Detail
+		}
+		return err
+	}
+	return &report.Error{Class: report.Other, Detail: what, Err: err}
+}

@@ -1,0 +1,684 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/protocol/xccos"
+)
+
+// The XCCOS (Lync/Skype for Business Persistent Chat) front end. A client
+// INVITEs the lookup URI sip:ocschat@<domain> or the pool URI
+// sip:<PoolUser>@<domain> (digest-authenticated like MESSAGE: this mirrors
+// the Front End's trust, note §8), then sends XML commands and grpchat in INFO
+// inside that dialog; the server answers every INFO at once and sends its rpl,
+// ntc and grpchat in INFOs of its own on the dialog, in order, one at a time
+// per dialog (several queued items are merged into one envelope, as the real
+// server merges rpl and ntc, note §3).
+//
+// Our reply codes (resp@code, note §7.2 [R]; xccos.Code*):
+//
+//	200 SUCCESS_OK               the command succeeded
+//	400 ERR_INVALID_ARGUMENT     a command without the data it needs (no chanid, no chanib uri, ...)
+//	403 ERR_PERMISSION           (reserved: room permissions are not modelled)
+//	404 ERR_NO_SUCH_NODE         join, part or bccontext of a room that does not exist
+//	501 ERR_MSG_NOT_SUPPORTED    a command outside the test subset
+//
+// SIP statuses to INFO: 200 accepted (a grpchat is stored before it), 400 an
+// unparsable body, 403 "Not A Member" a grpchat to a room the dialog has not
+// joined, 400 "Missing ts" a grpchat without ts, 404 "No Such Room", 481 an
+// INFO outside a live dialog. Users listed in PChatConfig.Denied have no
+// Persistent Chat permission: their INVITE succeeds, their first command is
+// answered 200 at the SIP level and then the server sends BYE, as a real
+// server did to such a user (note §2.3, SIPE #255).
+const (
+	// PChatLookupUser is the lookup service's user part (note §1) [C].
+	PChatLookupUser = "ocschat"
+	// PChatPoolUser is the channel server's user part: rpl:requri names it
+	// (modelled on a Lync 2013 pool endpoint, note §1) [R].
+	PChatPoolUser = "GC-1-PersistentChatService-1"
+	// DefaultSessionExpires is the Session-Expires of the server's 200 to an INVITE.
+	DefaultSessionExpires = 3600 * time.Second
+	// pchatQueue bounds the items waiting to be sent on one dialog; a full queue
+	// holds back the room (backpressure), never drops.
+	pchatQueue = 4096
+	// pchatMerge is the most items merged into one server INFO.
+	pchatMerge = 32
+)
+
+// PChatConfig configures the XCCOS front end. The zero value is usable.
+type PChatConfig struct {
+	// Denied are user parts (case-insensitive) without Persistent Chat
+	// permission; a user part ending in "-nopchat" is denied too.
+	Denied []string
+	// SessionExpires is sent in the 200 to an INVITE; the dialog is not timed
+	// out by the server (idle dialogs end with BYE or when the server closes).
+	// Zero: DefaultSessionExpires; negative: no Session-Expires header.
+	SessionExpires time.Duration
+	// DataDir holds the durable chat history (history.db); empty: history is
+	// kept in memory (the last HistoryKeep messages per room).
+	DataDir string
+}
+
+// DeniedSuffix marks generated or configured user parts without Persistent
+// Chat permission.
+const DeniedSuffix = "-nopchat"
+
+// HistoryKeep is how many messages per room the in-memory history keeps.
+const HistoryKeep = 1000
+
+// pchat is the front end's state. Safe for concurrent use.
+type pchat struct {
+	s       *Server
+	domain  string
+	pool    string // sip:<PoolUser>@<domain>
+	denied  map[string]bool
+	expires time.Duration
+	store   historyStore
+	envID   atomic.Uint64
+
+	mu      sync.Mutex
+	dialogs map[string]*pdialog // by Call-ID
+	rooms   map[string]*proom   // by lower-case id
+	byName  map[string]*proom   // by lower-case name
+	order   []*proom
+}
+
+// proom is one room. Its members are guarded by pchat.mu; seq orders posts.
+type proom struct {
+	name, id, uri string
+	members       map[*pdialog]struct{}
+	post          sync.Mutex // orders store+fan-out of the room's messages
+}
+
+// pdialog is one client's chat dialog.
+type pdialog struct {
+	callID, localTag, remoteTag string
+	user                        string  // user part
+	aor                         sip.Uri // the client's From URI
+	b                           binding
+	cseq                        atomic.Uint32
+	out                         chan xccos.Item
+	rooms                       map[*proom]struct{} // guarded by pchat.mu
+	commands                    atomic.Int32
+	denied                      bool
+	ended                       chan struct{}
+	endOnce                     sync.Once
+}
+
+func (d *pdialog) end() { d.endOnce.Do(func() { close(d.ended) }) }
+
+func roomID(name string) string {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	v := h.Sum64()
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(v>>32), uint16(v>>16), uint16(v)&0xfff, uint16(v>>4)&0xfff, v&0xffffffffffff)
+}
+
+func newPChat(s *Server) (*pchat, error) {
+	cfg := s.cfg.PChat
+	p := &pchat{
+		s: s, domain: s.cfg.Domain, pool: "sip:" + PChatPoolUser + "@" + s.cfg.Domain,
+		denied: map[string]bool{}, expires: cfg.SessionExpires,
+		dialogs: map[string]*pdialog{}, rooms: map[string]*proom{}, byName: map[string]*proom{},
+	}
+	if p.expires == 0 {
+		p.expires = DefaultSessionExpires
+	}
+	for _, u := range cfg.Denied {
+		p.denied[strings.ToLower(u)] = true
+	}
+	for _, n := range s.names {
+		id := roomID(n)
+		r := &proom{name: n, id: id, uri: xccos.Room{Domain: p.domain, ID: id}.String(), members: map[*pdialog]struct{}{}}
+		p.rooms[id] = r
+		p.byName[n] = r
+		p.order = append(p.order, r)
+	}
+	var err error
+	if cfg.DataDir != "" {
+		p.store, err = openBoltHistory(cfg.DataDir)
+	} else {
+		p.store = newMemHistory(HistoryKeep)
+	}
+	return p, err
+}
+
+// PChatRoomURIs returns the rooms as the XCCOS front end names them
+// (ma-chan://<domain>/<id>), in order. Safe for concurrent use.
+func (s *Server) PChatRoomURIs() []string {
+	out := make([]string, 0, len(s.pc.order))
+	for _, r := range s.pc.order {
+		out = append(out, r.uri)
+	}
+	return out
+}
+
+func (p *pchat) isDenied(user string) bool {
+	u := strings.ToLower(user)
+	return p.denied[u] || strings.HasSuffix(u, DeniedSuffix)
+}
+
+func (p *pchat) isService(user string) bool {
+	return strings.EqualFold(user, PChatLookupUser) || strings.EqualFold(user, PChatPoolUser)
+}
+
+// request handles INVITE, INFO, BYE and UPDATE for the front end.
+func (s *Server) pchatRequest(req *sip.Request, tx sip.ServerTransaction) {
+	p := s.pc
+	if req.Method == sip.INVITE {
+		if toTag, _ := req.To().Params.Get("tag"); toTag == "" {
+			if !p.isService(req.Recipient.User) {
+				s.respond(req, tx, sip.StatusNotFound, "Not Found")
+				return
+			}
+			a := s.authenticate(req, tx)
+			if a == nil {
+				return
+			}
+			p.invite(req, tx, a)
+			return
+		}
+	}
+	d := p.dialog(req)
+	if d == nil {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist")
+		return
+	}
+	switch req.Method {
+	case sip.INVITE, sip.UPDATE: // re-INVITE or session refresh
+		s.respond(req, tx, sip.StatusOK, "OK", p.sessionHeaders(d)...)
+	case sip.BYE:
+		p.drop(d)
+		s.respond(req, tx, sip.StatusOK, "OK")
+	case sip.INFO:
+		p.info(req, tx, d)
+	}
+}
+
+// dialog finds the live dialog of an in-dialog request: Call-ID and the
+// client's tag must match.
+func (p *pchat) dialog(req *sip.Request) *pdialog {
+	p.mu.Lock()
+	d := p.dialogs[req.CallID().Value()]
+	p.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	if tag, _ := req.From().Params.Get("tag"); tag != d.remoteTag {
+		return nil
+	}
+	return d
+}
+
+func (p *pchat) sessionHeaders(d *pdialog) []sip.Header {
+	h := []sip.Header{&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: PChatPoolUser, Host: p.domain}}}
+	if p.expires > 0 {
+		h = append(h, sip.NewHeader("Session-Expires", strconv.Itoa(int(p.expires/time.Second))+";refresher=uac"))
+	}
+	return h
+}
+
+func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
+	s := p.s
+	c := req.Contact()
+	if c == nil || c.Address.Host == "" {
+		s.respond(req, tx, sip.StatusBadRequest, "Missing Contact")
+		return
+	}
+	tag, _ := req.From().Params.Get("tag")
+	d := &pdialog{
+		callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: tag,
+		user: a.user, aor: *req.From().Address.Clone(), denied: p.isDenied(a.user),
+		out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{}),
+	}
+	d.b = binding{contact: *c.Address.Clone(), transport: strings.ToLower(req.Transport())}
+	if d.b.transport == "udp" {
+		d.b.dest = contactDest(c.Address, req.Source())
+		if d.b.laddr = localAddr(tx); d.b.laddr == "" {
+			d.b.laddr = s.Addr("udp")
+		}
+	} else {
+		d.b.dest = req.Source()
+	}
+	p.mu.Lock()
+	if old := p.dialogs[d.callID]; old != nil {
+		p.mu.Unlock()
+		s.respond(req, tx, sip.StatusBadRequest, "Call-ID In Use") // a retransmission is absorbed by the transaction
+		return
+	}
+	p.dialogs[d.callID] = d
+	p.mu.Unlock()
+
+	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5061 sip " + p.pool + "\r\na=accept-types:text/plain\r\n"
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", []byte(sdp))
+	res.To().Params.Add("tag", d.localTag)
+	res.AppendHeader(sip.NewHeader("Server", userAgent))
+	for _, h := range p.sessionHeaders(d) {
+		res.AppendHeader(h)
+	}
+	ct := sip.ContentTypeHeader("application/sdp")
+	res.AppendHeader(&ct)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "request", req.StartLine(), "error", err)
+		p.drop(d)
+		return
+	}
+	s.wg.Add(1)
+	go p.sender(d)
+}
+
+// drop ends d: leaves its rooms (ntc:part to the others) and stops its sender.
+func (p *pchat) drop(d *pdialog) {
+	p.mu.Lock()
+	if p.dialogs[d.callID] == d {
+		delete(p.dialogs, d.callID)
+	}
+	rooms := make([]*proom, 0, len(d.rooms))
+	for r := range d.rooms {
+		rooms = append(rooms, r)
+		delete(r.members, d)
+	}
+	d.rooms = map[*proom]struct{}{}
+	p.mu.Unlock()
+	for _, r := range rooms {
+		p.notifyPart(r, d)
+	}
+	d.end()
+}
+
+// enqueue queues an item for d's sender; it waits while the queue is full and
+// gives up when d ends or the server closes.
+func (p *pchat) enqueue(d *pdialog, it xccos.Item) {
+	select {
+	case d.out <- it:
+	case <-d.ended:
+	case <-p.s.ctx.Done():
+	}
+}
+
+// sender sends d's queued items in order, merging what is queued into one
+// envelope, one INFO at a time.
+func (p *pchat) sender(d *pdialog) {
+	s := p.s
+	defer s.wg.Done()
+	for {
+		var items []xccos.Item
+		select {
+		case it := <-d.out:
+			items = append(items, it)
+		case <-d.ended:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	more:
+		for len(items) < pchatMerge {
+			select {
+			case it := <-d.out:
+				items = append(items, it)
+			default:
+				break more
+			}
+		}
+		bye := false
+		for i, it := range items {
+			if _, ok := it.(byeItem); ok {
+				items, bye = items[:i], true
+				break
+			}
+		}
+		for _, body := range p.envelopes(d, items) {
+			res, err := p.sendInDialog(d, sip.INFO, body)
+			if err == nil && res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+				p.drop(d)
+				return
+			}
+		}
+		if bye {
+			_, _ = p.sendInDialog(d, sip.BYE, nil)
+			p.drop(d)
+			return
+		}
+	}
+}
+
+// udpBody is the largest merged envelope sent over UDP: sipgo refuses UDP
+// messages over 1300 bytes (ARCHITECTURE.md), headers (~450 bytes) included, so merged items that get
+// larger are sent one per INFO. A single larger item fails: big room lists
+// and histories need tcp or tls.
+const udpBody = 800
+
+// envelopes encodes items as one envelope, or one per item when that is too
+// big for d's UDP transport.
+func (p *pchat) envelopes(d *pdialog, items []xccos.Item) [][]byte {
+	if len(items) == 0 {
+		return nil
+	}
+	body, err := xccos.Marshal(xccos.Envelope{EnvID: p.envID.Add(1), Items: items})
+	if err != nil {
+		p.s.log.Debug("xccos: cannot encode", "error", err)
+		return nil
+	}
+	if d.b.transport != "udp" || len(body) <= udpBody || len(items) == 1 {
+		return [][]byte{body}
+	}
+	out := make([][]byte, 0, len(items))
+	for _, it := range items {
+		if b, err := xccos.Marshal(xccos.Envelope{EnvID: p.envID.Add(1), Items: []xccos.Item{it}}); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// byeItem in a dialog's queue makes the sender end the dialog with BYE after
+// what was queued before it.
+type byeItem struct{ xccos.Notice }
+
+func (p *pchat) sendInDialog(d *pdialog, method sip.RequestMethod, body []byte) (*sip.Response, error) {
+	s := p.s
+	req := sip.NewRequest(method, *d.b.contact.Clone())
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: PChatPoolUser, Host: p.domain},
+		Params: sip.HeaderParams{{K: "tag", V: d.localTag}}})
+	req.AppendHeader(&sip.ToHeader{Address: *d.aor.Clone(), Params: sip.HeaderParams{{K: "tag", V: d.remoteTag}}})
+	cid := sip.CallIDHeader(d.callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: d.cseq.Add(1), MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
+	if body != nil {
+		ct := sip.ContentTypeHeader(xccos.ContentType)
+		req.AppendHeader(&ct)
+	}
+	req.SetBody(body)
+	select {
+	case s.pending <- struct{}{}:
+	case <-s.ctx.Done():
+		return nil, context.Canceled
+	}
+	defer func() { <-s.pending }()
+	tx, err := s.copyTx(req, d.b)
+	if err != nil {
+		s.log.Debug("xccos: INFO not sent", "to", d.user, "error", err)
+		return nil, err
+	}
+	return s.await(tx)
+}
+
+// info answers an INFO on d: the XCCOS items it carries.
+func (p *pchat) info(req *sip.Request, tx sip.ServerTransaction, d *pdialog) {
+	s := p.s
+	env, err := xccos.Parse(req.Body())
+	if err != nil {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad XCCOS Body")
+		return
+	}
+	// grpchat first: it decides the SIP answer (non-200: not delivered, note §3).
+	now := s.now()
+	var chats []xccos.Chat
+	var cmds []struct {
+		env uint64
+		c   xccos.Command
+	}
+	for _, it := range env.Items {
+		switch it := it.(type) {
+		case xccos.Chat:
+			chats = append(chats, it)
+		case xccos.Command:
+			cmds = append(cmds, struct {
+				env uint64
+				c   xccos.Command
+			}{env.EnvID, it})
+		}
+	}
+	if d.denied {
+		s.respond(req, tx, sip.StatusOK, "OK")
+		p.enqueue(d, byeItem{})
+		return
+	}
+	for _, c := range chats {
+		code, reason := p.post(d, c, now)
+		if code != sip.StatusOK {
+			s.respond(req, tx, code, reason)
+			return
+		}
+	}
+	s.respond(req, tx, sip.StatusOK, "OK")
+	for _, c := range cmds {
+		d.commands.Add(1)
+		p.command(d, c.env, c.c)
+	}
+}
+
+// post stores a grpchat and fans it out to every member including the author;
+// it returns the SIP status for the INFO.
+func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
+	r := p.roomOf(c.ChanURI)
+	if r == nil {
+		return sip.StatusNotFound, "No Such Room"
+	}
+	if c.TS.IsZero() {
+		return sip.StatusBadRequest, "Missing ts"
+	}
+	if strings.ContainsAny(c.Text, "\x00") {
+		return sip.StatusBadRequest, "Bad Text"
+	}
+	p.mu.Lock()
+	_, member := r.members[d]
+	p.mu.Unlock()
+	if !member {
+		return sip.StatusForbidden, "Not A Member Of This Room"
+	}
+	out := xccos.Chat{SeqID: "1", ChanURI: r.uri, Author: d.aor.String(), TS: now.UTC(), Text: c.Text}
+	r.post.Lock()
+	defer r.post.Unlock()
+	if err := p.store.append(r.id, out); err != nil {
+		p.s.log.Warn("xccos: history not stored", "room", r.name, "error", err)
+		return sip.StatusInternalServerError, "History Store Failed"
+	}
+	p.mu.Lock()
+	targets := make([]*pdialog, 0, len(r.members))
+	for m := range r.members {
+		targets = append(targets, m)
+	}
+	p.mu.Unlock()
+	for _, m := range targets {
+		p.enqueue(m, out)
+	}
+	return sip.StatusOK, "OK"
+}
+
+func (p *pchat) roomOf(uri string) *proom {
+	room, err := xccos.ParseRoom(uri)
+	if err != nil || !strings.EqualFold(room.Domain, p.domain) {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rooms[strings.ToLower(room.ID)]
+}
+
+func (p *pchat) channel(r *proom) xccos.Channel {
+	return xccos.Channel{Name: r.name, URI: r.uri,
+		Info: []xccos.Property{
+			{ID: xccos.InfoUserCount, Value: strconv.Itoa(len(r.members))},
+			{ID: xccos.InfoVisibility, Value: "open"},
+		},
+		Props: []xccos.Property{
+			{ID: xccos.PropFilePost, Value: "false"},
+			{ID: xccos.PropInvite, Value: "false"},
+			{ID: xccos.PropLogged, Value: "true"},
+		}}
+}
+
+// command runs one command and queues its rpl.
+func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
+	reply := func(code int, data xccos.Data) { p.enqueue(d, xccos.NewReply(env, c, code, data)) }
+	switch c.Name {
+	case xccos.NameRequri:
+		reply(xccos.CodeOK, xccos.Data{Users: []xccos.User{{URI: p.pool}}})
+	case xccos.NameGetServerInfo:
+		reply(xccos.CodeOK, xccos.Data{Servers: []xccos.ServerInfo{{
+			InfoType: xccos.ServerInfoType, ServerTime: p.s.now().UTC(), SearchLimit: 999,
+			MessageSizeLimit: 8192, StorySizeLimit: 65536,
+			RootURI: "ma-cat://" + p.domain + "/" + roomID("root"), DBVersion: roomID("chatload-db"),
+		}}})
+	case xccos.NameGetInv:
+		reply(xccos.CodeOK, xccos.Data{})
+	case xccos.NameChanSrch:
+		crit := ""
+		if len(c.Data.Queries) > 0 {
+			crit = strings.ToLower(strings.TrimSpace(c.Data.Queries[0].Criteria))
+		}
+		var data xccos.Data
+		p.mu.Lock()
+		for _, r := range p.order {
+			if crit == "" || strings.Contains(r.name, crit) {
+				ch := p.channel(r)
+				if d.b.transport == "udp" { // keep the list within a datagram as long as possible
+					ch.Info, ch.Props = nil, nil
+				}
+				data.Channels = append(data.Channels, ch)
+			}
+			if len(data.Channels) >= 999 {
+				break
+			}
+		}
+		p.mu.Unlock()
+		reply(xccos.CodeOK, data)
+	case xccos.NameJoin, xccos.NameBJoin:
+		p.join(d, c, reply)
+	case xccos.NamePart:
+		if len(c.Data.Channels) == 0 {
+			reply(xccos.CodeInvalidArgument, xccos.Data{})
+			return
+		}
+		r := p.roomOf(c.Data.Channels[0].URI)
+		if r == nil {
+			reply(xccos.CodeNoSuchNode, xccos.Data{})
+			return
+		}
+		p.mu.Lock()
+		_, was := r.members[d]
+		delete(r.members, d)
+		delete(d.rooms, r)
+		p.mu.Unlock()
+		reply(xccos.CodeOK, xccos.Data{Channels: []xccos.Channel{{URI: r.uri}}})
+		if was {
+			p.notifyPart(r, d)
+		}
+	case xccos.NameBCContext:
+		if len(c.Data.Channels) == 0 {
+			reply(xccos.CodeInvalidArgument, xccos.Data{})
+			return
+		}
+		r := p.roomOf(c.Data.Channels[0].URI)
+		if r == nil {
+			reply(xccos.CodeNoSuchNode, xccos.Data{})
+			return
+		}
+		n := 25
+		if len(c.Data.History) > 0 && c.Data.History[0].Last > 0 {
+			n = min(c.Data.History[0].Last, HistoryKeep)
+		}
+		msgs, err := p.store.last(r.id, n)
+		if err != nil {
+			reply(xccos.CodeDatabaseConnection, xccos.Data{})
+			return
+		}
+		reply(xccos.CodeOK, xccos.Data{Channels: []xccos.Channel{{URI: r.uri, Messages: msgs}}})
+	default:
+		reply(xccos.CodeMsgNotSupported, xccos.Data{})
+	}
+}
+
+func (p *pchat) join(d *pdialog, c xccos.Command, reply func(int, xccos.Data)) {
+	if len(c.Data.ChanIDs) == 0 {
+		reply(xccos.CodeInvalidArgument, xccos.Data{})
+		return
+	}
+	var data xccos.Data
+	var joined []*proom
+	failed := 0
+	for _, id := range c.Data.ChanIDs {
+		var r *proom
+		if strings.EqualFold(id.Domain, p.domain) {
+			p.mu.Lock()
+			r = p.rooms[strings.ToLower(id.Value)]
+			p.mu.Unlock()
+		}
+		if r == nil {
+			failed++
+			data.Failures = append(data.Failures, xccos.Failure{Key: xccos.OperationFailed, Value: id.Value, Domain: id.Domain})
+			continue
+		}
+		joined = append(joined, r)
+	}
+	if c.Name == xccos.NameJoin && failed > 0 {
+		reply(xccos.CodeNoSuchNode, xccos.Data{})
+		return
+	}
+	ids := map[*pdialog]string{}
+	p.mu.Lock()
+	for _, r := range joined {
+		r.members[d] = struct{}{}
+		d.rooms[r] = struct{}{}
+		var list []string
+		for m := range r.members {
+			id, ok := ids[m]
+			if !ok {
+				id = strconv.Itoa(len(ids))
+				ids[m] = id
+				data.Users = append(data.Users, xccos.User{ID: id, URI: m.aor.String()})
+			}
+			list = append(list, id)
+		}
+		ch := p.channel(r)
+		ch.Info, ch.Props = nil, nil
+		ch.Roles = []xccos.Role{{Key: xccos.RoleMember, Value: strings.Join(list, ",")}}
+		data.Channels = append(data.Channels, ch)
+	}
+	p.mu.Unlock()
+	reply(xccos.CodeOK, data)
+	for _, r := range joined {
+		p.notifyJoin(r, d)
+	}
+}
+
+func (p *pchat) others(r *proom, d *pdialog) []*pdialog {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*pdialog, 0, len(r.members))
+	for m := range r.members {
+		if m != d {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (p *pchat) notifyJoin(r *proom, d *pdialog) {
+	n := xccos.NewNotice("join", xccos.Data{Users: []xccos.User{{URI: d.aor.String(),
+		Roles: []xccos.Role{{Key: xccos.RoleMember, Domain: p.domain, Value: r.id}}}}})
+	for _, m := range p.others(r, d) {
+		p.enqueue(m, n)
+	}
+}
+
+func (p *pchat) notifyPart(r *proom, d *pdialog) {
+	n := xccos.NewNotice("part", xccos.Data{Channels: []xccos.Channel{{URI: r.uri,
+		Users: []xccos.User{{URI: d.aor.String()}}}}})
+	for _, m := range p.others(r, d) {
+		p.enqueue(m, n)
+	}
+}

@@ -129,6 +129,11 @@ type CompareOptions struct {
 	// LatencyFloor: a latency regresses only when its new value is at least this (and a
 	// latency row where both values are below it is "ok"): at microseconds, 10% is noise.
 	LatencyFloor time.Duration
+	// MinSamples: a limit given for all operations (p99=10%) judges an operation's
+	// percentiles only when both runs have at least this many of it; with 20 log-ons a
+	// p99 is one sample and its change is noise. A per-operation limit (join.p99=10%)
+	// always judges. 0 judges everything.
+	MinSamples uint64
 	// Force compares runs of different scenarios.
 	Force bool
 }
@@ -243,6 +248,7 @@ func Compare(base, cur *Report, o CompareOptions) (*Comparison, error) {
 			l, gated := lim[op+"."+p]
 			if !gated {
 				l, gated = lim[p]
+				gated = gated && enough(base.Operations[op], cur.Operations[op], o.MinSamples)
 			}
 			c.judge(&row, l, gated && !l.Off, false, floorMS)
 		}
@@ -306,6 +312,11 @@ func latencies(ops map[string]Operation, name string) (map[string]float64, bool)
 }
 
 // judge fills row's change and verdict and appends it. lowerWorse is for rates;
+// enough reports whether both operations have at least min successful samples.
+func enough(a, b Operation, min uint64) bool {
+	return a.Count-a.Errors >= min && b.Count-b.Errors >= min
+}
+
 // floor (ms) applies to latencies (negative: none).
 func (c *Comparison) judge(row *CompareRow, l Limit, gated, lowerWorse bool, floor float64) {
 	if row.Base != nil && row.New != nil {

@@ -18,11 +18,12 @@ const defaultLatencyFloor = time.Millisecond
 
 func newCompareCmd(e *env) *cobra.Command {
 	var (
-		limits []string
-		floor  time.Duration
-		format string
-		force  bool
-		out    string
+		limits     []string
+		floor      time.Duration
+		minSamples uint64
+		format     string
+		force      bool
+		out        string
 	)
 	cmd := &cobra.Command{
 		Use:   "compare BASE.json NEW.json",
@@ -79,7 +80,7 @@ unreadable report or different scenarios, 3 a regression.`,
 			if err != nil {
 				return usageErr("NEW %s: %v", args[1], err)
 			}
-			c, err := report.Compare(base, cur, report.CompareOptions{Limits: lim, LatencyFloor: floor, Force: force})
+			c, err := report.Compare(base, cur, report.CompareOptions{Limits: lim, LatencyFloor: floor, MinSamples: minSamples, Force: force})
 			if errors.Is(err, report.ErrScenarioMismatch) {
 				return usageErr("%v (--force compares them anyway)", err)
 			} else if err != nil {
@@ -99,6 +100,7 @@ unreadable report or different scenarios, 3 a regression.`,
 	fl.StringArrayVar(&limits, "max-regress", nil,
 		"limits KEY=N%|AMOUNT|off, comma-separated or repeated, over the default p99=10%, e.g. p99=10%,p50=20%,lost=0,delivery.p99=5ms")
 	fl.DurationVar(&floor, "latency-floor", defaultLatencyFloor, "a latency regresses only when its new value is at least this")
+	fl.Uint64Var(&minSamples, "min-samples", 100, "limits for all operations (p99=10%) judge an operation only when both runs have this many of it; per-operation limits (join.p99=...) always judge")
 	fl.StringVar(&format, "format", "table", "output format: table, markdown (for CI comments) or json")
 	fl.BoolVar(&force, "force", false, "compare runs of different scenarios")
 	fl.StringVar(&out, "out", "", "write to this file instead of standard output")

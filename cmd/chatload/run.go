@@ -26,7 +26,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"scenario", "built-in scenario: " + strings.Join(scenarios.Names(), ", ") + " (default steady, or the file's)"},
 	{"target", "registrar/proxy HOST:PORT; empty starts the embedded server"},
 	{"protocol", "chat protocol: imc or xccos (Lync/Skype for Business Persistent Chat)"},
-	{"transport", "SIP transport: udp, tcp or tls (default udp)"},
+	{"transport", "SIP transport: udp, tcp or tls (default udp; tls for --protocol xccos)"},
 	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
 	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
 	{"concurrency", "closed model: virtual users looping over the scenario's unit"},
@@ -143,6 +143,10 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	if err != nil {
 		return cfg, usageErr("--scenario: %v", err)
 	}
+	// Unset until the file or a flag sets it: the default depends on the
+	// protocol (tls for xccos, as Persistent Chat clients use; see SPEC).
+	defTransport := cfg.Transport
+	cfg.Transport = ""
 	if data != nil {
 		// LoadFile, not Load: it resolves a relative users-file against the file's directory.
 		if err := scenarios.LoadFile(path, &cfg); err != nil {
@@ -160,6 +164,12 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	})
 	if err := cfg.Apply(set); err != nil {
 		return cfg, usageErr("%v", err)
+	}
+	if cfg.Transport == "" {
+		cfg.Transport = defTransport
+		if cfg.Protocol == "xccos" {
+			cfg.Transport = "tls"
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErr("%v", err)

@@ -55,6 +55,14 @@ certificate made at start (ECDSA P-256, valid 24h, for the listen IPs, localhost
 and the domain); --tls-cert-out writes its PEM so that clients can trust it
 (chatload test/run --tls-ca FILE).
 
+The same server speaks Lync/Skype for Business Persistent Chat (MS-XCCOSIP):
+INVITE sip:ocschat@<domain> (or the pool sip:GC-1-PersistentChatService-1@<domain>),
+then XML commands and grpchat in INFO. The rooms are the same, named room001..
+at ma-chan://<domain>/<id>. History (cmd:bccontext) is kept in memory, or with
+--data DIR in DIR/history.db, where a message is on disk before its 200.
+--no-pchat-users lists users refused as Lync refuses users without a Persistent
+Chat policy (a BYE after their first command).
+
 Fault injection (--fault-*) misbehaves on purpose so that a load tool's delivery
 accounting can be checked against the server's own counters. Drop, dup and delay
 apply to the copies of chat lines fanned out to members only, never to notices,
@@ -70,6 +78,7 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
   chatload serve --listen udp:127.0.0.1:5090 --users 1000 --rooms 50 --stats serve-stats.json
   chatload serve --listen tcp:0.0.0.0:5060 --users-file users.csv
   chatload serve --listen tls:127.0.0.1:5061 --tls-cert-out serve-cert.pem
+  chatload serve --listen tls:127.0.0.1:5061 --data ./pchat-data --no-pchat-users user0100
   chatload serve --fault-drop 2% --fault-dup 1% --fault-delay 20ms,5ms --fault-stall 1s/10s --stats -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

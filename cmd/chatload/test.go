@@ -21,6 +21,7 @@ type testFlags struct {
 	sender, senderCred          string
 	receiver, receiverCred      string
 	room                        string
+	chatURI                     string
 	timeout                     time.Duration
 	output                      string
 	verbose                     bool
@@ -74,6 +75,7 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 	fl.StringVar(&f.receiver, "receiver", "", "receiver's SIP URI (required with --target)")
 	fl.StringVar(&f.receiverCred, "receiver-credential", "", "receiver's credential: prompt, env:NAME, file:PATH or [authuser:]password")
 	fl.StringVar(&f.room, "room", "", "chat room URI or name (default: the first room the sender can see)")
+	fl.StringVar(&f.chatURI, "chat-uri", "", "xccos: the Persistent Chat lookup or pool URI to INVITE (default sip:ocschat@<the sender's domain>)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
 	fl.StringVar(&f.output, "output", "text", "output format: text or json")
 	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
@@ -86,6 +88,9 @@ func (f *testFlags) validate() error {
 	case "imc", "xccos":
 	default:
 		return usageErr("--protocol %q: want imc or xccos", f.protocol)
+	}
+	if f.chatURI != "" && f.protocol != "xccos" {
+		return usageErr("--chat-uri applies to --protocol xccos only")
 	}
 	switch f.transport {
 	case "udp", "tcp", "tls":
@@ -174,7 +179,8 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		return usageErr("%v", err)
 	}
 
-	drv, err := newTestDriver(f.protocol, target, f.transport, tlsConf, min(f.timeout, 10*time.Second))
+	drv, err := drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: tlsConf,
+		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI})
 	if err != nil {
 		return fmt.Errorf("%v", err)
 	}

@@ -29,6 +29,7 @@ type driverOptions struct {
 	timeout           time.Duration
 	noRegister        bool   // imc only (validated by the scenario)
 	userAgent         string // "" none
+	chatURI           string // xccos only: the chat service to INVITE ("" default)
 }
 
 // drivers chooses the driver of a protocol (the names scenarios.Config accepts).
@@ -39,10 +40,6 @@ var drivers = map[string]func(o driverOptions) (closingDriver, error){
 	},
 	"xccos": func(o driverOptions) (closingDriver, error) {
 		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			UserAgent: o.userAgent})
+			UserAgent: o.userAgent, ChatURI: o.chatURI})
 	},
-}
-
-func newTestDriver(protocol, target, transport string, t *tls.Config, timeout time.Duration) (closingDriver, error) {
-	return drivers[protocol](driverOptions{target: target, transport: transport, tls: t, timeout: timeout})
 }

@@ -109,6 +109,7 @@ type pdialog struct {
 	out                         chan xccos.Item
 	rooms                       map[*proom]struct{} // guarded by pchat.mu
 	commands                    atomic.Int32
+	seen                        atomic.Int64 // unix ns of the client's last request on the dialog
 	denied                      bool
 	ended                       chan struct{}
 	endOnce                     sync.Once
@@ -142,6 +143,10 @@ func newPChat(s *Server) (*pchat, error) {
 		p.rooms[id] = r
 		p.byName[n] = r
 		p.order = append(p.order, r)
+	}
+	if p.expires > 0 {
+		s.wg.Add(1)
+		go p.janitor()
 	}
 	var err error
 	if cfg.DataDir != "" {
@@ -193,6 +198,7 @@ func (s *Server) pchatRequest(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist")
 		return
 	}
+	d.seen.Store(s.now().UnixNano())
 	switch req.Method {
 	case sip.INVITE, sip.UPDATE: // re-INVITE or session refresh
 		s.respond(req, tx, sip.StatusOK, "OK", p.sessionHeaders(d)...)
@@ -257,6 +263,7 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	}
 	p.dialogs[d.callID] = d
 	p.mu.Unlock()
+	d.seen.Store(s.now().UnixNano())
 
 	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5061 sip " + p.pool + "\r\na=accept-types:text/plain\r\n"
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", []byte(sdp))
@@ -274,6 +281,39 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	}
 	s.wg.Add(1)
 	go p.sender(d)
+}
+
+// janitor ends the dialogs whose client sent nothing (no INFO, no UPDATE
+// refresh) for the Session-Expires interval, with a BYE (note §2.3).
+func (p *pchat) janitor() {
+	s := p.s
+	defer s.wg.Done()
+	t := time.NewTicker(min(max(p.expires/4, 100*time.Millisecond), 30*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		cutoff := s.now().Add(-p.expires).UnixNano()
+		var idle []*pdialog
+		p.mu.Lock()
+		for _, d := range p.dialogs {
+			if d.seen.Load() < cutoff {
+				idle = append(idle, d)
+			}
+		}
+		p.mu.Unlock()
+		for _, d := range idle {
+			s.log.Debug("xccos: session expired", "user", d.user)
+			select {
+			case d.out <- byeItem{}:
+			default: // a full queue: the client is not keeping up either
+				p.drop(d)
+			}
+		}
+	}
 }
 
 // drop ends d: leaves its rooms (ntc:part to the others) and stops its sender.
@@ -338,7 +378,14 @@ func (p *pchat) sender(d *pdialog) {
 		}
 		for _, body := range p.envelopes(d, items) {
 			res, err := p.sendInDialog(d, sip.INFO, body)
-			if err == nil && res.StatusCode == sip.StatusCallTransactionDoesNotExists {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// A client that does not answer, or answers 481 or 487 (SIPE's
+			// answer on a stale dialog, note §2.3), is gone: its dialog is
+			// dropped, so one dead member never holds its rooms back.
+			if err != nil || res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTerminated {
+				s.log.Debug("xccos: dialog dropped", "user", d.user, "error", err)
 				p.drop(d)
 				return
 			}

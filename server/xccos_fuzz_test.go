@@ -40,17 +40,28 @@ func FuzzServerInfo(f *testing.F) {
 	f.Cleanup(func() { s.Close() })
 	p := s.pc
 	aor := sip.Uri{Scheme: "sip", User: "user0001", Host: DefaultDomain}
-	d := &pdialog{callID: "fuzz", localTag: "l", remoteTag: "r", user: "user0001", aor: aor,
-		b:   binding{contact: aor, transport: "udp", dest: "127.0.0.1:9", laddr: s.Addr("udp")},
-		out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
-	p.mu.Lock()
-	p.dialogs[d.callID] = d
-	p.mu.Unlock()
-	s.wg.Add(1)
-	go p.sender(d)
-	p.command(d, 1, xccos.NewJoin(room))
+	// live makes sure the dialog exists: the server drops it when its own
+	// INFO cannot be sent, which is always here.
+	live := func() {
+		p.mu.Lock()
+		d := p.dialogs["fuzz"]
+		p.mu.Unlock()
+		if d != nil {
+			return
+		}
+		d = &pdialog{callID: "fuzz", localTag: "l", remoteTag: "r", user: "user0001", aor: aor,
+			b:   binding{contact: aor, transport: "udp", dest: "127.0.0.1:9", laddr: s.Addr("udp")},
+			out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
+		p.mu.Lock()
+		p.dialogs[d.callID] = d
+		p.mu.Unlock()
+		s.wg.Add(1)
+		go p.sender(d)
+		p.command(d, 1, xccos.NewJoin(room))
+	}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
+		live()
 		req := sip.NewRequest(sip.INFO, sip.Uri{Scheme: "sip", User: PChatPoolUser, Host: DefaultDomain})
 		req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: "r"}}})
 		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: PChatPoolUser, Host: DefaultDomain}, Params: sip.HeaderParams{{K: "tag", V: "l"}}})

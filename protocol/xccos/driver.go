@@ -183,10 +183,14 @@ type session struct {
 	names    map[string]Room       // room names resolved through chansrch, lower case
 	closed   bool
 	ended    string // why the server ended the dialog (BYE), "" while it lives
+	lost     bool   // the server answered 481: the dialog is gone, a reconnect may help
 	lastCmd  string // the command in flight when the server BYEd
 	okCmds   int    // commands answered 200 on the dialog
 	refresh  *time.Timer
 	interval time.Duration // session refresh period; 0: none
+	reg      *time.Timer   // registration refresh
+
+	recovering sync.Mutex // one reconnect at a time
 
 	in inOrder // the server's INFOs, handled in CSeq order
 
@@ -259,11 +263,13 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	return s, nil
 }
 
+// register sends REGISTER for the session's Contact and, when it was granted
+// (expires > 0), arms its refresh at half the granted expiry.
 func (s *session) register(ctx context.Context, op string, expires time.Duration) error {
 	aor := s.acct.AoR()
 	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
 	exp := sip.ExpiresHeader(uint32(expires / time.Second))
-	_, err := s.acct.Do(ctx, op, sipua.Request{
+	res, err := s.acct.Do(ctx, op, sipua.Request{
 		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: []sip.Header{&exp},
 	})
 	if err != nil {
@@ -276,8 +282,45 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 				e.Detail = "user " + s.aor + ": " + e.Detail + " (wrong password or auth user?)"
 			}
 		}
+		return err
 	}
-	return err
+	if expires > 0 {
+		s.mu.Lock()
+		if !s.closed {
+			if s.reg != nil {
+				s.reg.Stop()
+			}
+			s.reg = time.AfterFunc(max(granted(res, s.acct.Contact(), expires)/2, time.Second), func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*s.d.cfg.Timeout)
+				defer cancel()
+				if err := s.register(ctx, "reregister", s.d.cfg.Expires); err != nil {
+					s.d.log.Warn("registration refresh failed", "user", s.aor, "error", err)
+				}
+			})
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// granted reads the expiry the registrar gave contact: its expires
+// parameter, else the Expires header, else what was asked.
+func granted(res *sip.Response, contact sip.Uri, asked time.Duration) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok || c.Address.User != contact.User || c.Address.Port != contact.Port {
+			continue
+		}
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
+		return time.Duration(*e) * time.Second
+	}
+	return asked
 }
 
 // connect establishes the chat dialog: INVITE the lookup/pool, cmd:requri and,
@@ -332,13 +375,13 @@ func (s *session) invite(ctx context.Context, uri string) error {
 	if err != nil {
 		var e *report.Error
 		if errors.As(err, &e) && e.Code != 0 {
-			e.Detail = "INVITE to the chat service " + uri + ": " + e.Detail + " (chat server not found or refused)"
+			e.Detail = "INVITE to the chat service " + uri + ": " + e.Detail + " (CHAT_SERVER_NOT_FOUND: no chat server answers this URI, or it refused the session)"
 		}
 		return err
 	}
 	s.mu.Lock()
 	s.dlg = dlg
-	s.ended = ""
+	s.ended, s.lost = "", false
 	s.interval = 0
 	if h := res.GetHeader("Session-Expires"); h != nil {
 		v, _, _ := strings.Cut(h.Value(), ";")
@@ -375,6 +418,7 @@ func (s *session) scheduleRefresh() {
 		if c, code := report.ClassOf(err); err != nil && code == 481 {
 			_ = c
 			s.ended = "481 Call Leg Does Not Exist to the session refresh: the server dropped the dialog"
+			s.lost = true
 			return
 		}
 		if err != nil {
@@ -413,6 +457,9 @@ func (s *session) info(ctx context.Context, op string, env Envelope) error {
 	dlg, ended := s.dlg, s.ended
 	s.mu.Unlock()
 	if ended != "" {
+		if s.lostDialog() {
+			return report.Errorf(report.Rejected, op, 481, "SESSION_LOST: %s", ended)
+		}
 		return report.Errorf(report.Rejected, op, 0, "session terminated: %s", ended)
 	}
 	if dlg == nil {
@@ -423,6 +470,7 @@ func (s *session) info(ctx context.Context, op string, env Envelope) error {
 		s.mu.Lock()
 		if s.dlg == dlg {
 			s.ended = "481 Call Leg Does Not Exist: the server dropped the chat dialog"
+			s.lost = true
 		}
 		s.mu.Unlock()
 		_ = c
@@ -533,18 +581,68 @@ func (s *session) resolve(ctx context.Context, op, room string) (Room, error) {
 		Detail: fmt.Sprintf("room %q not found: rpl:chansrch lists no room of that name", room)}
 }
 
+func (s *session) lostDialog() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
+}
+
+// recover reconnects after the server dropped the dialog (481): as SIPE does,
+// start again from the chat service and join the rooms again (note §2.3).
+func (s *session) recover(ctx context.Context) error {
+	s.recovering.Lock()
+	defer s.recovering.Unlock()
+	if !s.lostDialog() {
+		return nil // another call recovered meanwhile
+	}
+	s.d.log.Info("chat dialog lost (481): reconnecting", "user", s.aor)
+	if err := s.connect(ctx); err != nil {
+		return annotate(err, "SESSION_LOST: reconnecting")
+	}
+	s.mu.Lock()
+	rooms := make([]Room, 0, len(s.joined))
+	for _, j := range s.joined {
+		rooms = append(rooms, j.room)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		if _, err := s.command(ctx, "join", NewJoin(r)); err != nil {
+			return annotate(err, "SESSION_LOST: joining "+r.String()+" again")
+		}
+	}
+	return nil
+}
+
+// retry runs fn, and once more after a reconnect when the server had dropped
+// the dialog (481).
+func (s *session) retry(ctx context.Context, fn func() error) error {
+	err := fn()
+	if _, code := report.ClassOf(err); err == nil || code != 481 {
+		return err
+	}
+	if rerr := s.recover(ctx); rerr != nil {
+		return rerr
+	}
+	return fn()
+}
+
 // Join enters room (a ma-chan:// URI or a room name) with cmd:join and returns
-// on rpl:join 200.
+// on rpl:join 200. After a 481 it reconnects once (see recover).
 func (s *session) Join(ctx context.Context, room string) error {
 	if err := s.checkOpen("join"); err != nil {
 		return err
 	}
-	r, err := s.resolve(ctx, "join", room)
-	if err != nil {
+	var r Room
+	err := s.retry(ctx, func() error {
+		var err error
+		if r, err = s.resolve(ctx, "join", room); err != nil {
+			return err
+		}
+		_, err = s.command(ctx, "join", NewJoin(r))
 		return err
-	}
-	if _, err := s.command(ctx, "join", NewJoin(r)); err != nil {
-		return annotate(err, "joining "+r.String())
+	})
+	if err != nil {
+		return annotate(err, "joining "+room)
 	}
 	s.mu.Lock()
 	s.joined[roomKey(r)] = joinedRoom{room: r, as: room}
@@ -577,8 +675,11 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 			return err
 		}
 	}
-	env := Envelope{EnvID: s.d.envID.Add(1), Items: []Item{NewChat(r, s.aor, time.Now(), m.Body)}}
-	if err := s.info(ctx, "send", env); err != nil {
+	err := s.retry(ctx, func() error {
+		env := Envelope{EnvID: s.d.envID.Add(1), Items: []Item{NewChat(r, s.aor, time.Now(), m.Body)}}
+		return s.info(ctx, "send", env)
+	})
+	if err != nil {
 		return annotate(err, "grpchat to "+r.String()+" not delivered")
 	}
 	return nil
@@ -613,7 +714,11 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 	if err := s.checkOpen("rooms"); err != nil {
 		return nil, err
 	}
-	r, err := s.command(ctx, "rooms", NewChanSrch(""))
+	var r Reply
+	err := s.retry(ctx, func() (err error) {
+		r, err = s.command(ctx, "rooms", NewChanSrch(""))
+		return err
+	})
 	if err != nil {
 		return nil, annotate(err, "room list")
 	}
@@ -637,7 +742,11 @@ func (s *session) History(ctx context.Context, room string, n int) ([]engine.Del
 			return nil, err
 		}
 	}
-	rpl, err := s.command(ctx, "history", NewBCContext(r, n))
+	var rpl Reply
+	err := s.retry(ctx, func() (err error) {
+		rpl, err = s.command(ctx, "history", NewBCContext(r, n))
+		return err
+	})
 	if err != nil {
 		return nil, annotate(err, "history of "+r.String())
 	}
@@ -683,6 +792,9 @@ func (s *session) release() {
 	s.closed = true
 	if s.refresh != nil {
 		s.refresh.Stop()
+	}
+	if s.reg != nil {
+		s.reg.Stop()
 	}
 	s.mu.Unlock()
 	s.acct.Close()
@@ -765,7 +877,7 @@ func (s *session) ordered(callID string, req *sip.Request, at time.Time) {
 	case o.next == 0 || seq == o.next:
 		s.handle(req, at)
 		o.next = seq + 1
-		s.release(o)
+		s.releaseHeld(o)
 	case seq < o.next: // late: a predecessor was given up on
 		s.handle(req, at)
 	default:
@@ -788,8 +900,8 @@ func (s *session) ordered(callID string, req *sip.Request, at time.Time) {
 	}
 }
 
-// release handles the held INFOs that are next in order. Called with o.mu held.
-func (s *session) release(o *inOrder) {
+// releaseHeld handles the held INFOs that are next in order. Called with o.mu held.
+func (s *session) releaseHeld(o *inOrder) {
 	for {
 		h, ok := o.held[o.next]
 		if !ok {
@@ -812,7 +924,7 @@ func (s *session) flush(o *inOrder) {
 			}
 		}
 		o.next = lowest
-		s.release(o)
+		s.releaseHeld(o)
 	}
 }
 

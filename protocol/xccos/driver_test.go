@@ -282,3 +282,46 @@ func TestDurableHistory(t *testing.T) {
 func newDriverAt(addr string) (*xccos.Driver, error) {
 	return xccos.New(xccos.Config{Target: addr, Transport: "tcp", Timeout: 3 * time.Second})
 }
+
+// TestRegisterRefresh: the session re-registers at half the granted expiry.
+func TestRegisterRefresh(t *testing.T) {
+	srv := startServer(t, func(c *server.Config) { c.MaxExpires = 2 * time.Second })
+	d := newDriver(t, srv, "tcp")
+	s, err := d.Connect(ctx(t), user(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx(t))
+	before := srv.Stats().Requests["REGISTER"]
+	deadline := time.Now().Add(4 * time.Second)
+	for srv.Stats().Requests["REGISTER"] == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no re-REGISTER within 4s of a 2s registration")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRecover481: a server restarted on the same address knows no dialog and
+// answers 481; the session reconnects, joins its room again and the send
+// goes through.
+func TestRecover481(t *testing.T) {
+	srv := startServer(t, func(c *server.Config) { c.Listen = []string{"udp:127.0.0.1:0"} })
+	addr := srv.Addr("udp")
+	d := newDriver(t, srv, "udp")
+	in := newInbox()
+	s, err := d.Connect(ctx(t), user(1), in.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx(t))
+	if err := s.Join(ctx(t), "room001"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	startServer(t, func(c *server.Config) { c.Listen = []string{"udp:" + addr} })
+	if err := s.Send(ctx(t), "room001", engine.Message{Body: "after restart"}); err != nil {
+		t.Fatalf("send after a server restart: %v", err)
+	}
+	in.wait(t, "after restart") // the echo: joined again
+}

@@ -65,6 +65,14 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 		return "The test was interrupted before it completed; nothing can be concluded about the server."
 	}
 	switch {
+	case strings.Contains(r.Err.Error(), "CHAT_SERVER_NOT_FOUND"):
+		return "The Persistent Chat service did not accept the session: no chat server answers the chat URI " +
+			"(default sip:ocschat@<domain>; give the pool's URI with --chat-uri), or it refused the user. " +
+			"Check that Persistent Chat is deployed and its URI routable from this registrar."
+	case strings.Contains(r.Err.Error(), "NOT_AUTHORIZED_FOR_PCHAT"):
+		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
+			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
+			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
 	case class == report.Transport && report.CertificateProblem(r.Err) != "":
 		return certDiagnosis(report.CertificateProblem(r.Err), target)
 	case class == report.Transport:
@@ -81,10 +89,6 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	case class == report.NotFound && logon:
 		return fmt.Sprintf("The user %s is not provisioned on the server (unknown user). Check the SIP URI and "+
 			"that the account exists and is enabled for chat.", user)
-	case strings.Contains(r.Err.Error(), "NOT_AUTHORIZED_FOR_PCHAT"):
-		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
-			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
-			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
 	case r.FailedStep == StepFindRoom:
 		return "The sender can see no chat room on this server. Create a room or name one with --room."
 	case class == report.NotFound && join:

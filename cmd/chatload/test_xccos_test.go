@@ -44,3 +44,15 @@ func TestTestXccosEmbedded(t *testing.T) {
 		})
 	}
 }
+
+// TestRunXccosFanout: `chatload run --protocol xccos` (tls by default) against
+// the embedded server delivers every copy of a fanout.
+func TestRunXccosFanout(t *testing.T) {
+	code, out, errb := runCLI(t, nil, "run", "--protocol", "xccos", "--scenario", "fanout", "--duration", "2s", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
+	}
+	if !strings.Contains(out, "100.00%") {
+		t.Errorf("not every copy delivered:\n%s", out)
+	}
+}

@@ -11,13 +11,32 @@ import (
 )
 
 // ServeDialogs makes the UA accept the in-dialog requests a chat server sends
-// (INFO, BYE, UPDATE): like MESSAGE they are answered 200 at once and handed to
-// the Account they are for. Call it right after New, before any Account sends
-// a request (sipgo's handler table is not safe to change while serving).
-func (ua *UA) ServeDialogs() {
-	ua.server.OnRequest(sip.INFO, ua.onRequest)
-	ua.server.OnRequest(sip.BYE, ua.onRequest)
-	ua.server.OnRequest(sip.UPDATE, ua.onRequest)
+// (INFO, BYE, UPDATE). status, when not nil, chooses the final status of each
+// one for the Account it is routed to (200, or 481/487 for a dialog that is
+// not the account's live one); a 200 is sent at once and the request handed
+// to the Account like a MESSAGE, any other status is sent and the request
+// dropped. status is called from the UA's goroutines and must not block.
+// Call ServeDialogs right after New, before any Account sends a request
+// (sipgo's handler table is not safe to change while serving).
+func (ua *UA) ServeDialogs(status func(a *Account, req *sip.Request) (int, string)) {
+	h := func(req *sip.Request, tx sip.ServerTransaction) {
+		if status != nil {
+			if a := ua.route(req); a != nil {
+				if code, reason := status(a, req); code != sip.StatusOK {
+					res := okResponse(req)
+					res.StatusCode, res.Reason = code, reason
+					if err := tx.Respond(res); err != nil {
+						ua.log.Debug("answering incoming request failed", "method", req.Method, "error", err)
+					}
+					return
+				}
+			}
+		}
+		ua.onRequest(req, tx)
+	}
+	ua.server.OnRequest(sip.INFO, h)
+	ua.server.OnRequest(sip.BYE, h)
+	ua.server.OnRequest(sip.UPDATE, h)
 }
 
 // A Dialog is the client side of an INVITE dialog (RFC 3261 section 12) that an

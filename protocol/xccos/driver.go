@@ -109,6 +109,7 @@ type Driver struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closed   bool
+	byAcct   sync.Map // *sipua.Account -> *session: for status
 
 	closeOnce sync.Once
 }
@@ -125,12 +126,12 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	ua.ServeDialogs()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}}
+	ua.ServeDialogs(d.status)
 	d.envID.Store(uint64(rand.Uint32())) // SIPE: a random start, +1 per envelope
 	return d, nil
 }
@@ -240,6 +241,7 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	s.acct = acct
 	aor := acct.AoR()
 	s.aor = aor.String()
+	d.byAcct.Store(acct, s)
 
 	d.mu.Lock()
 	if d.closed {
@@ -798,9 +800,32 @@ func (s *session) release() {
 	}
 	s.mu.Unlock()
 	s.acct.Close()
+	s.d.byAcct.Delete(s.acct)
 	s.d.mu.Lock()
 	delete(s.d.sessions, s)
 	s.d.mu.Unlock()
+}
+
+// status answers the server's in-dialog requests: 200 on the session's live
+// dialog; on another Call-ID (a stale dialog the server still sends to after a
+// reconnect) 487 to INFO, which makes the server drop it (SIPE #187, note
+// §2.3), and 481 to the rest.
+func (d *Driver) status(a *sipua.Account, req *sip.Request) (int, string) {
+	v, ok := d.byAcct.Load(a)
+	if !ok {
+		return sip.StatusOK, "" // closing: answered and dropped
+	}
+	s := v.(*session)
+	s.mu.Lock()
+	dlg := s.dlg
+	s.mu.Unlock()
+	if cid := req.CallID(); dlg != nil && cid != nil && cid.Value() == dlg.CallID() {
+		return sip.StatusOK, ""
+	}
+	if req.Method == sip.INFO {
+		return sip.StatusRequestTerminated, "Request Terminated"
+	}
+	return sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist"
 }
 
 // onRequest handles an INFO, BYE or UPDATE from the chat server (already

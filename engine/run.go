@@ -146,15 +146,17 @@ type runner struct {
 	iters int64 // closed model: this segment's iterations (0 = no limit)
 
 	// What setup produced (see setup.go).
-	sess    []Session  // by user index; nil = not logged on
-	joined  [][]string // by user index: rooms joined
-	posters []poster
-	cycles  []cyclePair
-	churns  []churnSlot
-	logins  []int32
-	slots   chan int32 // free slots (pairs, users) when the scenario's op holds one
-	op      func(ctx context.Context, l *lane, j job)
-	headOp  report.Op // the op whose p99 progress shows; set before progress starts
+	sess      []Session  // by user index; nil = not logged on
+	joined    [][]string // by user index: rooms joined
+	posters   []poster
+	cycles    []cyclePair
+	churns    []churnSlot
+	logins    []int32
+	histRooms []*historyRoom
+	histSlots []historySlot
+	slots     chan int32 // free slots (pairs, users) when the scenario's op holds one
+	op        func(ctx context.Context, l *lane, j job)
+	headOp    report.Op // the op whose p99 progress shows; set before progress starts
 
 	started  atomic.Uint64 // ops started
 	dropped  atomic.Uint64

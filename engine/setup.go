@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,12 +41,14 @@ func (r *runner) setup(ctx context.Context) error {
 		first = r.logon(ctx, plan.Users, membership(plan))
 	case scenarios.Churn, scenarios.Message:
 		first = r.logon(ctx, plan.Users, nil)
+	case scenarios.History:
+		first = r.logon(ctx, plan.Users, membership(plan))
 	}
 	if ctx.Err() != nil {
 		return nil // interrupted: teardown logs off whoever is on
 	}
 	switch c.Scenario {
-	case scenarios.Steady, scenarios.Fanout, scenarios.Churn, scenarios.Message:
+	case scenarios.Steady, scenarios.Fanout, scenarios.Churn, scenarios.Message, scenarios.History:
 		if r.loggedOn() == 0 {
 			return fmt.Errorf("%w: none of the %d users could log on (first error: %v)", ErrSetup, len(plan.Users), first)
 		}
@@ -119,6 +122,11 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("%w: no logged-on user has a room to join", ErrSetup)
 		}
 		r.slots = freeSlots(len(r.churns))
+	case scenarios.History:
+		r.op = r.opHistory
+		if err := r.historyUnits(plan, first); err != nil {
+			return err
+		}
 	case scenarios.Login:
 		r.op = r.opLogin
 		for _, u := range plan.Users {
@@ -144,6 +152,50 @@ func (r *runner) setup(ctx context.Context) error {
 		return fmt.Errorf("%w: scenario %q has no engine unit", ErrSetup, c.Scenario)
 	}
 	r.tr.publish()
+	if c.Scenario == scenarios.History {
+		return r.seedRooms(ctx)
+	}
+	return nil
+}
+
+// historyUnits makes the history scenario's rooms (each with its seeder: its first
+// joined member) and fetching slots (every joined member). It fails when the
+// protocol's sessions cannot fetch history or nobody could join.
+func (r *runner) historyUnits(plan scenarios.Plan, first error) error {
+	rosters := r.rosters()
+	for _, rp := range plan.Rooms {
+		rs := rosters[rp.URI]
+		if rs == nil || len(rs.members) == 0 {
+			continue
+		}
+		h := &historyRoom{uri: rp.URI, seeder: rs.members[0]}
+		h.st = r.tr.addStream(h.seeder, rp.URI, rs)
+		r.histRooms = append(r.histRooms, h)
+		for _, u := range rs.members {
+			hf, ok := r.sess[u].(HistoryFetcher)
+			if !ok {
+				return fmt.Errorf("%w: the %s protocol has no history (its sessions are no engine.HistoryFetcher); use --protocol xccos", ErrSetup, r.c.Protocol)
+			}
+			r.histSlots = append(r.histSlots, historySlot{hf: hf, room: h})
+		}
+	}
+	if len(r.histRooms) == 0 {
+		return fmt.Errorf("%w: nobody could join a room (first error: %v)", ErrSetup, first)
+	}
+	return nil
+}
+
+// seedRooms posts the history scenario's messages and keeps the fetching slots of
+// the rooms seeded in full.
+func (r *runner) seedRooms(ctx context.Context) error {
+	r.seedHistory(ctx)
+	if ctx.Err() != nil {
+		return nil // interrupted
+	}
+	r.histSlots = slices.DeleteFunc(r.histSlots, func(s historySlot) bool { return !s.room.ok })
+	if len(r.histSlots) == 0 {
+		return fmt.Errorf("%w: no room could be given its %d messages of history (see the send failures)", ErrSetup, r.c.History)
+	}
 	return nil
 }
 
@@ -157,6 +209,8 @@ func headOp(c scenarios.Config, users []User) report.Op {
 		return report.OpJoin
 	case scenarios.Login:
 		return report.OpRegister
+	case scenarios.History:
+		return report.OpHistory
 	case scenarios.Message:
 		for _, u := range users {
 			if sameURI(u.URI, c.To) {

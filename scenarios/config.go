@@ -33,10 +33,16 @@ const (
 	// MESSAGE. With NoRegister the users are not registered first, so any SIP UAS
 	// (such as SIPp's) is a target.
 	Message = "message"
+	// History keeps users logged on and joined (spread over the rooms round-robin, as
+	// churn); before the steady phase one member of each room posts History messages
+	// there. Unit: one member fetches the last History messages of its room (the
+	// session's engine.HistoryFetcher) and checks they are exactly the ones posted, in
+	// order. Only xccos has history: its default protocol is xccos.
+	History = "history"
 )
 
 // Names returns the built-in scenario names, in the order help texts list them.
-func Names() []string { return []string{PairCycle, Steady, Fanout, Churn, Login, Message} }
+func Names() []string { return []string{PairCycle, Steady, Fanout, Churn, Login, Message, History} }
 
 const (
 	// defaultUsers is how many users to generate for churn, login and message when
@@ -49,6 +55,12 @@ const (
 	// 1300 bytes (ErrUDPMTUCongestion), and a MESSAGE's request line and headers
 	// (Via, From, To, Call-ID, Contact, a digest Authorization) take about 600 of them.
 	maxUDPMessageSize = 700
+	// defaultHistory is how many messages the history scenario posts and fetches back
+	// per room when History does not say.
+	defaultHistory = 20
+	// maxHistory bounds --history: the embedded server keeps the last 1000 messages of
+	// a room in memory.
+	maxHistory = 1000
 )
 
 // Config is a run configuration: the scenario, the load and the population. Its zero
@@ -59,7 +71,7 @@ const (
 // except Apply (and Load), which modify it. Its JSON form (MarshalJSON) is a scenario
 // file that reproduces it.
 type Config struct {
-	Scenario  string // scenario: pair-cycle|steady|fanout|churn|login|message
+	Scenario  string // scenario: pair-cycle|steady|fanout|churn|login|message|history
 	Target    string // target: host[:port] of the registrar/proxy; "" = the embedded server
 	Protocol  string // protocol: imc (xccos later)
 	Transport string // transport: udp|tcp|tls
@@ -76,7 +88,7 @@ type Config struct {
 	Rooms    int      // rooms: number of rooms room001.. (imc: at conf.<Domain>); steady, pair-cycle: 0 = one room per pair
 	RoomList []string // rooms (as a list): explicit room URIs instead of Rooms
 	RoomSize int      // room-size: fanout: members per room
-	Users    int      // users: users to take part (churn, login, message) or to generate; 0 = what the scenario takes (UserCount); not with UsersFile
+	Users    int      // users: users to take part (churn, login, message, history) or to generate; 0 = what the scenario takes (UserCount); not with UsersFile
 
 	UsersFile       string        // users-file: CSV users (else generated users of the embedded server)
 	MessageSize     int           // message-size: bytes of each posted body (default 64)
@@ -86,6 +98,7 @@ type Config struct {
 	LogonParallel   int           // logon-parallel: log-ons in flight during setup (default 64)
 	To              string        // to: message scenario: request URI
 	NoRegister      bool          // no-register: message scenario: send without a registrar
+	History         int           // history: history scenario: messages posted per room before the steady phase, and fetched back by each op (default 20)
 	Domain          string        // domain: users' domain for generated users, and rooms' (conf.<Domain>) (default example.test)
 	Seed            int64         // seed: assignment seed (default 1)
 	Segment         Segment       // segment: i/n: this process's slice of a distributed run (0-based; "" = all of it)
@@ -109,6 +122,8 @@ func kindOf(scenario string) (kind, bool) {
 		return kind{rooms: true, roomSize: true, posts: true, deliveries: true}, true
 	case Churn:
 		return kind{rooms: true}, true
+	case History:
+		return kind{rooms: true, posts: true, deliveries: true}, true
 	case Login:
 		return kind{}, true
 	case Message:
@@ -123,7 +138,8 @@ func kindOf(scenario string) (kind, bool) {
 // for the open-model scenarios Rate 10/s for 30s. pair-cycle is closed (Concurrency 1,
 // Pairs 1) with neither Duration nor Iterations: the user must say. Steady has 10
 // pairs, a room each; fanout 1 room of 10; churn 1 room; churn, login and message 10
-// users; message has no To.
+// users; message has no To; history 1 room, 10 users, History 20, Protocol xccos and
+// Transport tls (the imc protocol has no history).
 func Default(scenario string) (Config, error) {
 	c := Config{
 		Scenario:        scenario,
@@ -148,6 +164,9 @@ func Default(scenario string) (Config, error) {
 		c.Rooms, c.RoomSize = 1, 10
 	case Churn:
 		c.Rooms = 1
+	case History:
+		c.Rooms, c.History = 1, defaultHistory
+		c.Protocol, c.Transport = "xccos", "tls"
 	case Login, Message:
 	default:
 		return Config{}, unknownScenario(scenario)
@@ -186,8 +205,8 @@ func (c Config) roomCount() int {
 
 // UserCount returns how many users to generate when there is no users file: Users
 // when set, else what the scenario takes: 2*Pairs for steady and pair-cycle,
-// rooms*RoomSize for fanout, 10 for churn, login and message. (With a users file, churn,
-// login and message take all of its users unless Users says fewer; see Assign.)
+// rooms*RoomSize for fanout, 10 for churn, login, message and history. (With a users
+// file, churn, login, message and history take all of its users unless Users says fewer; see Assign.)
 func (c Config) UserCount() int {
 	if n := c.need(); n > 0 {
 		return max(n, c.Users)
@@ -454,6 +473,18 @@ func (c Config) checkMessages(k kind) error {
 			return fmt.Errorf("--no-register: only the message scenario can run without registering (%s logs its users on)", c.Scenario)
 		}
 	}
+	if c.Scenario == History {
+		switch {
+		case c.Protocol == "imc":
+			return errors.New("--protocol imc: the imc protocol has no history; use --protocol xccos")
+		case c.History < 1:
+			return fmt.Errorf("--history %d: want at least 1 message to post and fetch back", c.History)
+		case c.History > maxHistory:
+			return fmt.Errorf("--history %d is more than the maximum %d", c.History, maxHistory)
+		}
+	} else if c.History != 0 {
+		return fmt.Errorf("--history %d: only the history scenario fetches history (%s does not)", c.History, c.Scenario)
+	}
 	return nil
 }
 
@@ -529,6 +560,7 @@ func (c Config) fields() []field {
 		num("users", int64(c.Users)),
 		str("users-file", c.UsersFile),
 		num("message-size", int64(c.MessageSize)),
+		num("history", int64(c.History)),
 		dur("delivery-timeout", c.DeliveryTimeout),
 		dur("timeout", c.Timeout),
 		rate("logon-rate", c.LogonRate),

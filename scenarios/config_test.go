@@ -43,7 +43,11 @@ func TestDefaults(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("Default(%s) completed: Validate() = %v; want nil", name, err)
 		}
-		if c.Scenario != name || c.Seed != 1 || c.Domain != "example.test" || c.Protocol != "imc" || c.Transport != "udp" ||
+		proto, transport := "imc", "udp"
+		if name == History { // only xccos has history
+			proto, transport = "xccos", "tls"
+		}
+		if c.Scenario != name || c.Seed != 1 || c.Domain != "example.test" || c.Protocol != proto || c.Transport != transport ||
 			c.DeliveryTimeout != 10*time.Second || c.Timeout != 10*time.Second || c.MessageSize != 64 ||
 			c.MaxInFlight != 10000 || c.LogonParallel != 64 {
 			t.Errorf("Default(%s) = %v; want the common defaults", name, c)
@@ -66,6 +70,7 @@ func TestDefaultShapes(t *testing.T) {
 		{Churn, "open", 1, 10, 0, 0},      // 10 users in and out of one room
 		{Login, "open", 0, 10, 0, 0},      // 10 users, no rooms
 		{Message, "open", 0, 10, 0, 0},    // 10 users, no rooms
+		{History, "open", 1, 10, 0, 0},    // 10 users in one room
 	}
 	for _, c := range cases {
 		cfg := mustDefault(t, c.name)
@@ -80,6 +85,15 @@ func TestDefaultShapes(t *testing.T) {
 		}
 		if cfg.Pairs != c.pairs || cfg.RoomSize != c.rsize {
 			t.Errorf("%s: pairs %d, room size %d; want %d, %d", c.name, cfg.Pairs, cfg.RoomSize, c.pairs, c.rsize)
+		}
+	}
+	// History: 20 messages per room, over xccos.
+	if h := mustDefault(t, History); h.History != 20 || h.Protocol != "xccos" || h.Transport != "tls" {
+		t.Errorf("Default(history) = %v; want history=20 over xccos/tls", h)
+	}
+	for _, name := range []string{PairCycle, Steady, Fanout, Churn, Login, Message} {
+		if h := mustDefault(t, name).History; h != 0 {
+			t.Errorf("Default(%s).History = %d; want 0 (history only)", name, h)
 		}
 	}
 	// Steady's rooms follow its pairs unless --rooms says.
@@ -163,6 +177,12 @@ func TestValidate(t *testing.T) {
 		{"no-register outside message", Login, func(c *Config) { c.NoRegister = true }, "--no-register: only the message scenario"},
 		{"no delivery timeout", Steady, func(c *Config) { c.DeliveryTimeout = 0 }, "--delivery-timeout 0s: want more than 0"},
 		{"no timeout", Login, func(c *Config) { c.Timeout = 0 }, "--timeout 0s: want more than 0"},
+		{"history on imc", History, func(c *Config) { c.Protocol = "imc" }, "--protocol imc: the imc protocol has no history; use --protocol xccos"},
+		{"history of none", History, func(c *Config) { c.History = 0 }, "--history 0: want at least 1 message"},
+		{"history too long", History, func(c *Config) { c.History = 1001 }, "--history 1001 is more than the maximum 1000"},
+		{"history in churn", Churn, func(c *Config) { c.History = 5 }, "--history 5: only the history scenario fetches history (churn does not)"},
+		{"history without rooms", History, func(c *Config) { c.Rooms = 0 }, "--rooms 0: history needs at least one room"},
+		{"history closed", History, func(c *Config) { c.Rate, c.Concurrency, c.History = 0, 3, 1000 }, ""},
 
 		// Words.
 		{"unknown scenario", "nope", nil, "--scenario \"nope\": unknown scenario (known: pair-cycle"},

@@ -18,7 +18,7 @@ const maxSegments = 10000
 //   - the plan's units with index ≡ i (mod n): rooms for steady and fanout (steady
 //     with all the pairs of a room, so that every member of a room, and so every
 //     receiver of a post, is in the same process), pairs for pair-cycle, users (by
-//     plan order) for churn, login and message;
+//     plan order) for churn, login and message; rooms for history;
 //   - the open model's ops k ≡ i (mod n) of the one-process schedule, each at its own
 //     intended time (Schedule.Due), so the rates add up to the whole rate;
 //   - the closed model's virtual users and iterations k ≡ i (mod n) (Share).
@@ -99,6 +99,10 @@ func (c Config) checkSegment(k kind) error {
 		units, what = c.Pairs, "pairs"
 	case k.roomSize:
 		units, what = c.roomCount(), "rooms"
+	case c.Scenario == History:
+		// By room: a room's posts and fetches are one process's, so that nobody else
+		// posts between them.
+		units, what = c.roomCount(), "rooms"
 	default:
 		units, what = c.Users, "users (--users)"
 		if units == 0 && c.UsersFile == "" {
@@ -141,7 +145,7 @@ func (c Config) slice(k kind, p Plan) (Plan, error) {
 		if len(out.Pairs) == 0 {
 			return Plan{}, fmt.Errorf("--segment %s: no pair of the %d falls in this segment", s, len(p.Pairs))
 		}
-	case k.roomSize:
+	case k.roomSize, c.Scenario == History:
 		for r, rp := range p.Rooms {
 			if s.Has(int64(r)) {
 				for _, u := range rp.Members {

@@ -82,6 +82,7 @@ func segmentConfigs(t *testing.T) map[string]Config {
 		"churn":               def(Churn, func(c *Config) { c.Rooms, c.Users = 3, 11 }),
 		"login":               def(Login, func(c *Config) { c.Users = 9 }),
 		"message":             def(Message, func(c *Config) { c.Users, c.To = 10, "sip:uas@example.test" }),
+		"history":             def(History, func(c *Config) { c.Rooms, c.Users = 3, 12 }),
 	}
 }
 

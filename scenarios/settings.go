@@ -125,6 +125,8 @@ func (c *Config) set(key, text string) error {
 		c.Users, err = parseCount(s)
 	case "message-size":
 		c.MessageSize, err = parseCount(s)
+	case "history":
+		c.History, err = parseCount(s)
 	case "logon-parallel":
 		c.LogonParallel, err = parseCount(s)
 	case "iterations":

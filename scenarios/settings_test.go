@@ -43,6 +43,9 @@ func TestApply(t *testing.T) {
 			func(c Config) bool {
 				return c.Rooms == 0 && reflect.DeepEqual(c.RoomList, []string{"sip:a@conf.x", "lobby"})
 			}, "2 listed rooms"},
+		// --history sets how many messages the history scenario posts and fetches.
+		{"history", History, map[string]string{"history": "50"},
+			func(c Config) bool { return c.History == 50 && c.Validate() == nil }, "history 50"},
 		// Flag names may keep their dashes; values as pflag prints them.
 		{"pflag forms", Message, map[string]string{"--to": "uas@10.0.0.1", "no-register": "true", "seed": "-3", "transport": "TCP"},
 			func(c Config) bool {

@@ -138,10 +138,15 @@ func TestLoad(t *testing.T) {
 		{"empty text", "target: \"\"\n", func(c Config) bool { return c.Target == "" }, "embedded target"},
 		// Duration and iterations given together are both kept.
 		{"duration and iterations", "duration: 1m\niterations: 10\n", func(c Config) bool { return c.Duration == time.Minute && c.Iterations == 10 }, "both"},
+		// The history scenario's length of history.
+		{"history", "scenario: history\nhistory: 7\n", func(c Config) bool { return c.History == 7 && c.Validate() == nil }, "history 7"},
 	}
 	for _, c := range cases {
 		cfg := mustDefault(t, Steady)
 		cfg.Target = "x:5060"
+		if strings.Contains(c.in, "history") {
+			cfg = mustDefault(t, History)
+		}
 		if err := Load("t.yaml", []byte(c.in), &cfg); err != nil {
 			t.Errorf("%s: Load(%q) = %v", c.name, c.in, err)
 			continue

@@ -15,7 +15,7 @@ import (
 )
 
 // FakeDriver is an in-memory chat service implementing engine.Driver (and its
-// sessions engine.Pager). Configure its fields before the first Connect; after that it
+// sessions engine.Pager and engine.HistoryFetcher, unless NoHistory). Configure its fields before the first Connect; after that it
 // is safe for concurrent use, and it calls the knob functions (Drop, Dup, Delay,
 // Corrupt, OpLatency, Fail) from many goroutines at once: they must be safe for
 // concurrent use too. Timers (Latency, Delay, OpLatency) use the time package, so
@@ -37,20 +37,28 @@ type FakeDriver struct {
 	Delay func(m engine.Message, receiver string) time.Duration
 	// Corrupt, when set, decides that receiver's copy of m has its last byte changed.
 	Corrupt func(m engine.Message, receiver string) bool
-	// OpLatency, when set, delays operation op ("connect", "join", "send", "sendto",
+	// OpLatency, when set, delays operation op ("connect", "join", "send", "sendto", "history",
 	// "leave", "close") of user before it takes effect: a slow or stalled server holds
 	// the answer and, for a send, the copies too. A context done first makes the
 	// operation fail with a Timeout (Canceled when the context was canceled).
 	OpLatency func(op, user string) time.Duration
 	// Fail, when set, is called before each operation ("connect", "join", "send",
-	// "sendto", "leave", "close") of user; a non-nil result is returned instead of
+	// "sendto", "history", "leave", "close") of user; a non-nil result is returned instead of
 	// doing it.
 	Fail func(op, user string) error
+	// NoHistory makes sessions without history (no engine.HistoryFetcher, nor Pager
+	// nor RoomLister), as the imc driver's.
+	NoHistory bool
+	// HistoryEdit, when set, changes what History returns: it gets the last n
+	// messages of room (a copy, oldest first) and returns the history to answer.
+	// Called from many goroutines at once.
+	HistoryEdit func(room string, h []engine.Delivery) []engine.Delivery
 
 	mu      sync.Mutex
 	members map[string]map[string]*fakeSession // room -> user URI -> session
 	online  map[string]*fakeSession            // user URI -> its latest open session (page mode)
 	calls   []string
+	history map[string][]engine.Delivery // room -> every accepted post, oldest first
 }
 
 // Calls returns the operations done so far as "op user [room]", in order. It is safe
@@ -125,8 +133,15 @@ func (d *FakeDriver) Connect(ctx context.Context, u engine.User, deliver func(en
 	}
 	d.online[u.URI] = s
 	d.mu.Unlock()
+	if d.NoHistory {
+		return plainSession{s}, nil
+	}
 	return s, nil
 }
+
+// plainSession hides the optional capabilities of a fakeSession: only Session's
+// methods are promoted from the interface.
+type plainSession struct{ engine.Session }
 
 type fakeSession struct {
 	d       *FakeDriver
@@ -180,6 +195,10 @@ func (s *fakeSession) Send(ctx context.Context, room string, m engine.Message) e
 			to = append(to, m)
 		}
 	}
+	if d.history == nil {
+		d.history = map[string][]engine.Delivery{}
+	}
+	d.history[room] = append(d.history[room], engine.Delivery{Room: room, From: scenarios.UserPart(s.user), ID: m.ID, Body: m.Body, At: time.Now()})
 	d.mu.Unlock()
 	for _, r := range to {
 		d.copyTo(r, room, s.user, m)
@@ -274,4 +293,25 @@ func (s *fakeSession) Close(ctx context.Context) error {
 // Rooms implements engine.RoomLister with the driver's rooms.
 func (s *fakeSession) Rooms(ctx context.Context) ([]string, error) {
 	return append([]string(nil), s.d.Rooms...), nil
+}
+
+// History implements engine.HistoryFetcher: the last n posts accepted in room,
+// oldest first, as HistoryEdit changes them. Operation "history" for the knobs.
+func (s *fakeSession) History(ctx context.Context, room string, n int) ([]engine.Delivery, error) {
+	if err := s.d.record(ctx, "history", s.user, room); err != nil {
+		return nil, err
+	}
+	d := s.d
+	d.mu.Lock()
+	if !d.roomExists(room) {
+		d.mu.Unlock()
+		return nil, report.Errorf(report.NotFound, "history", 404, "room %s not found", room)
+	}
+	h := d.history[room]
+	h = append([]engine.Delivery(nil), h[max(0, len(h)-n):]...)
+	d.mu.Unlock()
+	if d.HistoryEdit != nil {
+		h = d.HistoryEdit(room, h)
+	}
+	return h, nil
 }

@@ -489,12 +489,13 @@ func (r *runner) report(end string, cpu0 usage, mon *monitor, ended time.Time) *
 			// whole interval after it, so the count over the time would overstate it.
 			rep.Load.TargetRate = float64(r.sched.RateAt(0)) // a segment's share
 		case r.open && !r.interrupted && r.sched.End() > 0:
-			// Every op due was started or dropped: the schedule's mean rate over its
-			// own length (the elapsed time has the last timer's granularity on top).
-			rep.Load.TargetRate = float64(r.started.Load()+r.dropped.Load()) / r.sched.End().Seconds()
+			// The schedule's own mean rate over its length, counted from the schedule
+			// and not from what the pacer did, so that a pacer starting too few ops
+			// shows as achieved < target.
+			rep.Load.TargetRate = float64(r.dueBefore(r.sched.End())) / r.sched.End().Seconds()
 		case r.open:
-			// Interrupted: the ops due over the part that ran.
-			rep.Load.TargetRate = float64(r.started.Load()+r.dropped.Load()) / el
+			// Interrupted: the ops scheduled over the part that ran.
+			rep.Load.TargetRate = float64(r.dueBefore(r.steadyEnd.Sub(r.steadyStart))) / el
 		}
 	}
 	u := readUsage()

@@ -786,10 +786,21 @@ func TestMessageScenario(t *testing.T) {
 		}
 		checkExact(t, rep)
 
+		if n, _ := count(rep, "register"); n != 4 {
+			t.Errorf("register %d; want 4 (one per user)", n)
+		}
+
 		c.To = "sip:uas@elsewhere.test" // no user of the run: nothing to track
+		c.NoRegister = true
 		rep = run(t, t.Context(), d, c, us)
 		if n, _ := count(rep, "send"); n != 10 || rep.Messages.ExpectedDeliveries != 0 {
 			t.Errorf("send %d, expected %d; want 10 sends and no deliveries", n, rep.Messages.ExpectedDeliveries)
+		}
+		// --no-register: nothing went on the wire to log on or off, so no such ops.
+		for _, op := range []string{"register", "unregister"} {
+			if _, ok := rep.Operations[op]; ok {
+				t.Errorf("operation %s reported with NoRegister", op)
+			}
 		}
 	})
 }

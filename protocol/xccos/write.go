@@ -124,26 +124,7 @@ func (w *writer) attr(name, v string) {
 	w.b = append(w.b, ' ')
 	w.b = append(w.b, name...)
 	w.b = append(w.b, '=', '"')
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '&':
-			w.b = append(w.b, "&amp;"...)
-		case '<':
-			w.b = append(w.b, "&lt;"...)
-		case '>':
-			w.b = append(w.b, "&gt;"...)
-		case '"':
-			w.b = append(w.b, "&quot;"...)
-		case '\t':
-			w.b = append(w.b, "&#x9;"...)
-		case '\n':
-			w.b = append(w.b, "&#xA;"...)
-		case '\r':
-			w.b = append(w.b, "&#xD;"...)
-		default:
-			w.b = append(w.b, c)
-		}
-	}
+	w.escape(v, true)
 	w.b = append(w.b, '"')
 }
 
@@ -176,16 +157,29 @@ func (w *writer) text(s string) {
 	if !w.check("text", s) {
 		return
 	}
+	w.escape(s, false)
+}
+
+// escape appends s with the XML specials escaped. Attribute values also escape
+// '"' and the whitespace that attribute normalisation would fold (tab, LF); CR is
+// always written as &#xD; so that CRLF in chat text survives parsing.
+func (w *writer) escape(s string, attr bool) {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
+		switch c := s[i]; {
+		case c == '&':
 			w.b = append(w.b, "&amp;"...)
-		case '<':
+		case c == '<':
 			w.b = append(w.b, "&lt;"...)
-		case '>':
+		case c == '>':
 			w.b = append(w.b, "&gt;"...)
-		case '\r':
+		case c == '\r':
 			w.b = append(w.b, "&#xD;"...)
+		case attr && c == '"':
+			w.b = append(w.b, "&quot;"...)
+		case attr && c == '\t':
+			w.b = append(w.b, "&#x9;"...)
+		case attr && c == '\n':
+			w.b = append(w.b, "&#xA;"...)
 		default:
 			w.b = append(w.b, c)
 		}

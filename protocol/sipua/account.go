@@ -122,53 +122,99 @@ type Request struct {
 // never the password. Safe for concurrent use: each call is its own
 // transaction(s) with its own Call-ID (unless r.CallID is set) and CSeq.
 func (a *Account) Do(ctx context.Context, op string, r Request) (*sip.Response, error) {
-	if a.closed.Load() {
-		return nil, &report.Error{Class: report.Canceled, Op: op, Detail: "account " + a.aor.String() + " closed"}
+	type result struct {
+		res *sip.Response
+		err error
 	}
-	callID := r.CallID
-	if callID == "" {
-		callID = NewCallID()
-	}
-	tag := newTag()
-	where := a.ua.where
+	ch := make(chan result, 1)
+	a.start(ctx, op, r, true, func(res *sip.Response, err error) { ch <- result{res, err} })
+	out := <-ch
+	return out.res, out.err
+}
 
-	req, err := a.build(r, callID, tag, nil)
+// DoAsync is Do without waiting: it returns at once (or after the exchange,
+// over TCP and TLS, whose transactions sipgo runs) and calls done exactly once
+// with what Do would have returned, except that the response to a 2xx over
+// UDP is not parsed: res is nil then. done is called from the UA's goroutines
+// (or from DoAsync itself) and must not block. The UA's per-transaction
+// timeout bounds each attempt; ctx cancels. Safe for concurrent use.
+func (a *Account) DoAsync(ctx context.Context, op string, r Request, done func(res *sip.Response, err error)) {
+	a.start(ctx, op, r, false, done)
+}
+
+// call is one Do: the request, its Call-ID and From tag, and how many
+// challenges it has answered.
+type call struct {
+	a      *Account
+	ctx    context.Context
+	op     string
+	r      Request
+	callID string
+	tag    string
+	tries  int
+	full   bool
+	done   func(*sip.Response, error)
+}
+
+func (a *Account) start(ctx context.Context, op string, r Request, full bool, done func(*sip.Response, error)) {
+	if a.closed.Load() {
+		done(nil, &report.Error{Class: report.Canceled, Op: op, Detail: "account " + a.aor.String() + " closed"})
+		return
+	}
+	c := &call{a: a, ctx: ctx, op: op, r: r, callID: r.CallID, tag: newTag(), full: full, done: done}
+	if c.callID == "" {
+		c.callID = NewCallID()
+	}
+	c.send(nil)
+}
+
+// send builds the next attempt (credentials for st, or the cached challenge
+// when st is nil) and starts its transaction.
+func (c *call) send(st *nonceState) {
+	req, err := c.a.build(c.r, c.callID, c.tag, st)
 	if err != nil {
-		return nil, &report.Error{Class: report.Other, Op: op, Detail: "building the request", Err: err}
+		c.done(nil, &report.Error{Class: report.Other, Op: c.op, Detail: "building the request", Err: err})
+		return
 	}
-	res, err := a.ua.send(ctx, req)
-	if err != nil {
-		return nil, SendError(op, err, where, a.ua.timeout)
+	c.a.ua.transact(c.ctx, req, c.full, c.final)
+}
+
+// final takes an attempt's outcome: a challenge is answered with a retry, the
+// rest ends the call.
+func (c *call) final(t txResult) {
+	where := c.a.ua.where
+	if t.err != nil {
+		c.done(nil, SendError(c.op, t.err, where, c.a.ua.timeout))
+		return
 	}
-	for retry := 1; isChallenge(res); retry++ {
-		ch, cerr := ChallengeFrom(res)
-		if cerr != nil {
-			return res, &report.Error{Class: report.Protocol, Code: res.StatusCode, Op: op,
-				Detail: fmt.Sprintf("%d %s from %s: %v", res.StatusCode, res.Reason, where, cerr)}
-		}
-		// A challenge after credentials computed from a fresh challenge means they
-		// are wrong. Only stale=true (right credentials, refused nonce: expired, or
-		// its count overtaken by a concurrent request) earns one more try.
-		if retry == 3 || (retry == 2 && !ch.Stale) {
-			why := "credentials of " + a.auth.Username() + " refused"
-			if ch.Stale {
-				why = "fresh nonce refused as stale again"
-			}
-			return res, &report.Error{Class: report.Auth, Code: res.StatusCode, Op: op,
-				Detail: fmt.Sprintf("%d %s from %s: %s", res.StatusCode, res.Reason, where, why)}
-		}
-		// The retry answers this very challenge (not whatever a concurrent request
-		// cached meanwhile) and is the same request (Call-ID, From tag) with the
-		// next CSeq and a new branch (RFC 3261 section 22.2).
-		st := a.auth.learn(r.Method, ch)
-		if req, err = a.build(r, callID, tag, st); err != nil {
-			return nil, &report.Error{Class: report.Other, Op: op, Detail: "building the request", Err: err}
-		}
-		if res, err = a.ua.send(ctx, req); err != nil {
-			return nil, SendError(op, err, where, a.ua.timeout)
-		}
+	res := t.res
+	if t.code != sip.StatusUnauthorized && t.code != sip.StatusProxyAuthRequired {
+		c.done(res, statusError(c.op, c.r.Method, t.code, t.reason, where))
+		return
 	}
-	return res, StatusError(op, r.Method, res, where)
+	c.tries++
+	ch, cerr := ChallengeFrom(res)
+	if cerr != nil {
+		c.done(res, &report.Error{Class: report.Protocol, Code: res.StatusCode, Op: c.op,
+			Detail: fmt.Sprintf("%d %s from %s: %v", res.StatusCode, res.Reason, where, cerr)})
+		return
+	}
+	// A challenge after credentials computed from a fresh challenge means they
+	// are wrong. Only stale=true (right credentials, refused nonce: expired, or
+	// its count overtaken by a concurrent request) earns one more try.
+	if c.tries == 3 || (c.tries == 2 && !ch.Stale) {
+		why := "credentials of " + c.a.auth.Username() + " refused"
+		if ch.Stale {
+			why = "fresh nonce refused as stale again"
+		}
+		c.done(res, &report.Error{Class: report.Auth, Code: res.StatusCode, Op: c.op,
+			Detail: fmt.Sprintf("%d %s from %s: %s", res.StatusCode, res.Reason, where, why)})
+		return
+	}
+	// The retry answers this very challenge (not whatever a concurrent request
+	// cached meanwhile) and is the same request (Call-ID, From tag) with the
+	// next CSeq and a new branch (RFC 3261 section 22.2).
+	c.send(c.a.auth.learn(c.r.Method, ch))
 }
 
 func isChallenge(res *sip.Response) bool {

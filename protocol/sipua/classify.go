@@ -53,15 +53,19 @@ func ClassifyStatus(method sip.RequestMethod, code int, reason string) (c report
 // method sent to where ("127.0.0.1:5090/udp"), or nil for 2xx. Detail keeps the
 // status line: "404 User Not Found from 127.0.0.1:5090/udp". It is a pure function.
 func StatusError(op string, method sip.RequestMethod, res *sip.Response, where string) error {
-	class, failed := ClassifyStatus(method, res.StatusCode, res.Reason)
+	return statusError(op, method, res.StatusCode, res.Reason, where)
+}
+
+func statusError(op string, method sip.RequestMethod, code int, reason, where string) error {
+	class, failed := ClassifyStatus(method, code, reason)
 	if !failed {
 		return nil
 	}
 	return &report.Error{
 		Class:  class,
-		Code:   res.StatusCode,
+		Code:   code,
 		Op:     op,
-		Detail: fmt.Sprintf("%d %s from %s", res.StatusCode, res.Reason, where),
+		Detail: fmt.Sprintf("%d %s from %s", code, reason, where),
 	}
 }
 

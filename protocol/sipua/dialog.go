@@ -161,7 +161,7 @@ func (d *Dialog) Do(ctx context.Context, op string, method sip.RequestMethod, co
 		req.AppendHeader(d.a.ua.shared.contentType(contentType))
 	}
 	req.SetBody(body)
-	res, err := d.a.ua.send(ctx, req)
+	res, err := d.a.ua.do(ctx, req)
 	if err != nil {
 		return nil, SendError(op, err, d.a.ua.where, d.a.ua.timeout)
 	}

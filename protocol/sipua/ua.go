@@ -169,6 +169,9 @@ type UA struct {
 	// current when it started. Nil for TCP, where dial errors say it all, and
 	// once the UA is closed.
 	refused atomic.Pointer[refusal]
+	// txs runs the UDP non-INVITE client transactions (fasttx.go); nil for
+	// TCP and TLS.
+	txs *txTable
 	// timers holds stopped *time.Timers for the per-transaction timeout: a
 	// context.WithTimeout per request costs several allocations on the hot path.
 	timers sync.Pool
@@ -278,6 +281,8 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 	_ = c.SetReadBuffer(4 << 20)
 	ua.refused.Store(newRefusal())
 	tc := newTargetConn(c, ua.onRefused)
+	ua.txs = newTxTable(tc.write, sip.T1, sip.T2, ua.timeout)
+	tc.intercept = ua.txs.onDatagram
 	ua.closers = append(ua.closers, c)
 	ua.serving.Add(1)
 	go func() {
@@ -470,6 +475,9 @@ func (ua *UA) Close() error {
 			_ = ua.sua.Close()
 		}
 		ua.serving.Wait()
+		if ua.txs != nil {
+			ua.txs.close(context.Canceled)
+		}
 		if r := ua.refused.Swap(nil); r != nil {
 			r.fire(context.Canceled)
 		}
@@ -499,10 +507,42 @@ func (ua *UA) onRefused(errno syscall.Errno) {
 		return // closed, or another refusal report replaced it first
 	}
 	old.fire(errRefused{errno})
+	if ua.txs != nil {
+		ua.txs.failAll(errRefused{errno})
+	}
 	ua.log.Debug("target unreachable", "target", ua.where, "error", errno.Error())
 }
 
-// send runs one client transaction for a fresh req and returns its final
+// transact runs one client transaction for a fresh req and calls done once
+// with its final response or the error that ended it, within the
+// per-transaction timeout and ctx, and (UDP) cut short when the target
+// refuses. A UDP non-INVITE request is one of the UA's own transactions
+// (fasttx.go): done is called later, from the UA's goroutines, and with full
+// false a 2xx is not parsed (txResult.res is nil). Anything else goes through
+// sipgo's transaction layer: transact then blocks and calls done before it
+// returns. done must not block.
+func (ua *UA) transact(ctx context.Context, req *sip.Request, full bool, done func(txResult)) {
+	if ua.txs != nil && req.Method != sip.INVITE && req.Method != sip.ACK && req.Method != sip.CANCEL {
+		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, full, done)
+		return
+	}
+	res, err := ua.send(ctx, req)
+	if err != nil {
+		done(txResult{err: err})
+		return
+	}
+	done(txResult{code: res.StatusCode, reason: res.Reason, res: res})
+}
+
+// do is transact waiting for the final response.
+func (ua *UA) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	ch := make(chan txResult, 1)
+	ua.transact(ctx, req, true, func(r txResult) { ch <- r })
+	r := <-ch
+	return r.res, r.err
+}
+
+// send runs one client transaction through sipgo for a fresh req and returns its final
 // response, within the per-transaction timeout and ctx, and (UDP) cut short
 // when the target refuses. It is Client.Do with those limits watched directly:
 // a derived context per request (timeout, refusal) was the most expensive part

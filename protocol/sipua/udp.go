@@ -24,6 +24,10 @@ import (
 type targetConn struct {
 	*net.UDPConn
 	refused func(syscall.Errno)
+	// intercept, when set before serving starts, sees every datagram read
+	// first and reports whether it consumed it (a response to one of the UA's
+	// own transactions): sipgo then never sees it.
+	intercept func([]byte) bool
 
 	readyOnce sync.Once
 	ready     chan struct{} // closed on the first ReadFrom: sipgo has pooled the socket
@@ -49,6 +53,8 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				c.refused(errno)
 				continue
 			}
+		} else if c.intercept != nil && c.intercept(b[:n]) {
+			continue
 		}
 		return n, addr, err
 	}
@@ -66,6 +72,12 @@ func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// write sends b to the target (the UA's own transactions).
+func (c *targetConn) write(b []byte) error {
+	_, err := c.WriteTo(b, nil)
+	return err
 }
 
 // icmpErrno reports whether err is an asynchronous ICMP error on the socket.

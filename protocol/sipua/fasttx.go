@@ -1,0 +1,482 @@
+package sipua
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// UDP non-INVITE client transactions (RFC 3261 section 17.1.2) run by the UA
+// itself instead of sipgo's transaction layer.
+//
+// Why: a load run's hot path is one MESSAGE transaction per op. sipgo gives
+// each client transaction two runtime timers (A, B), an unbuffered response
+// channel, and a goroutine per received response that hands it over through
+// that channel; profiled at 8,000 MESSAGEs/s this hand-off and the thread
+// wake-ups it causes were most of chatload's CPU per message, several times
+// SIPp's (docs/performance.md). Here a transaction is a table entry: the
+// request is written straight to the UA's connected socket, the response is
+// matched by its branch in the socket's read loop before sipgo parses it (no
+// goroutine, and a 2xx is not even parsed when the caller only wants the
+// status), and one goroutine per UA serves every transaction's retransmission
+// timer (Timer E: T1, doubling up to T2) and the timeout. INVITE keeps sipgo's
+// transaction (its ACK handling matters), as do TCP and TLS (no
+// retransmissions, and sipgo dials the connection).
+//
+// Requests go out with the sipgo-built headers of Account.build plus our own Via,
+// whose branch is this UA's marker followed by the transaction's number in hex:
+// "z9hG4bK" + "cl" + 8 random hex digits + "-" + number. A response carrying the
+// marker is ours (the random part tells UAs apart); anything else is left to
+// sipgo (incoming requests, and responses to its own transactions).
+
+// txResult is the outcome of a transaction: the final status, the parsed
+// response (nil for a 2xx to a status-only transaction) or the error that ended
+// it without a final response.
+type txResult struct {
+	code   int
+	reason string
+	res    *sip.Response
+	err    error
+}
+
+// clientTx is one transaction in the table. id, data, full and done are set
+// before it is published and sent after that; state decides who completes it.
+type clientTx struct {
+	id    uint64
+	sent  int64 // ns since the table's base: start of the timers
+	data  []byte
+	full  bool // parse every final response (else a 2xx is status-only)
+	done  func(txResult)
+	stop  atomic.Pointer[func() bool] // context.AfterFunc's stop; nil when the ctx cannot end
+	state atomic.Int32
+}
+
+const (
+	txPending = iota
+	txDone
+)
+
+// claim makes the caller the one that completes tx: exactly one caller gets
+// true.
+func (tx *clientTx) claim() bool { return tx.state.CompareAndSwap(txPending, txDone) }
+
+func (tx *clientTx) pending() bool { return tx.state.Load() == txPending }
+
+const txShards = 16
+
+// txTable holds a UA's UDP transactions: a sharded map by number for the read
+// loop's lookups, and one FIFO queue per timer stage for the timer goroutine.
+// All the UA's transactions share one schedule (T1, T2 and the UA's timeout
+// are fixed when it is made), so an entry's due time in stage k is
+// sent+offsets[k] and every queue is in due order: pushing is an append,
+// and the timer goroutine only ever looks at queue heads. A transaction
+// finished early leaves its entry behind until that entry is due (at most one
+// entry per transaction is queued at a time).
+type txTable struct {
+	write   func([]byte) error
+	marker  []byte // "branch=z9hG4bKcl" + 8 hex + "-"
+	branch  string // marker without "branch="
+	base    time.Time
+	offsets []int64 // ns after sending: the retransmissions, then the timeout (last)
+	tick    int64   // the timer goroutine wakes at most once per tick
+	next    atomic.Uint64
+	shards  [txShards]txShard
+
+	qmu     sync.Mutex
+	queues  []txQueue
+	planned int64 // when the timer goroutine will wake (ns since base); 0 = idle
+	closed  bool
+	failed  error // the error Close ends transactions with
+
+	kick chan struct{}
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+type txShard struct {
+	mu sync.Mutex
+	m  map[uint64]*clientTx
+	_  [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+type txEntry struct {
+	tx  *clientTx
+	due int64
+}
+
+// txQueue is a FIFO of entries in due order.
+type txQueue struct {
+	buf  []txEntry
+	head int
+}
+
+func (q *txQueue) push(e txEntry) {
+	if q.head > 0 && q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
+	} else if q.head >= 1024 && q.head*2 >= len(q.buf) {
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	q.buf = append(q.buf, e)
+}
+
+func (q *txQueue) empty() bool { return q.head == len(q.buf) }
+
+func (q *txQueue) pop() txEntry {
+	e := q.buf[q.head]
+	q.buf[q.head] = txEntry{}
+	q.head++
+	return e
+}
+
+// txTick bounds how often the timer goroutine wakes: retransmissions and
+// timeouts fire up to this late. Transactions finished within T1 leave their
+// first entry queued, so at thousands per second a queue head is due nearly
+// every millisecond; waking for each would cost more than the transactions.
+const txTick = 10 * time.Millisecond
+
+// txOffsets is the schedule of a transaction sent at 0: retransmissions at T1,
+// then intervals doubling up to T2, while before timeout; the timeout last.
+func txOffsets(t1, t2, timeout time.Duration) []int64 {
+	var offs []int64
+	step, at := t1, t1
+	for t1 > 0 && at < timeout {
+		offs = append(offs, int64(at))
+		step = min(2*step, t2)
+		at += step
+	}
+	return append(offs, int64(timeout))
+}
+
+// newTxTable starts the timer goroutine. write sends a datagram to the target;
+// t1 and t2 are RFC 3261's (the UA gives sipgo's, see SetTimers); timeout ends
+// a transaction without a final response.
+func newTxTable(write func([]byte) error, t1, t2, timeout time.Duration) *txTable {
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	branch := "z9hG4bKcl" + hex.EncodeToString(r[:]) + "-"
+	t := &txTable{
+		write:   write,
+		branch:  branch,
+		marker:  []byte("branch=" + branch),
+		base:    time.Now(),
+		offsets: txOffsets(t1, t2, timeout),
+		tick:    int64(txTick),
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+	}
+	t.queues = make([]txQueue, len(t.offsets))
+	for i := range t.shards {
+		t.shards[i].m = map[uint64]*clientTx{}
+	}
+	t.wg.Add(1)
+	go t.timers()
+	return t
+}
+
+func (t *txTable) now() int64 { return int64(time.Since(t.base)) }
+
+func (t *txTable) shard(id uint64) *txShard { return &t.shards[id%txShards] }
+
+// start sends req as a new transaction and calls done exactly once with its
+// outcome: from the UA's read loop (a final response), the timer goroutine
+// (timeout), ctx's cancellation, a refusal by the target, Close, or from start
+// itself when the request cannot be sent. done must not block. req must have
+// no Via yet; start adds ours.
+func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, full bool, done func(txResult)) {
+	id := t.next.Add(1)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
+		Params: sip.HeaderParams{{K: "branch", V: t.branch + strconv.FormatUint(id, 16)}, {K: "rport"}}}
+	req.PrependHeader(via)
+	w := bufWriter(make([]byte, 0, 384+len(req.Body())))
+	req.StringWrite(&w)
+	if len(w) > sip.UDPMTUSize-200 {
+		done(txResult{err: sip.ErrUDPMTUCongestion})
+		return
+	}
+	tx := &clientTx{id: id, data: w, full: full, done: done}
+
+	sh := t.shard(id)
+	sh.mu.Lock()
+	sh.m[id] = tx
+	sh.mu.Unlock()
+
+	t.qmu.Lock()
+	if t.closed {
+		t.qmu.Unlock()
+		t.finish(tx, txResult{err: t.failed})
+		return
+	}
+	tx.sent = t.now()
+	due := tx.sent + t.offsets[0]
+	t.queues[0].push(txEntry{tx: tx, due: due})
+	wake := t.planned == 0 || due < t.planned
+	t.qmu.Unlock()
+	if wake {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { t.finish(tx, txResult{err: ctx.Err()}) })
+		tx.stop.Store(&stop)
+		if !tx.pending() { // finished before stop was stored: finish did not see it
+			if s := tx.stop.Swap(nil); s != nil {
+				(*s)()
+			}
+		}
+	}
+	if err := t.write(tx.data); err != nil {
+		t.finish(tx, txResult{err: err})
+	}
+}
+
+// finish completes tx with r unless it is complete already.
+func (t *txTable) finish(tx *clientTx, r txResult) {
+	if !tx.claim() {
+		return
+	}
+	sh := t.shard(tx.id)
+	sh.mu.Lock()
+	delete(sh.m, tx.id)
+	sh.mu.Unlock()
+	if s := tx.stop.Swap(nil); s != nil {
+		(*s)()
+	}
+	tx.done(r)
+}
+
+// failAll completes every transaction in flight with err (the target refused,
+// or the UA is closing).
+func (t *txTable) failAll(err error) {
+	var all []*clientTx
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, tx := range sh.m {
+			all = append(all, tx)
+		}
+		sh.mu.Unlock()
+	}
+	for _, tx := range all {
+		t.finish(tx, txResult{err: err})
+	}
+}
+
+// close fails what is in flight with err and stops the timer goroutine; later
+// starts fail with err too.
+func (t *txTable) close(err error) {
+	t.qmu.Lock()
+	already := t.closed
+	t.closed, t.failed = true, err
+	t.qmu.Unlock()
+	if already {
+		return
+	}
+	close(t.quit)
+	t.wg.Wait()
+	t.failAll(err)
+}
+
+// onDatagram takes a datagram the UA's socket received and reports whether it
+// was a response to one of the table's transactions (then it is handled and
+// sipgo never sees it). It runs on the read loop: the final response completes
+// its transaction right here.
+func (t *txTable) onDatagram(b []byte) bool {
+	if len(b) < 12 || string(b[:8]) != "SIP/2.0 " {
+		return false
+	}
+	head := b
+	if i := bytes.Index(b, crlfcrlf); i >= 0 {
+		head = b[:i]
+	}
+	i := bytes.Index(head, t.marker)
+	if i < 0 {
+		return false
+	}
+	id, ok := parseHexID(head[i+len(t.marker):])
+	code, cok := statusCode(b[8:11])
+	if !ok || !cok {
+		return false // not one we wrote: let sipgo judge it
+	}
+	sh := t.shard(id)
+	sh.mu.Lock()
+	tx := sh.m[id]
+	sh.mu.Unlock()
+	if tx == nil || code < 200 {
+		// A retransmitted final response to a finished transaction, or a
+		// provisional one: nothing to do (the retransmission schedule keeps
+		// going for a provisional response; the RFC's T2 interval in Proceeding
+		// is the schedule's cap anyway).
+		return true
+	}
+	r := txResult{code: code, reason: reasonPhrase(b)}
+	if tx.full || code >= 300 {
+		msg, err := sip.ParseMessage(bytes.Clone(b))
+		res, isRes := msg.(*sip.Response)
+		if err != nil || !isRes {
+			r = txResult{err: errBadResponse{err}}
+		} else {
+			r.res = res
+		}
+	}
+	t.finish(tx, r)
+	return true
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// errBadResponse: a response we matched but sipgo cannot parse.
+type errBadResponse struct{ err error }
+
+func (e errBadResponse) Error() string {
+	if e.err == nil {
+		return "unparsable response"
+	}
+	return "unparsable response: " + e.err.Error()
+}
+func (e errBadResponse) Unwrap() error { return e.err }
+
+func parseHexID(b []byte) (uint64, bool) {
+	var v uint64
+	n := 0
+	for ; n < len(b) && n < 16; n++ {
+		c := b[n]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return v, n > 0
+		}
+	}
+	return v, n > 0
+}
+
+func statusCode(b []byte) (int, bool) {
+	if len(b) != 3 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, v >= 100 && v <= 699
+}
+
+// reasonPhrase is the status line's text after the code ("OK").
+func reasonPhrase(b []byte) string {
+	if len(b) < 12 {
+		return ""
+	}
+	line := b[12:]
+	if i := bytes.IndexByte(line, '\r'); i >= 0 {
+		line = line[:i]
+	}
+	// The common phrases without an allocation.
+	switch string(line) {
+	case "OK":
+		return "OK"
+	case "Accepted":
+		return "Accepted"
+	}
+	return string(line)
+}
+
+// timers is the table's one goroutine: it retransmits and times out
+// transactions at their queue heads' due times, waking at most once per tick,
+// and sleeps until kicked while nothing is queued.
+func (t *txTable) timers() {
+	defer t.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var due []txEntry // entries popped this round, handled outside the lock
+	last := int64(0)
+	for {
+		now := t.now()
+		t.qmu.Lock()
+		for k := range t.queues {
+			q := &t.queues[k]
+			for !q.empty() && q.buf[q.head].due <= now {
+				due = append(due, txEntry{tx: q.pop().tx, due: int64(k)})
+			}
+		}
+		t.qmu.Unlock()
+		var expired []*clientTx
+		var again []txEntry
+		for _, e := range due {
+			tx, k := e.tx, int(e.due)
+			if !tx.pending() {
+				continue
+			}
+			if k == len(t.offsets)-1 {
+				expired = append(expired, tx)
+				continue
+			}
+			_ = t.write(tx.data) // a failed write shows as a refusal or a timeout
+			again = append(again, txEntry{tx: tx, due: int64(k + 1)})
+		}
+		clear(due)
+		due = due[:0]
+		for _, tx := range expired {
+			t.finish(tx, txResult{err: context.DeadlineExceeded})
+		}
+
+		t.qmu.Lock()
+		for _, e := range again {
+			k := int(e.due)
+			t.queues[k].push(txEntry{tx: e.tx, due: e.tx.sent + t.offsets[k]})
+		}
+		next := int64(0)
+		for k := range t.queues {
+			if q := &t.queues[k]; !q.empty() && (next == 0 || q.buf[q.head].due < next) {
+				next = q.buf[q.head].due
+			}
+		}
+		if next != 0 {
+			next = max(next, last+t.tick, 1)
+		}
+		t.planned = next
+		t.qmu.Unlock()
+		last = now
+
+		if next == 0 {
+			select {
+			case <-t.kick:
+				continue
+			case <-t.quit:
+				return
+			}
+		}
+		timer.Reset(time.Duration(next - t.now()))
+		select {
+		case <-timer.C:
+		case <-t.kick:
+			timer.Stop()
+		case <-t.quit:
+			return
+		}
+	}
+}
+
+// bufWriter collects a message's text (io.StringWriter) into a byte slice.
+type bufWriter []byte
+
+func (w *bufWriter) WriteString(s string) (int, error) {
+	*w = append(*w, s...)
+	return len(s), nil
+}

@@ -38,6 +38,22 @@ type Session interface {
 	Close(ctx context.Context) error
 }
 
+// AsyncSender is an optional Session capability that lets the load engine post
+// without a goroutine waiting for each answer: the open model then starts posts
+// from its pacer and takes their outcomes in done. At thousands of posts per
+// second a goroutine per post (and the scheduler's hand-offs to it) is most of the
+// generator's CPU.
+type AsyncSender interface {
+	// SendAsync starts what Send(ctx, room, m) does or, with page set, what
+	// Pager.SendTo(ctx, room, m) does (room is then the URI), and returns without
+	// waiting for the final response. done is called exactly once with the error
+	// that call would have returned, from a driver goroutine or before SendAsync
+	// returns; it must not block. The driver's own per-request timeout bounds the
+	// wait (a deadline on ctx is not read); canceling ctx ends it with a Canceled
+	// error.
+	SendAsync(ctx context.Context, room string, page bool, m Message, done func(error))
+}
+
 // RoomLister is an optional Session capability: the rooms the user can see, as the
 // URIs Join accepts.
 type RoomLister interface {

@@ -84,7 +84,8 @@ func (r *runner) pace(ctx, opCtx context.Context) {
 	}
 }
 
-// dispatch starts j on a goroutine of its own and returns 0, or returns the drop code
+// dispatch starts j on a goroutine of its own (or, for posts through an
+// AsyncSender, right here: r.inline) and returns 0, or returns the drop code
 // when it cannot start now. Only the pacer calls it (so check-then-add on inflight is
 // exact).
 //
@@ -114,6 +115,10 @@ func (r *runner) dispatch(opCtx context.Context, j job) int {
 	r.notePeak(r.inflight.Add(1))
 	r.started.Add(1)
 	r.wg.Add(1)
+	if r.inline != nil {
+		r.inline(opCtx, j)
+		return 0
+	}
 	go r.work(opCtx, j)
 	return 0
 }

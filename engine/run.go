@@ -156,7 +156,11 @@ type runner struct {
 	histSlots []historySlot
 	slots     chan int32 // free slots (pairs, users) when the scenario's op holds one
 	op        func(ctx context.Context, l *lane, j job)
-	headOp    report.Op // the op whose p99 progress shows; set before progress starts
+	// inline, when set, starts an open-model op on the pacer's goroutine
+	// without waiting for it (startPost: every poster is an AsyncSender); the op
+	// ends itself (inflight, wg).
+	inline func(ctx context.Context, j job)
+	headOp report.Op // the op whose p99 progress shows; set before progress starts
 
 	started  atomic.Uint64 // ops started
 	dropped  atomic.Uint64

@@ -45,6 +45,21 @@ func config(t *testing.T, scenario string, rate scenarios.Rate, dur time.Duratio
 	return c
 }
 
+// modes runs f (under synctest) in the engine's two ways of running posts: a
+// goroutine per op, for sessions that are no engine.AsyncSender (async 0), and
+// started from the pacer and finished by their callback (async: the fake's
+// per-request timeout, longer than any op of these tests).
+func modes(t *testing.T, f func(t *testing.T, async time.Duration)) {
+	for _, m := range []struct {
+		name  string
+		async time.Duration
+	}{{"goroutine-per-op", 0}, {"async", time.Minute}} {
+		t.Run(m.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { f(t, m.async) })
+		})
+	}
+}
+
 func run(t *testing.T, ctx context.Context, d engine.Driver, c scenarios.Config, us []engine.User) *report.Report {
 	t.Helper()
 	rep, err := engine.Run(ctx, d, engine.RunConfig{Scenario: c, Users: us, RunID: "t1"})
@@ -113,11 +128,12 @@ func (c *counter) next() int {
 }
 
 func TestOpenConstantRateExact(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, 10*time.Second)
 		c.Pairs = 5
 		us := population(10)
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		rep := run(t, t.Context(), d, c, us)
 
 		if rep.EndReason != engine.EndCompleted {
@@ -148,6 +164,9 @@ func TestOpenConstantRateExact(t *testing.T) {
 		if n, _ := count(rep, "leave"); n != 10 {
 			t.Errorf("%d leaves; want 10", n)
 		}
+		if want := map[bool]int64{false: 0, true: 1000}[async > 0]; d.AsyncSends() != want {
+			t.Errorf("%d posts through SendAsync; want %d", d.AsyncSends(), want)
+		}
 		if rep.Generator.Workers < 1 || rep.Generator.ScheduleLagP99US >= 1 {
 			t.Errorf("generator = %+v; want workers, and no lag under synctest", rep.Generator)
 		}
@@ -155,11 +174,12 @@ func TestOpenConstantRateExact(t *testing.T) {
 }
 
 func TestDropsOverInFlightCap(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, time.Second)
 		c.Pairs, c.MaxInFlight = 1, 5
 		us := population(2)
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		// Each send takes 95ms: 5 in flight at 0..40ms, so the ops at 50..90ms find the
 		// cap reached; at 100ms the op of 0ms is done (95ms), and so on: of every 10
 		// ops, 5 start and 5 are dropped.
@@ -246,11 +266,16 @@ func TestRampFollowed(t *testing.T) {
 }
 
 func TestDrainWaitsUpToDeliveryTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 10, time.Second)
 		c.Pairs, c.DeliveryTimeout = 1, 2*time.Second
 		us := population(2)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		d.Delay = func(engine.Message, string) time.Duration {
 			switch calls.next() {
@@ -278,11 +303,16 @@ func TestDrainWaitsUpToDeliveryTimeout(t *testing.T) {
 }
 
 func TestLostExactlyDropped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Fanout, 50, 2*time.Second)
 		c.Rooms, c.RoomSize, c.DeliveryTimeout = 2, 5, time.Second
 		us := population(10)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		var dropped counter
 		d.Drop = func(engine.Message, string) bool {
@@ -306,11 +336,16 @@ func TestLostExactlyDropped(t *testing.T) {
 }
 
 func TestDuplicatesCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, time.Second)
 		c.Pairs, c.Rooms = 4, 1 // one room: each post expected by the 7 others
 		us := population(8)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		// Not for the last messages: the drain ends as soon as every expected copy is in,
 		// so extra copies arriving at the same instant as the last ones may be too late
@@ -334,11 +369,16 @@ func TestDuplicatesCounted(t *testing.T) {
 }
 
 func TestOutOfOrderCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, time.Second)
 		c.Pairs = 1
 		us := population(2)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		// Every 5th message is held 35ms: the next three (10ms apart) overtake it.
 		d.Delay = func(engine.Message, string) time.Duration {
@@ -357,11 +397,16 @@ func TestOutOfOrderCounted(t *testing.T) {
 }
 
 func TestCorruptedCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, time.Second)
 		c.Pairs, c.DeliveryTimeout = 2, time.Second
 		us := population(4)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		d.Corrupt = func(engine.Message, string) bool { return calls.next()%13 == 0 }
 		rep := run(t, t.Context(), d, c, us)
@@ -375,11 +420,12 @@ func TestCorruptedCounted(t *testing.T) {
 }
 
 func TestCancelIsGraceful(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, 10*time.Second)
 		c.Pairs = 3
 		us := population(6)
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		time.AfterFunc(5005*time.Millisecond, cancel)
@@ -404,11 +450,12 @@ func TestCancelIsGraceful(t *testing.T) {
 }
 
 func TestCancelDuringStall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, 10*time.Second)
 		c.Pairs = 1
 		us := population(2)
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		// From 1s on the server holds every post for 30s: the interrupt at 2s finds 100
 		// posts in flight, which the short drain cannot wait for.
 		start := time.Now()
@@ -499,11 +546,12 @@ func TestNothingLogsOn(t *testing.T) {
 // stall (3 slow samples among ~2700: p99 ~ the fake's 10ms). Timed from the intended
 // start, the 100 posts due during each stall wait up to 1s: 10% of all, so p99 ~ 900ms.
 func TestCoordinatedOmissionNotHidden(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 100, 30*time.Second)
 		c.Pairs = 2
 		us := population(4)
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		start := time.Now()
 		d.OpLatency = func(op, user string) time.Duration {
 			if op != "send" {
@@ -765,11 +813,12 @@ func TestLogin(t *testing.T) {
 }
 
 func TestMessageScenario(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		us := population(4)
 		c := config(t, scenarios.Message, 10, time.Second)
 		c.To = us[0].URI // a user of the run: its copies are tracked
 		d := fakeFor(c, us)
+		d.AsyncTimeout = async
 		rep := run(t, t.Context(), d, c, us)
 		if n, errs := count(rep, "send"); n != 10 || errs != 0 {
 			t.Errorf("send %d/%d; want 10/0", n, errs)
@@ -806,11 +855,16 @@ func TestMessageScenario(t *testing.T) {
 }
 
 func TestFailedSendWithdrawn(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, async time.Duration) {
 		c := config(t, scenarios.Steady, 10, time.Second)
 		c.Pairs, c.Timeout, c.DeliveryTimeout = 1, 100*time.Millisecond, time.Second
 		us := population(2)
 		d := fakeFor(c, us)
+		if async > 0 {
+			// An AsyncSender's own timeout applies, not c.Timeout: the CLI gives the
+			// driver and the scenario the same --timeout.
+			d.AsyncTimeout = c.Timeout
+		}
 		var calls counter
 		d.Fail = func(op, user string) error {
 			if op == "send" && calls.next() == 3 {

@@ -151,6 +151,17 @@ func (r *runner) setup(ctx context.Context) error {
 	default:
 		return fmt.Errorf("%w: scenario %q has no engine unit", ErrSetup, c.Scenario)
 	}
+	if len(r.posters) > 0 {
+		all := true
+		for i := range r.posters {
+			p := &r.posters[i]
+			p.async, _ = r.sess[p.user].(AsyncSender)
+			all = all && p.async != nil
+		}
+		if all {
+			r.inline = r.startPost
+		}
+	}
 	r.tr.publish()
 	if c.Scenario == scenarios.History {
 		return r.seedRooms(ctx)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatload/chatload/engine"
@@ -49,6 +50,10 @@ type FakeDriver struct {
 	// NoHistory makes sessions without history (no engine.HistoryFetcher, nor Pager
 	// nor RoomLister), as the imc driver's.
 	NoHistory bool
+	// AsyncTimeout, when positive, makes sessions engine.AsyncSenders too (not with
+	// NoHistory): SendAsync runs Send or SendTo on a goroutine of its own with this
+	// timeout on its context, as a driver's own per-request timeout.
+	AsyncTimeout time.Duration
 	// HistoryEdit, when set, changes what History returns: it gets the last n
 	// messages of room (a copy, oldest first) and returns the history to answer.
 	// Called from many goroutines at once.
@@ -59,7 +64,13 @@ type FakeDriver struct {
 	online  map[string]*fakeSession            // user URI -> its latest open session (page mode)
 	calls   []string
 	history map[string][]engine.Delivery // room -> every accepted post, oldest first
+
+	asyncSends atomic.Int64
 }
+
+// AsyncSends returns how many posts went through SendAsync so far. It is safe for
+// concurrent use.
+func (d *FakeDriver) AsyncSends() int64 { return d.asyncSends.Load() }
 
 // Calls returns the operations done so far as "op user [room]", in order. It is safe
 // for concurrent use.
@@ -136,12 +147,20 @@ func (d *FakeDriver) Connect(ctx context.Context, u engine.User, deliver func(en
 	if d.NoHistory {
 		return plainSession{s}, nil
 	}
+	if d.AsyncTimeout <= 0 {
+		return syncSession{s}, nil
+	}
 	return s, nil
 }
 
 // plainSession hides the optional capabilities of a fakeSession: only Session's
 // methods are promoted from the interface.
 type plainSession struct{ engine.Session }
+
+// syncSession is a fakeSession without engine.AsyncSender.
+type syncSession struct{ *fakeSession }
+
+func (syncSession) SendAsync() {} // hides fakeSession's: syncSession is no engine.AsyncSender
 
 type fakeSession struct {
 	d       *FakeDriver
@@ -204,6 +223,24 @@ func (s *fakeSession) Send(ctx context.Context, room string, m engine.Message) e
 		d.copyTo(r, room, s.user, m)
 	}
 	return nil
+}
+
+// SendAsync implements engine.AsyncSender when d.AsyncTimeout is set (see there).
+func (s *fakeSession) SendAsync(ctx context.Context, room string, page bool, m engine.Message, done func(error)) {
+	s.d.asyncSends.Add(1)
+	if s.d.AsyncTimeout <= 0 {
+		done(report.Errorf(report.Other, "send", 0, "the fake has no AsyncTimeout: SendAsync must not be used"))
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, s.d.AsyncTimeout)
+		defer cancel()
+		if page {
+			done(s.SendTo(ctx, room, m))
+		} else {
+			done(s.Send(ctx, room, m))
+		}
+	}()
 }
 
 // SendTo implements engine.Pager: the copy goes to the latest open session of uri,

@@ -509,31 +509,7 @@ func (s *session) wait(ctx context.Context, w *waiter, op, uri, what string) (an
 // Send posts m to room and returns on the server's final response. m.ID becomes
 // the Call-ID, which imc echoes to the receivers as In-Reply-To.
 func (s *session) Send(ctx context.Context, room string, m engine.Message) error {
-	if err := s.checkOpen("send"); err != nil {
-		return err
-	}
-	if m.Body == "" {
-		return report.Errorf(report.Protocol, "send", 0, "empty message body (imc refuses it)")
-	}
-	if IsCommand(m.Body) {
-		return report.Errorf(report.Protocol, "send", 0, "message body starts with %q: imc would run it as a command, not relay it", string(CmdChar))
-	}
-	callID := m.ID
-	if callID != "" && !sipua.ValidCallID(callID) {
-		return report.Errorf(report.Protocol, "send", 0, "message ID %q cannot be a Call-ID", callID)
-	}
-	uri, ruri, err := s.resolveRoom("send", room)
-	if err != nil {
-		return err
-	}
-	err = s.message(ctx, "send", ruri, callID, m.Body)
-	if err == nil {
-		return nil
-	}
-	if c, code := report.ClassOf(err); c == report.Rejected && code == 403 {
-		return annotate(err, uri+": not a member of the room (or no such room)")
-	}
-	return annotate(err, uri)
+	return await(func(done func(error)) { s.SendAsync(ctx, room, false, m, done) })
 }
 
 // SendTo sends m to uri in page mode (RFC 3428), outside any room: a MESSAGE
@@ -544,21 +520,69 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 // for Send (404 NotFound: nobody of that name is registered). It implements
 // engine.Pager.
 func (s *session) SendTo(ctx context.Context, uri string, m engine.Message) error {
+	return await(func(done func(error)) { s.SendAsync(ctx, uri, true, m, done) })
+}
+
+// await runs an asynchronous operation and waits for its outcome.
+func await(start func(done func(error))) error {
+	ch := make(chan error, 1)
+	start(func(err error) { ch <- err })
+	return <-ch
+}
+
+// SendAsync is Send (page false) or SendTo (page true, room is the URI) without
+// waiting: it implements engine.AsyncSender. Over UDP the MESSAGE is one of
+// the UA's own transactions and done runs on the UA's read loop (or timer)
+// goroutine; over TCP and TLS it runs before SendAsync returns.
+func (s *session) SendAsync(ctx context.Context, room string, page bool, m engine.Message, done func(error)) {
 	if err := s.checkOpen("send"); err != nil {
-		return err
+		done(err)
+		return
 	}
 	callID := m.ID
 	if callID != "" && !sipua.ValidCallID(callID) {
-		return report.Errorf(report.Protocol, "send", 0, "message ID %q cannot be a Call-ID", callID)
+		done(report.Errorf(report.Protocol, "send", 0, "message ID %q cannot be a Call-ID", callID))
+		return
 	}
-	ruri, ok := s.d.uris.parse(scenarios.NormalizeURI(uri))
-	if !ok {
-		return report.Errorf(report.Protocol, "send", 0, "%q is not a SIP URI (want sip:user@host)", uri)
+	var ruri sip.Uri
+	var what, notMember string
+	if page {
+		var ok bool
+		if ruri, ok = s.d.uris.parse(scenarios.NormalizeURI(room)); !ok {
+			done(report.Errorf(report.Protocol, "send", 0, "%q is not a SIP URI (want sip:user@host)", room))
+			return
+		}
+		what = "MESSAGE to " + ruri.String()
+	} else {
+		if m.Body == "" {
+			done(report.Errorf(report.Protocol, "send", 0, "empty message body (imc refuses it)"))
+			return
+		}
+		if IsCommand(m.Body) {
+			done(report.Errorf(report.Protocol, "send", 0, "message body starts with %q: imc would run it as a command, not relay it", string(CmdChar)))
+			return
+		}
+		uri, u, err := s.resolveRoom("send", room)
+		if err != nil {
+			done(err)
+			return
+		}
+		ruri, what, notMember = u, uri, uri+": not a member of the room (or no such room)"
 	}
-	if err := s.message(ctx, "send", ruri, callID, m.Body); err != nil {
-		return annotate(err, "MESSAGE to "+ruri.String())
-	}
-	return nil
+	s.acct.DoAsync(ctx, "send", sipua.Request{
+		Method: sip.MESSAGE, URI: ruri, CallID: callID,
+		ContentType: "text/plain", Body: []byte(m.Body),
+	}, func(_ *sip.Response, err error) {
+		if err == nil {
+			done(nil)
+			return
+		}
+		if c, code := report.ClassOf(err); c == report.Rejected && code == 403 && notMember != "" {
+			done(annotate(err, notMember))
+			return
+		}
+		done(annotate(err, what))
+	})
 }
 
 // Leave sends "#exit" and returns on its 200. The "has left" notification is not

@@ -280,7 +280,11 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 	// before the reader catches up at a few thousand copies per second.
 	_ = c.SetReadBuffer(4 << 20)
 	ua.refused.Store(newRefusal())
-	tc := newTargetConn(c, ua.onRefused)
+	tc, err := newTargetConn(c, ua.onRefused)
+	if err != nil {
+		_ = c.Close()
+		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot use the udp socket to " + ua.where, Err: err}
+	}
 	ua.txs = newTxTable(tc.write, sip.T1, sip.T2, ua.timeout)
 	tc.intercept = ua.txs.onDatagram
 	ua.closers = append(ua.closers, c)

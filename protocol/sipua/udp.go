@@ -23,6 +23,8 @@ import (
 // the connected peer.
 type targetConn struct {
 	*net.UDPConn
+	rc      syscall.RawConn // for sysRead and sysWrite
+	peer    net.Addr        // the target: every datagram comes from it
 	refused func(syscall.Errno)
 	// intercept, when set before serving starts, sees every datagram read
 	// first and reports whether it consumed it (a response to one of the UA's
@@ -33,12 +35,18 @@ type targetConn struct {
 	ready     chan struct{} // closed on the first ReadFrom: sipgo has pooled the socket
 }
 
-func newTargetConn(c *net.UDPConn, refused func(syscall.Errno)) *targetConn {
+func newTargetConn(c *net.UDPConn, refused func(syscall.Errno)) (*targetConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
 	return &targetConn{
 		UDPConn: c,
+		rc:      rc,
+		peer:    c.RemoteAddr(),
 		refused: refused,
 		ready:   make(chan struct{}),
-	}
+	}, nil
 }
 
 // ReadFrom implements net.PacketConn.
@@ -47,7 +55,7 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	// reading: the first call means requests can now find the socket.
 	c.readyOnce.Do(func() { close(c.ready) })
 	for {
-		n, addr, err := c.UDPConn.ReadFrom(b)
+		n, err := c.sysRead(b)
 		if err != nil {
 			if errno, ok := icmpErrno(err); ok {
 				c.refused(errno)
@@ -56,7 +64,10 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		} else if c.intercept != nil && c.intercept(b[:n]) {
 			continue
 		}
-		return n, addr, err
+		if err != nil {
+			return 0, nil, err
+		}
+		return n, c.peer, nil
 	}
 }
 
@@ -65,7 +76,7 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // another port (a server behind NAT) still belongs to the target that sent the
 // request, which is where rport would send it too.
 func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	n, err := c.UDPConn.Write(b)
+	n, err := c.sysWrite(b)
 	if err != nil {
 		if errno, ok := icmpErrno(err); ok {
 			c.refused(errno)

@@ -54,6 +54,15 @@ type AsyncSender interface {
 	SendAsync(ctx context.Context, room string, page bool, m Message, done func(error))
 }
 
+// Batcher is an optional Driver capability that goes with AsyncSender: its
+// sessions' SendAsync may hold what it starts until Flush, so that posts started
+// together leave together (one system call for many datagrams). The engine calls
+// Flush after each batch of SendAsync calls, from the same goroutine. Flush is
+// safe for concurrent use.
+type Batcher interface {
+	Flush()
+}
+
 // RoomLister is an optional Session capability: the rooms the user can see, as the
 // URIs Join accepts.
 type RoomLister interface {

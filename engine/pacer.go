@@ -73,6 +73,9 @@ func (r *runner) pace(ctx, opCtx context.Context) {
 			i++
 			off, ok = r.sched.Due(i)
 		}
+		if r.batcher != nil {
+			r.batcher.Flush()
+		}
 		if !ok {
 			break
 		}

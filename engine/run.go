@@ -160,7 +160,10 @@ type runner struct {
 	// without waiting for it (startPost: every poster is an AsyncSender); the op
 	// ends itself (inflight, wg).
 	inline func(ctx context.Context, j job)
-	headOp report.Op // the op whose p99 progress shows; set before progress starts
+	// batcher is the driver's Flush, called by the pacer after each wake-up's
+	// starts when inline is set and the driver has one.
+	batcher Batcher
+	headOp  report.Op // the op whose p99 progress shows; set before progress starts
 
 	started  atomic.Uint64 // ops started
 	dropped  atomic.Uint64
@@ -220,7 +223,8 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	if r.limit <= 0 {
 		r.limit = 10000
 	}
-	r.lanes = make([]lane, min(maxLanes, max(4, 2*runtime.GOMAXPROCS(0))))
+	// By CPUs, not GOMAXPROCS: the CLI may start a run with one P and add more.
+	r.lanes = make([]lane, min(maxLanes, max(4, 2*runtime.NumCPU())))
 	for i := range r.lanes {
 		r.lanes[i].rec = report.NewRecorder()
 	}

@@ -160,6 +160,7 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 		if all {
 			r.inline = r.startPost
+			r.batcher, _ = r.d.(Batcher)
 		}
 	}
 	r.tr.publish()

@@ -56,6 +56,7 @@ type runFlags struct {
 	noRegister bool
 	out        string
 	quiet      bool
+	procs      int // --procs: 0 auto (procs.go)
 	faults     server.FaultFlags
 	tls        tlsFlags
 	iv         intervalFlags // --interval, --checkpoint, --hlog, --metrics-addr (intervals.go)
@@ -111,6 +112,7 @@ or scenario error, 3 a threshold failed (or aborted the run).`,
 	fl.BoolVar(&f.noRegister, "no-register", false, "message scenario: send without registering (any SIP UAS, e.g. SIPp's)")
 	fl.StringVar(&f.out, "out", "", "write the JSON report to this file (default: not written)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
+	fl.IntVar(&f.procs, "procs", 0, "GOMAXPROCS of the generator: 0 sizes it to the load (1 P, more when busy; the GOMAXPROCS environment variable, when set, is kept), N pins it")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
 	addFaultFlags(cmd, &f.faults)
 	addTLSFlags(cmd, &f.tls)
@@ -191,6 +193,9 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	if f.procs < 0 {
+		return usageErr("--procs %d: want 0 (auto) or a number of Ps", f.procs)
+	}
 	if cfg.Target != "" && faults.Enabled() {
 		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
 	}
@@ -268,14 +273,19 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	}
 	defer outs.close()
 	pp := newProgressPrinter(e.stderr, f.quiet)
+	procs := startProcs(f.procs, e.getenv)
 	rep, runErr := engine.Run(runCtx, drv, engine.RunConfig{
 		Scenario: cfg, Users: users, RunID: runID,
 		Progress: func(p engine.Progress) { pp.show(p); outs.progress(p) },
 		Interval: f.iv.every, OnInterval: chainIntervals(outs.interval, gate.onInterval), Aborted: gate.isAborted,
 	})
+	procsNote := procs.stopProcs()
 	pp.done()
 	if rep == nil {
 		return &exitError{code: 1, err: runErr}
+	}
+	if procsNote != "" {
+		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	}
 	rep.Tool = report.Tool{Name: "chatload", Version: self}
 	rep.Target = rtarget

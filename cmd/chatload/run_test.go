@@ -161,6 +161,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "--scenario", "fanout", "--room-size", "1"}, "--room-size"},
 		{[]string{"run", "--target", "127.0.0.1:5090"}, "--users-file is required"},
 		{[]string{"run", "--fault-drop", "2"}, "--fault-drop"},
+		{[]string{"run", "--procs", "-1"}, "--procs"},
 		{[]string{"run", "--users-file", filepath.Join(dir, "none.csv")}, "none.csv"},
 		{[]string{"run", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 	}

@@ -51,8 +51,9 @@ type FakeDriver struct {
 	// nor RoomLister), as the imc driver's.
 	NoHistory bool
 	// AsyncTimeout, when positive, makes sessions engine.AsyncSenders too (not with
-	// NoHistory): SendAsync runs Send or SendTo on a goroutine of its own with this
-	// timeout on its context, as a driver's own per-request timeout.
+	// NoHistory): SendAsync holds the post until the driver's Flush
+	// (engine.Batcher), which runs it as Send or SendTo on a goroutine of its own
+	// with this timeout on its context, as a driver's own per-request timeout.
 	AsyncTimeout time.Duration
 	// HistoryEdit, when set, changes what History returns: it gets the last n
 	// messages of room (a copy, oldest first) and returns the history to answer.
@@ -65,6 +66,7 @@ type FakeDriver struct {
 	calls   []string
 	history map[string][]engine.Delivery // room -> every accepted post, oldest first
 
+	held       []func() // posts SendAsync started, run by Flush
 	asyncSends atomic.Int64
 }
 
@@ -232,15 +234,30 @@ func (s *fakeSession) SendAsync(ctx context.Context, room string, page bool, m e
 		done(report.Errorf(report.Other, "send", 0, "the fake has no AsyncTimeout: SendAsync must not be used"))
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, s.d.AsyncTimeout)
+	d := s.d
+	d.mu.Lock()
+	d.held = append(d.held, func() {
+		ctx, cancel := context.WithTimeout(ctx, d.AsyncTimeout)
 		defer cancel()
 		if page {
 			done(s.SendTo(ctx, room, m))
 		} else {
 			done(s.Send(ctx, room, m))
 		}
-	}()
+	})
+	d.mu.Unlock()
+}
+
+// Flush implements engine.Batcher: the posts SendAsync started wait for it, so a
+// test in which the engine forgets to flush loses them.
+func (d *FakeDriver) Flush() {
+	d.mu.Lock()
+	held := d.held
+	d.held = nil
+	d.mu.Unlock()
+	for _, f := range held {
+		go f()
+	}
 }
 
 // SendTo implements engine.Pager: the copy goes to the latest open session of uri,

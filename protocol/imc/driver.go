@@ -173,6 +173,11 @@ func New(cfg Config) (*Driver, error) {
 // for concurrent use.
 func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
 
+// Flush sends the posts SendAsync started and holds (over UDP), in one system
+// call where the system allows: it implements engine.Batcher. Safe for
+// concurrent use.
+func (d *Driver) Flush() { d.ua.Flush() }
+
 // Close logs off the sessions still open (as Session.Close does, within the
 // configured timeout) and releases the socket. Safe to call more than once and
 // concurrently; Connect fails with Canceled afterwards.
@@ -509,7 +514,7 @@ func (s *session) wait(ctx context.Context, w *waiter, op, uri, what string) (an
 // Send posts m to room and returns on the server's final response. m.ID becomes
 // the Call-ID, which imc echoes to the receivers as In-Reply-To.
 func (s *session) Send(ctx context.Context, room string, m engine.Message) error {
-	return await(func(done func(error)) { s.SendAsync(ctx, room, false, m, done) })
+	return await(func(done func(error)) { s.post(ctx, room, false, m, false, done) })
 }
 
 // SendTo sends m to uri in page mode (RFC 3428), outside any room: a MESSAGE
@@ -520,7 +525,7 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 // for Send (404 NotFound: nobody of that name is registered). It implements
 // engine.Pager.
 func (s *session) SendTo(ctx context.Context, uri string, m engine.Message) error {
-	return await(func(done func(error)) { s.SendAsync(ctx, uri, true, m, done) })
+	return await(func(done func(error)) { s.post(ctx, uri, true, m, false, done) })
 }
 
 // await runs an asynchronous operation and waits for its outcome.
@@ -532,9 +537,15 @@ func await(start func(done func(error))) error {
 
 // SendAsync is Send (page false) or SendTo (page true, room is the URI) without
 // waiting: it implements engine.AsyncSender. Over UDP the MESSAGE is one of
-// the UA's own transactions and done runs on the UA's read loop (or timer)
-// goroutine; over TCP and TLS it runs before SendAsync returns.
+// the UA's own transactions, held until the Driver's Flush (engine.Batcher),
+// and done runs on the UA's read loop (or timer) goroutine; over TCP and TLS
+// it runs before SendAsync returns.
 func (s *session) SendAsync(ctx context.Context, room string, page bool, m engine.Message, done func(error)) {
+	s.post(ctx, room, page, m, true, done)
+}
+
+// post is SendAsync; hold says whether a UDP request waits for Flush.
+func (s *session) post(ctx context.Context, room string, page bool, m engine.Message, hold bool, done func(error)) {
 	if err := s.checkOpen("send"); err != nil {
 		done(err)
 		return
@@ -571,7 +582,7 @@ func (s *session) SendAsync(ctx context.Context, room string, page bool, m engin
 	}
 	s.acct.DoAsync(ctx, "send", sipua.Request{
 		Method: sip.MESSAGE, URI: ruri, CallID: callID,
-		ContentType: "text/plain", Body: []byte(m.Body),
+		ContentType: "text/plain", Body: []byte(m.Body), Hold: hold,
 	}, func(_ *sip.Response, err error) {
 		if err == nil {
 			done(nil)

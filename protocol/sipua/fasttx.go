@@ -80,14 +80,25 @@ const txShards = 16
 // finished early leaves its entry behind until that entry is due (at most one
 // entry per transaction is queued at a time).
 type txTable struct {
-	write   func([]byte) error
-	marker  []byte // "branch=z9hG4bKcl" + 8 hex + "-"
-	branch  string // marker without "branch="
-	base    time.Time
-	offsets []int64 // ns after sending: the retransmissions, then the timeout (last)
-	tick    int64   // the timer goroutine wakes at most once per tick
-	next    atomic.Uint64
-	shards  [txShards]txShard
+	write func([]byte) error
+	// writeBatch sends several datagrams (one sendmmsg on Linux) and calls
+	// failed for each one that could not be sent.
+	writeBatch func(bufs [][]byte, failed func(i int, err error))
+	marker     []byte // "branch=z9hG4bKcl" + 8 hex + "-"
+	branch     string // marker without "branch="
+	base       time.Time
+	offsets    []int64 // ns after sending: the retransmissions, then the timeout (last)
+	tick       int64   // the timer goroutine wakes at most once per tick
+	next       atomic.Uint64
+	shards     [txShards]txShard
+
+	// held are transactions started with hold, not yet written: flush sends
+	// them together.
+	hmu   sync.Mutex
+	held  []*clientTx
+	bufs  [][]byte // flush's scratch, under fmu
+	fmu   sync.Mutex
+	spare []*clientTx // the previous held slice, reused
 
 	qmu     sync.Mutex
 	queues  []txQueue
@@ -160,18 +171,34 @@ func txOffsets(t1, t2, timeout time.Duration) []int64 {
 // t1 and t2 are RFC 3261's (the UA gives sipgo's, see SetTimers); timeout ends
 // a transaction without a final response.
 func newTxTable(write func([]byte) error, t1, t2, timeout time.Duration) *txTable {
+	return newTxTableBatch(write, nil, t1, t2, timeout)
+}
+
+// newTxTableBatch is newTxTable with a batch writer for flush (nil: write
+// each datagram on its own).
+func newTxTableBatch(write func([]byte) error, writeBatch func([][]byte, func(int, error)), t1, t2, timeout time.Duration) *txTable {
+	if writeBatch == nil {
+		writeBatch = func(bufs [][]byte, failed func(int, error)) {
+			for i, b := range bufs {
+				if err := write(b); err != nil {
+					failed(i, err)
+				}
+			}
+		}
+	}
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	branch := "z9hG4bKcl" + hex.EncodeToString(r[:]) + "-"
 	t := &txTable{
-		write:   write,
-		branch:  branch,
-		marker:  []byte("branch=" + branch),
-		base:    time.Now(),
-		offsets: txOffsets(t1, t2, timeout),
-		tick:    int64(txTick),
-		kick:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
+		write:      write,
+		writeBatch: writeBatch,
+		branch:     branch,
+		marker:     []byte("branch=" + branch),
+		base:       time.Now(),
+		offsets:    txOffsets(t1, t2, timeout),
+		tick:       int64(txTick),
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
 	}
 	t.queues = make([]txQueue, len(t.offsets))
 	for i := range t.shards {
@@ -190,8 +217,9 @@ func (t *txTable) shard(id uint64) *txShard { return &t.shards[id%txShards] }
 // outcome: from the UA's read loop (a final response), the timer goroutine
 // (timeout), ctx's cancellation, a refusal by the target, Close, or from start
 // itself when the request cannot be sent. done must not block. req must have
-// no Via yet; start adds ours.
-func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, full bool, done func(txResult)) {
+// no Via yet; start adds ours. With hold, the request is only queued: the next
+// flush sends it, with the others queued by then, in one system call.
+func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, full, hold bool, done func(txResult)) {
 	id := t.next.Add(1)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
 		Params: sip.HeaderParams{{K: "branch", V: t.branch + strconv.FormatUint(id, 16)}, {K: "rport"}}}
@@ -235,9 +263,51 @@ func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port
 			}
 		}
 	}
+	if hold {
+		t.hmu.Lock()
+		t.held = append(t.held, tx)
+		t.hmu.Unlock()
+		return
+	}
 	if err := t.write(tx.data); err != nil {
 		t.finish(tx, txResult{err: err})
 	}
+}
+
+// heldCount is how many transactions wait for flush (tests).
+func (t *txTable) heldCount() int {
+	t.hmu.Lock()
+	defer t.hmu.Unlock()
+	return len(t.held)
+}
+
+// flush sends the held transactions' requests. A request that cannot be sent
+// fails its transaction.
+func (t *txTable) flush() {
+	t.fmu.Lock()
+	defer t.fmu.Unlock()
+	t.hmu.Lock()
+	txs := t.held
+	t.held = t.spare[:0]
+	t.hmu.Unlock()
+	if len(txs) == 0 {
+		t.spare = txs
+		return
+	}
+	bufs := t.bufs[:0]
+	live := txs[:0]
+	for _, tx := range txs {
+		if tx.pending() { // not cancelled or failed meanwhile
+			live = append(live, tx)
+			bufs = append(bufs, tx.data)
+		}
+	}
+	txs = live
+	t.writeBatch(bufs, func(i int, err error) { t.finish(txs[i], txResult{err: err}) })
+	clear(bufs)
+	t.bufs = bufs[:0]
+	clear(txs)
+	t.spare = txs[:0]
 }
 
 // finish completes tx with r unless it is complete already.

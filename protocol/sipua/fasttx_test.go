@@ -125,7 +125,7 @@ func TestTxRetransmitsUntilAnswered(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var o outcome
-		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, false, o.done)
+		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, false, false, o.done)
 		synctest.Wait()
 		if n := len(w.sent()); n != 1 {
 			t.Fatalf("%d datagrams at once; want 1", n)
@@ -179,7 +179,7 @@ func TestTxTimeout(t *testing.T) {
 		var o outcome
 		start := time.Now()
 		var at time.Duration
-		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, true, func(r txResult) {
+		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, true, false, func(r txResult) {
 			at = time.Since(start)
 			o.done(r)
 		})
@@ -206,7 +206,7 @@ func TestTxCancel(t *testing.T) {
 		tt := newTestTable(t, &w)
 		var o outcome
 		ctx, cancel := context.WithCancel(t.Context())
-		tt.start(ctx, testRequest(t, "hello"), "127.0.0.1", 5060, false, o.done)
+		tt.start(ctx, testRequest(t, "hello"), "127.0.0.1", 5060, false, false, o.done)
 		time.Sleep(100 * time.Millisecond)
 		cancel()
 		synctest.Wait()
@@ -232,8 +232,8 @@ func TestTxFailAllCloseWrite(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var a, b outcome
-		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, a.done)
-		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, false, b.done)
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, false, a.done)
+		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, false, false, b.done)
 		tt.failAll(errRefused{syscall.ECONNREFUSED})
 		for _, o := range []*outcome{&a, &b} {
 			if got := o.results(); len(got) != 1 || !errors.Is(got[0].err, syscall.ECONNREFUSED) {
@@ -245,14 +245,14 @@ func TestTxFailAllCloseWrite(t *testing.T) {
 		w.err = syscall.EHOSTUNREACH
 		w.mu.Unlock()
 		var c outcome
-		tt.start(t.Context(), testRequest(t, "c"), "127.0.0.1", 5060, false, c.done)
+		tt.start(t.Context(), testRequest(t, "c"), "127.0.0.1", 5060, false, false, c.done)
 		if got := c.results(); len(got) != 1 || !errors.Is(got[0].err, syscall.EHOSTUNREACH) {
 			t.Errorf("failed write: outcome %+v; want EHOSTUNREACH", got)
 		}
 
 		tt.close(context.Canceled)
 		var d outcome
-		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, false, d.done)
+		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, false, false, d.done)
 		if got := d.results(); len(got) != 1 || !errors.Is(got[0].err, context.Canceled) {
 			t.Errorf("after close: outcome %+v; want Canceled", got)
 		}
@@ -267,8 +267,8 @@ func TestTxResponses(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var busy, full outcome
-		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, busy.done)
-		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, true, full.done)
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, false, busy.done)
+		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, true, false, full.done)
 		out := w.sent()
 
 		for _, b := range [][]byte{
@@ -306,12 +306,70 @@ func TestTxTooLarge(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var o outcome
-		tt.start(t.Context(), testRequest(t, strings.Repeat("x", 1400)), "127.0.0.1", 5060, false, o.done)
+		tt.start(t.Context(), testRequest(t, strings.Repeat("x", 1400)), "127.0.0.1", 5060, false, false, o.done)
 		if got := o.results(); len(got) != 1 || !errors.Is(got[0].err, sip.ErrUDPMTUCongestion) {
 			t.Errorf("outcome %+v; want ErrUDPMTUCongestion", got)
 		}
 		if n := len(w.sent()); n != 0 {
 			t.Errorf("%d datagrams sent", n)
+		}
+	})
+}
+
+// Held requests wait for flush, which hands them to the batch writer together;
+// one the writer refuses fails its transaction, and one cancelled before the
+// flush is not sent.
+func TestTxHoldFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var w wire
+		var batches [][]int // the sizes the batch writer got
+		var mu sync.Mutex
+		tt := newTxTableBatch(w.write, func(bufs [][]byte, failed func(int, error)) {
+			mu.Lock()
+			batches = append(batches, []int{len(bufs)})
+			mu.Unlock()
+			for i, b := range bufs {
+				if bytes.Contains(b, []byte("refuse-me")) {
+					failed(i, syscall.ECONNREFUSED)
+					continue
+				}
+				_ = w.write(b)
+			}
+		}, 500*time.Millisecond, 4*time.Second, 5*time.Second)
+		t.Cleanup(func() { tt.close(context.Canceled) })
+
+		var a, b, c, d outcome
+		ctx, cancel := context.WithCancel(t.Context())
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, true, a.done)
+		tt.start(t.Context(), testRequest(t, "refuse-me"), "127.0.0.1", 5060, false, true, b.done)
+		tt.start(ctx, testRequest(t, "c"), "127.0.0.1", 5060, false, true, c.done)
+		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, false, true, d.done)
+		cancel()
+		synctest.Wait()
+		if n := len(w.sent()); n != 0 {
+			t.Fatalf("%d datagrams before the flush", n)
+		}
+		tt.flush()
+		out := w.sent()
+		if len(out) != 2 || !bytes.HasSuffix(out[0], []byte("\r\n\r\na")) || !bytes.HasSuffix(out[1], []byte("\r\n\r\nd")) {
+			t.Fatalf("flush sent %d datagrams; want a and d", len(out))
+		}
+		if len(batches) != 1 || batches[0][0] != 3 {
+			t.Errorf("batches %v; want one of 3 (the cancelled one left out)", batches)
+		}
+		if got := b.results(); len(got) != 1 || !errors.Is(got[0].err, syscall.ECONNREFUSED) {
+			t.Errorf("refused datagram: outcome %+v", got)
+		}
+		if got := c.results(); len(got) != 1 || !errors.Is(got[0].err, context.Canceled) {
+			t.Errorf("cancelled before the flush: outcome %+v", got)
+		}
+		tt.onDatagram(answer(t, out[0], 200, "OK"))
+		if got := a.results(); len(got) != 1 || got[0].code != 200 {
+			t.Errorf("a: outcome %+v; want 200", got)
+		}
+		tt.flush() // nothing held: nothing sent
+		if n := len(w.sent()); n != 2 {
+			t.Errorf("an empty flush sent something: %d datagrams", n)
 		}
 	})
 }

@@ -285,7 +285,7 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 		_ = c.Close()
 		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot use the udp socket to " + ua.where, Err: err}
 	}
-	ua.txs = newTxTable(tc.write, sip.T1, sip.T2, ua.timeout)
+	ua.txs = newTxTableBatch(tc.write, tc.sysWriteBatch, sip.T1, sip.T2, ua.timeout)
 	tc.intercept = ua.txs.onDatagram
 	ua.closers = append(ua.closers, c)
 	ua.serving.Add(1)
@@ -521,13 +521,14 @@ func (ua *UA) onRefused(errno syscall.Errno) {
 // with its final response or the error that ended it, within the
 // per-transaction timeout and ctx, and (UDP) cut short when the target
 // refuses. A UDP non-INVITE request is one of the UA's own transactions
-// (fasttx.go): done is called later, from the UA's goroutines, and with full
-// false a 2xx is not parsed (txResult.res is nil). Anything else goes through
-// sipgo's transaction layer: transact then blocks and calls done before it
-// returns. done must not block.
-func (ua *UA) transact(ctx context.Context, req *sip.Request, full bool, done func(txResult)) {
+// (fasttx.go): done is called later, from the UA's goroutines, with full
+// false a 2xx is not parsed (txResult.res is nil), and with hold the request
+// waits for the next Flush to be sent. Anything else goes through sipgo's
+// transaction layer: transact then blocks and calls done before it returns.
+// done must not block.
+func (ua *UA) transact(ctx context.Context, req *sip.Request, full, hold bool, done func(txResult)) {
 	if ua.txs != nil && req.Method != sip.INVITE && req.Method != sip.ACK && req.Method != sip.CANCEL {
-		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, full, done)
+		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, full, hold, done)
 		return
 	}
 	res, err := ua.send(ctx, req)
@@ -538,10 +539,18 @@ func (ua *UA) transact(ctx context.Context, req *sip.Request, full bool, done fu
 	done(txResult{code: res.StatusCode, reason: res.Reason, res: res})
 }
 
+// Flush sends the requests held for it (DoAsync of a Request with Hold) in as few system
+// calls as it can (sendmmsg on Linux). Safe for concurrent use.
+func (ua *UA) Flush() {
+	if ua.txs != nil {
+		ua.txs.flush()
+	}
+}
+
 // do is transact waiting for the final response.
 func (ua *UA) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	ch := make(chan txResult, 1)
-	ua.transact(ctx, req, true, func(r txResult) { ch <- r })
+	ua.transact(ctx, req, true, false, func(r txResult) { ch <- r })
 	r := <-ch
 	return r.res, r.err
 }

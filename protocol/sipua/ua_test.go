@@ -463,3 +463,63 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDoAsyncHoldFlush: requests started with Hold reach the server only when
+// the UA flushes them (one sendmmsg on Linux), challenged ones are retried at
+// once, and every done is called once with the outcome; over tcp, Hold changes
+// nothing (sipgo sends at once).
+func TestDoAsyncHoldFlush(t *testing.T) {
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			r := newRegistrar(t)
+			ua := newUA(t, Config{Target: r.addr[tr], Transport: tr, Timeout: 2 * time.Second})
+			a, err := ua.NewAccount("sip:alice@test.example", "alice", "secret-a", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 100 // more than one sendmmsg takes
+			results := make(chan error, n)
+			ctx := t.Context()
+			for range n {
+				go a.DoAsync(ctx, "send", Request{Method: sip.MESSAGE, URI: sip.Uri{Scheme: "sip", User: "room", Host: "test.example"},
+					ContentType: "text/plain", Body: []byte("hi"), Hold: true}, func(res *sip.Response, err error) {
+					if err == nil && res != nil && tr == "udp" {
+						err = fmt.Errorf("a 2xx was parsed: %v", res.StartLine())
+					}
+					results <- err
+				})
+			}
+			if tr == "udp" {
+				// Nothing leaves before the flush: the server saw no request.
+				deadline := time.Now().Add(guard)
+				for ua.txs.heldCount() < n && time.Now().Before(deadline) {
+					runtime.Gosched()
+				}
+				if got := r.count(); got != 0 {
+					t.Fatalf("%d requests reached the server before Flush", got)
+				}
+				ua.Flush()
+			}
+			for range n {
+				select {
+				case err := <-results:
+					if err != nil {
+						t.Errorf("DoAsync: %v", err)
+					}
+				case <-time.After(guard):
+					t.Fatal("DoAsync never called back")
+				}
+			}
+			// udp: each was built before any challenge came back (held), so each was
+			// challenged: 2 requests each. tcp: those built after the first challenge
+			// was learned went pre-emptively.
+			got, lo := r.count(), 2*n
+			if tr == "tcp" {
+				lo = n + 1
+			}
+			if got < lo || got > 2*n {
+				t.Errorf("%d requests reached the server; want %d to %d", got, lo, 2*n)
+			}
+		})
+	}
+}

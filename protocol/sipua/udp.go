@@ -24,6 +24,7 @@ import (
 type targetConn struct {
 	*net.UDPConn
 	rc      syscall.RawConn // for sysRead and sysWrite
+	batch   *batchScratch   // sysWriteBatch's, made on first use
 	peer    net.Addr        // the target: every datagram comes from it
 	refused func(syscall.Errno)
 	// intercept, when set before serving starts, sees every datagram read
@@ -78,11 +79,16 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 	n, err := c.sysWrite(b)
 	if err != nil {
-		if errno, ok := icmpErrno(err); ok {
-			c.refused(errno)
-		}
+		c.noteErr(err)
 	}
 	return n, err
+}
+
+// noteErr reports a write error that is an ICMP refusal as one.
+func (c *targetConn) noteErr(err error) {
+	if errno, ok := icmpErrno(err); ok {
+		c.refused(errno)
+	}
 }
 
 // write sends b to the target (the UA's own transactions).

@@ -23,6 +23,10 @@ func TestEmbedded(t *testing.T) {
 				Users:     server.GeneratedUsers(20, "example.test"),
 				Generated: true,
 				Rooms:     3,
+				// A copy or notice to a user whose UA already closed waits this long
+				// for its answer, on a goroutine the suite's goroutine check (bounded
+				// by guard) would count: well under guard.
+				CopyTimeout: 2 * time.Second,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -177,12 +177,25 @@ func (a *Account) start(ctx context.Context, op string, r Request, full bool, do
 // send builds the next attempt (credentials for st, or the cached challenge
 // when st is nil) and starts its transaction.
 func (c *call) send(st *nonceState) {
+	ua := c.a.ua
+	hold := c.r.Hold && c.tries == 0
+	if ua.own(c.r.Method) {
+		id := ua.txs.nextID()
+		data, err := c.a.appendRequest(make([]byte, 0, 448+len(c.r.Body)), c.r, c.callID, c.tag, st,
+			ua.txs.via(id, ua.contact.Host, ua.contact.Port))
+		if err != nil {
+			c.done(nil, &report.Error{Class: report.Other, Op: c.op, Detail: "building the request", Err: err})
+			return
+		}
+		ua.txs.startData(c.ctx, id, data, c.full, hold, c.final)
+		return
+	}
 	req, err := c.a.build(c.r, c.callID, c.tag, st)
 	if err != nil {
 		c.done(nil, &report.Error{Class: report.Other, Op: c.op, Detail: "building the request", Err: err})
 		return
 	}
-	c.a.ua.transact(c.ctx, req, c.full, c.r.Hold && c.tries == 0, c.final)
+	ua.transact(c.ctx, req, c.full, hold, c.final)
 }
 
 // final takes an attempt's outcome: a challenge is answered with a retry, the

@@ -397,9 +397,7 @@ func (a *Auth) learn(method sip.RequestMethod, c Challenge) *nonceState {
 // cached yet. The digest uri is the Request-URI. Safe for concurrent use (req
 // is the caller's, not shared).
 func (a *Auth) Authorize(req *sip.Request) (bool, error) {
-	a.mu.Lock()
-	st := a.realms[a.last]
-	a.mu.Unlock()
+	st := a.cached()
 	if st == nil {
 		return false, nil
 	}
@@ -408,40 +406,66 @@ func (a *Auth) Authorize(req *sip.Request) (bool, error) {
 
 // authorize adds credentials answering st's challenge to req.
 func (a *Auth) authorize(req *sip.Request, st *nonceState) error {
+	// One allocation for the value: built on the stack, copied once into a string.
+	var buf [512]byte
+	name, b, err := a.appendCredentials(buf[:0], req.Method, req.Recipient.String(), req.Body(), st)
+	if err != nil {
+		return err
+	}
+	req.RemoveHeader(name)
+	req.AppendHeader(sip.NewHeader(name, string(b)))
+	return nil
+}
+
+// appendCredentials appends the value of the header answering st's challenge
+// for a request of method to uri (the Request-URI) with body, counting one
+// more use of the nonce, and returns the header's name (Authorization, or
+// Proxy-Authorization for a proxy's challenge).
+func (a *Auth) appendCredentials(dst []byte, method sip.RequestMethod, uri string, body []byte, st *nonceState) (string, []byte, error) {
 	a.mu.Lock()
 	st.nc++
 	d, nonce, nc := st.d, st.ch.Nonce, st.nc
-	proxy, seen := a.proxyFor[req.Method]
 	a.mu.Unlock()
 	if d.err != nil {
-		return d.err
+		return "", dst, d.err
 	}
-	if !seen {
-		// Registrars challenge REGISTER with 401 and proxies everything else with 407.
-		proxy = req.Method != sip.REGISTER
-	}
-	uri := req.Recipient.String()
-	// One allocation for the value: built on the stack, copied once into a string.
-	var buf [512]byte
-	b := append(buf[:0], d.prefix...)
+	b := append(dst, d.prefix...)
 	b = appendQuoted(b, uri)
 	b = append(b, `,response="`...)
-	b, err := appendResponse(b, d.h, d.ha1, string(req.Method), uri, nonce, nc, d.cnonce, d.qop, req.Body())
+	b, err := appendResponse(b, d.h, d.ha1, string(method), uri, nonce, nc, d.cnonce, d.qop, body)
 	if err != nil {
-		return err
+		return "", dst, err
 	}
 	b = append(b, '"')
 	b = append(b, d.suffix...)
 	if d.qop != "" {
 		b = appendNC(b, nc)
 	}
-	name := "Authorization"
-	if proxy {
-		name = "Proxy-Authorization"
+	return a.headerName(method), b, nil
+}
+
+// headerName is the name of the credentials header for method: Authorization,
+// or Proxy-Authorization after a proxy's challenge to it (or, before any,
+// for everything but REGISTER: registrars challenge REGISTER with 401 and
+// proxies the rest with 407).
+func (a *Auth) headerName(method sip.RequestMethod) string {
+	a.mu.Lock()
+	proxy, seen := a.proxyFor[method]
+	a.mu.Unlock()
+	if !seen {
+		proxy = method != sip.REGISTER
 	}
-	req.RemoveHeader(name)
-	req.AppendHeader(sip.NewHeader(name, string(b)))
-	return nil
+	if proxy {
+		return "Proxy-Authorization"
+	}
+	return "Authorization"
+}
+
+// cached returns the state of the most recent challenge, nil when none.
+func (a *Auth) cached() *nonceState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.realms[a.last]
 }
 
 // quote returns s as a quoted-string (RFC 3261 section 25.1: only '"' and '\'

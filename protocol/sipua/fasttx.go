@@ -149,9 +149,11 @@ func (q *txQueue) pop() txEntry {
 }
 
 // txTick bounds how often the timer goroutine wakes: retransmissions and
-// timeouts fire up to this late. Transactions finished within T1 leave their
-// first entry queued, so at thousands per second a queue head is due nearly
-// every millisecond; waking for each would cost more than the transactions.
+// timeouts fire up to this late. Each wake also drops the finished
+// transactions' entries from the queue heads, whatever their due time, so the
+// next wake is for the oldest transaction still pending: under load, a
+// transaction answered within T1 costs the timer goroutine nothing but its
+// entry, and the goroutine wakes about once per T1 instead of once per tick.
 const txTick = 10 * time.Millisecond
 
 // txOffsets is the schedule of a transaction sent at 0: retransmissions at T1,
@@ -220,17 +222,31 @@ func (t *txTable) shard(id uint64) *txShard { return &t.shards[id%txShards] }
 // no Via yet; start adds ours. With hold, the request is only queued: the next
 // flush sends it, with the others queued by then, in one system call.
 func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, full, hold bool, done func(txResult)) {
-	id := t.next.Add(1)
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
-		Params: sip.HeaderParams{{K: "branch", V: t.branch + strconv.FormatUint(id, 16)}, {K: "rport"}}}
-	req.PrependHeader(via)
+	id := t.nextID()
+	v := t.via(id, host, port)
+	req.PrependHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
+		Params: sip.HeaderParams{{K: "branch", V: v.branch + strconv.FormatUint(id, 16)}, {K: "rport"}}})
 	w := bufWriter(make([]byte, 0, 384+len(req.Body())))
 	req.StringWrite(&w)
-	if len(w) > sip.UDPMTUSize-200 {
+	t.startData(ctx, id, w, full, hold, done)
+}
+
+// nextID numbers a new transaction.
+func (t *txTable) nextID() uint64 { return t.next.Add(1) }
+
+// via is the Via of transaction id sent from host:port.
+func (t *txTable) via(id uint64, host string, port int) viaSpec {
+	return viaSpec{branch: t.branch, id: id, host: host, port: port}
+}
+
+// startData is start for a request already written, with the Via of
+// via(id, ...): see start.
+func (t *txTable) startData(ctx context.Context, id uint64, data []byte, full, hold bool, done func(txResult)) {
+	if len(data) > sip.UDPMTUSize-200 {
 		done(txResult{err: sip.ErrUDPMTUCongestion})
 		return
 	}
-	tx := &clientTx{id: id, data: w, full: full, done: done}
+	tx := &clientTx{id: id, data: data, full: full, done: done}
 
 	sh := t.shard(id)
 	sh.mu.Lock()
@@ -481,8 +497,15 @@ func (t *txTable) timers() {
 		t.qmu.Lock()
 		for k := range t.queues {
 			q := &t.queues[k]
-			for !q.empty() && q.buf[q.head].due <= now {
-				due = append(due, txEntry{tx: q.pop().tx, due: int64(k)})
+			for !q.empty() {
+				e := &q.buf[q.head]
+				if e.tx.pending() && e.due > now {
+					break
+				}
+				if e.tx.pending() {
+					due = append(due, txEntry{tx: e.tx, due: int64(k)})
+				}
+				q.pop()
 			}
 		}
 		t.qmu.Unlock()

@@ -527,7 +527,7 @@ func (ua *UA) onRefused(errno syscall.Errno) {
 // transaction layer: transact then blocks and calls done before it returns.
 // done must not block.
 func (ua *UA) transact(ctx context.Context, req *sip.Request, full, hold bool, done func(txResult)) {
-	if ua.txs != nil && req.Method != sip.INVITE && req.Method != sip.ACK && req.Method != sip.CANCEL {
+	if ua.own(req.Method) {
 		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, full, hold, done)
 		return
 	}
@@ -545,6 +545,12 @@ func (ua *UA) Flush() {
 	if ua.txs != nil {
 		ua.txs.flush()
 	}
+}
+
+// own reports whether a request of method is one of the UA's own
+// transactions (fasttx.go): UDP, and not INVITE (nor ACK or CANCEL).
+func (ua *UA) own(method sip.RequestMethod) bool {
+	return ua.txs != nil && method != sip.INVITE && method != sip.ACK && method != sip.CANCEL
 }
 
 // do is transact waiting for the final response.

@@ -25,6 +25,7 @@ type targetConn struct {
 	*net.UDPConn
 	rc      syscall.RawConn // for sysRead and sysWrite
 	batch   *batchScratch   // sysWriteBatch's, made on first use
+	rd      *rawOp          // sysRead's (Linux), made on first use
 	peer    net.Addr        // the target: every datagram comes from it
 	refused func(syscall.Errno)
 	// intercept, when set before serving starts, sees every datagram read

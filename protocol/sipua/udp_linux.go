@@ -4,6 +4,7 @@ package sipua
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -20,44 +21,65 @@ import (
 // and then the runtime's poller waits, as for any Go socket), which is the
 // condition for a raw system call.
 
-// sysWrite writes b to the connected socket.
+// rawOp is one read or write through RawConn: its callback is bound once, so
+// a call allocates nothing (a closure capturing the buffer and results would
+// escape on every call).
+type rawOp struct {
+	sysno uintptr // SYS_READ or SYS_WRITE
+	b     []byte
+	n     uintptr
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newRawOp(sysno uintptr) *rawOp {
+	op := &rawOp{sysno: sysno}
+	op.fn = op.call
+	return op
+}
+
+func (op *rawOp) call(fd uintptr) bool {
+	op.n, _, op.errno = syscall.RawSyscall(op.sysno, fd, uintptr(unsafe.Pointer(&op.b[0])), uintptr(len(op.b)))
+	return op.errno != syscall.EAGAIN
+}
+
+// result ends a call: the count, or the error of RawConn or of the system call.
+func (op *rawOp) result(err error, name string) (int, error) {
+	n, errno := int(op.n), op.errno
+	op.b = nil
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, &net.OpError{Op: name, Net: "udp", Err: errno}
+	}
+	return n, nil
+}
+
+var writeOps = sync.Pool{New: func() any { return newRawOp(syscall.SYS_WRITE) }}
+
+// sysWrite writes b to the connected socket. Safe for concurrent use.
 func (c *targetConn) sysWrite(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		return errno != syscall.EAGAIN
-	})
-	if err != nil {
-		return 0, err
-	}
-	if errno != 0 {
-		return 0, &net.OpError{Op: "write", Net: "udp", Err: errno}
-	}
-	return int(n), nil
+	op := writeOps.Get().(*rawOp)
+	defer writeOps.Put(op)
+	op.b = b
+	return op.result(c.rc.Write(op.fn), "write")
 }
 
-// sysRead reads one datagram from the connected socket into b.
+// sysRead reads one datagram from the connected socket into b. Only the one
+// reading goroutine (sipgo's UDP reader) calls it.
 func (c *targetConn) sysRead(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		return errno != syscall.EAGAIN
-	})
-	if err != nil {
-		return 0, err
+	if c.rd == nil {
+		c.rd = newRawOp(syscall.SYS_READ)
 	}
-	if errno != 0 {
-		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
-	}
-	return int(n), nil
+	c.rd.b = b
+	return c.rd.result(c.rc.Read(c.rd.fn), "read")
 }
 
 // batchMax is the most datagrams one sendmmsg takes here.
@@ -65,8 +87,17 @@ const batchMax = 64
 
 // batchScratch is sysWriteBatch's reusable headers.
 type batchScratch struct {
-	msgs [batchMax]unix.Mmsghdr
-	iovs [batchMax]unix.Iovec
+	msgs  [batchMax]unix.Mmsghdr
+	iovs  [batchMax]unix.Iovec
+	k     int // messages to send
+	n     uintptr
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // call, bound once
+}
+
+func (s *batchScratch) call(fd uintptr) bool {
+	s.n, _, s.errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.msgs[0])), uintptr(s.k), 0, 0, 0)
+	return s.errno != syscall.EAGAIN
 }
 
 // sysWriteBatch sends bufs to the connected socket with sendmmsg, batchMax at
@@ -76,6 +107,7 @@ type batchScratch struct {
 func (c *targetConn) sysWriteBatch(bufs [][]byte, failed func(i int, err error)) {
 	if c.batch == nil {
 		c.batch = new(batchScratch)
+		c.batch.fn = c.batch.call
 	}
 	msgs, iovs := &c.batch.msgs, &c.batch.iovs
 	for done := 0; done < len(bufs); {
@@ -87,12 +119,9 @@ func (c *targetConn) sysWriteBatch(bufs [][]byte, failed func(i int, err error))
 			msgs[j] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &iovs[j]}}
 			msgs[j].Hdr.SetIovlen(1)
 		}
-		var n uintptr
-		var errno syscall.Errno
-		err := c.rc.Write(func(fd uintptr) bool {
-			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(k), 0, 0, 0)
-			return errno != syscall.EAGAIN
-		})
+		c.batch.k = k
+		err := c.rc.Write(c.batch.fn)
+		n, errno := c.batch.n, c.batch.errno
 		clear(iovs[:k]) // no references to sent buffers stay behind
 		clear(msgs[:k])
 		switch {

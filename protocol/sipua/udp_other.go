@@ -21,3 +21,6 @@ func (c *targetConn) sysWriteBatch(bufs [][]byte, failed func(i int, err error))
 		}
 	}
 }
+
+// rawOp: nothing to keep without raw calls.
+type rawOp struct{}

@@ -77,8 +77,8 @@ const txShards = 16
 // are fixed when it is made), so an entry's due time in stage k is
 // sent+offsets[k] and every queue is in due order: pushing is an append,
 // and the timer goroutine only ever looks at queue heads. A transaction
-// finished early leaves its entry behind until that entry is due (at most one
-// entry per transaction is queued at a time).
+// finished early leaves its entry behind until the timer goroutine finds it at
+// a queue head (at most one entry per transaction is queued at a time).
 type txTable struct {
 	write func([]byte) error
 	// writeBatch sends several datagrams (one sendmmsg on Linux) and calls

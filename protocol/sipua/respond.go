@@ -15,7 +15,10 @@ import (
 // every chat line copy it receives, and sipgo's NewResponseFromRequest, which
 // clones each header and lower-cases every header name to find the Vias, cost
 // three times the allocations.
-func okResponse(req *sip.Request) *sip.Response {
+func okResponse(req *sip.Request) *sip.Response { return okResponseTag(req, newTag()) }
+
+// okResponseTag is okResponse with tag as the To tag it adds.
+func okResponseTag(req *sip.Request, tag string) *sip.Response {
 	res := sip.NewResponse(sip.StatusOK, "OK")
 	res.SipVersion = req.SipVersion
 	top := true
@@ -33,7 +36,7 @@ func okResponse(req *sip.Request) *sip.Response {
 			if _, ok := h.Params.Get("tag"); !ok {
 				to := &sip.ToHeader{DisplayName: h.DisplayName, Address: h.Address,
 					Params: append(make(sip.HeaderParams, 0, len(h.Params)+1), h.Params...)}
-				to.Params.Add("tag", newTag())
+				to.Params.Add("tag", tag)
 				h = to
 			}
 			res.AppendHeader(h)

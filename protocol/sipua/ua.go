@@ -169,9 +169,12 @@ type UA struct {
 	// current when it started. Nil for TCP, where dial errors say it all, and
 	// once the UA is closed.
 	refused atomic.Pointer[refusal]
-	// txs runs the UDP non-INVITE client transactions (fasttx.go); nil for
-	// TCP and TLS.
+	// txs runs the UDP non-INVITE client transactions (fasttx.go), in
+	// answers the UDP MESSAGE and OPTIONS requests (inbox.go), udp is the
+	// socket; nil for TCP and TLS.
 	txs *txTable
+	in  *inbox
+	udp *targetConn
 	// timers holds stopped *time.Timers for the per-transaction timeout: a
 	// context.WithTimeout per request costs several allocations on the hot path.
 	timers sync.Pool
@@ -285,8 +288,10 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 		_ = c.Close()
 		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot use the udp socket to " + ua.where, Err: err}
 	}
+	ua.udp = tc
 	ua.txs = newTxTableBatch(tc.write, tc.sysWriteBatch, sip.T1, sip.T2, ua.timeout)
-	tc.intercept = ua.txs.onDatagram
+	ua.in = newInbox(ua, raddr.String(), sip.Timer_J)
+	tc.intercept = ua.onDatagram
 	ua.closers = append(ua.closers, c)
 	ua.serving.Add(1)
 	go func() {
@@ -617,6 +622,13 @@ func (ua *UA) send(ctx context.Context, req *sip.Request) (*sip.Response, error)
 			return nil, r.err
 		}
 	}
+}
+
+// onDatagram is the UDP read loop's first look at a datagram: responses to
+// the UA's own transactions and incoming MESSAGE and OPTIONS requests are
+// handled here; it reports false for the rest, which sipgo handles.
+func (ua *UA) onDatagram(b []byte) bool {
+	return ua.txs.onDatagram(b) || ua.in.onDatagram(b)
 }
 
 // onRequest answers every request it is given with 200 at once (imc expects it

@@ -270,3 +270,43 @@ func BenchmarkPaced(b *testing.B) {
 		}
 	}
 }
+
+// TestIntervalsKeepHistogramsInPlace: closing intervals swaps each lane's and
+// shard's recorder with a spare of its own, so the histograms stay where their
+// operations are recorded; with one spare shared by all, recorders travelled and
+// every one ended up holding every operation's histogram (memory that grew
+// through a long run).
+func TestIntervalsKeepHistogramsInPlace(t *testing.T) {
+	r := &runner{lanes: make([]lane, 4), tr: newTracker("t", nil, 64, time.Second)}
+	for i := range r.lanes {
+		r.lanes[i].rec = report.NewRecorder()
+	}
+	r.pacer.rec = report.NewRecorder()
+	m := newMonitor(r, time.Second, 0)
+	for range 200 {
+		r.lanes[1].rec.Record(report.OpSend, time.Millisecond, time.Millisecond, nil)
+		r.lanes[1].rec.Lag(time.Millisecond)
+		r.tr.shards[3].rec.Record(report.OpDelivery, time.Millisecond, time.Millisecond, nil)
+		m.collect()
+	}
+	n := 0
+	count := func(recs ...*report.Recorder) {
+		for _, rec := range recs {
+			if rec != nil {
+				n += rec.Histograms()
+			}
+		}
+	}
+	for i := range r.lanes {
+		count(r.lanes[i].rec, r.lanes[i].spare)
+	}
+	count(r.pacer.rec, r.pacer.spare)
+	for i := range r.tr.shards {
+		count(r.tr.shards[i].rec, r.tr.shards[i].spare)
+	}
+	// lane 1: send (latency and service) and lag, in its recorder and its spare;
+	// shard 3: delivery (latency and service), in both.
+	if n != 10 {
+		t.Errorf("%d histograms in the lanes and shards after 200 intervals; want 10", n)
+	}
+}

@@ -111,9 +111,10 @@ const (
 // goroutine; a few lanes per core keep contention negligible, while one recorder per
 // in-flight op would cost up to 10k x the histograms (~144 KiB each).
 type lane struct {
-	mu  sync.Mutex
-	rec *report.Recorder
-	_   [48]byte // keep neighbouring lanes' locks off one cache line
+	mu    sync.Mutex
+	rec   *report.Recorder
+	spare *report.Recorder // swapped with rec at each interval (monitor.swap); the monitor's only
+	_     [40]byte         // keep neighbouring lanes' locks off one cache line
 }
 
 // record is Recorder.Record under the lane's lock.

@@ -110,10 +110,11 @@ func (c *counts) add(o counts) {
 // latencies (its own recorder: one per shard, never one per user) and a FIFO of its
 // streams in posting order, from which the sweeper expires entries oldest first.
 type shard struct {
-	mu   sync.Mutex
-	rec  *report.Recorder
-	fifo ring[*stream]
-	c    counts
+	mu    sync.Mutex
+	rec   *report.Recorder
+	spare *report.Recorder // swapped with rec at each interval (monitor.swap); the monitor's only
+	fifo  ring[*stream]
+	c     counts
 	// Examples are texts built per failure; building stops after a few (the recorder
 	// keeps 3 per class anyway) so a storm of duplicates does not allocate.
 	nDupEx, nOOOEx, nCorruptEx int

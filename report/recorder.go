@@ -334,6 +334,25 @@ func (r *Recorder) Reset() {
 // reported. It is not safe for concurrent use with writers (see Recorder).
 func (r *Recorder) Overflow() uint64 { return r.overflow }
 
+// Histograms returns how many histograms r holds (allocated on first use, kept
+// across Reset; ~144 KiB each): its memory, for whoever keeps recorders around.
+// It is not safe for concurrent use with writers (see Recorder).
+func (r *Recorder) Histograms() int {
+	n := 0
+	if r.lag != nil {
+		n++
+	}
+	for i := range r.ops {
+		if r.ops[i].lat != nil {
+			n++
+		}
+		if r.ops[i].svc != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Count returns how many op ran and how many of them failed. It is not safe for
 // concurrent use with writers (see Recorder).
 func (r *Recorder) Count(op Op) (count, errors uint64) {

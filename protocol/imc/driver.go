@@ -539,7 +539,7 @@ func await(start func(done func(error))) error {
 // waiting: it implements engine.AsyncSender. Over UDP the MESSAGE is one of
 // the UA's own transactions, held until the Driver's Flush (engine.Batcher),
 // and done runs on the UA's read loop (or timer) goroutine; over TCP and TLS
-// it runs before SendAsync returns.
+// the request goes through sipgo on a goroutine of its own.
 func (s *session) SendAsync(ctx context.Context, room string, page bool, m engine.Message, done func(error)) {
 	s.post(ctx, room, page, m, true, done)
 }
@@ -580,10 +580,11 @@ func (s *session) post(ctx context.Context, room string, page bool, m engine.Mes
 		}
 		ruri, what, notMember = u, uri, uri+": not a member of the room (or no such room)"
 	}
-	s.acct.DoAsync(ctx, "send", sipua.Request{
+	req := sipua.Request{
 		Method: sip.MESSAGE, URI: ruri, CallID: callID,
 		ContentType: "text/plain", Body: []byte(m.Body), Hold: hold,
-	}, func(_ *sip.Response, err error) {
+	}
+	finish := func(_ *sip.Response, err error) {
 		if err == nil {
 			done(nil)
 			return
@@ -593,7 +594,12 @@ func (s *session) post(ctx context.Context, room string, page bool, m engine.Mes
 			return
 		}
 		done(annotate(err, what))
-	})
+	}
+	if !hold { // Send and SendTo wait anyway
+		finish(s.acct.Do(ctx, "send", req))
+		return
+	}
+	s.acct.DoAsync(ctx, "send", req, finish)
 }
 
 // Leave sends "#exit" and returns on its 200. The "has left" notification is not

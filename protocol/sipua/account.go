@@ -138,13 +138,19 @@ func (a *Account) Do(ctx context.Context, op string, r Request) (*sip.Response, 
 	return out.res, out.err
 }
 
-// DoAsync is Do without waiting: it returns at once (or after the exchange,
-// over TCP and TLS, whose transactions sipgo runs) and calls done exactly once
-// with what Do would have returned, except that the response to a 2xx over
-// UDP is not parsed: res is nil then. done is called from the UA's goroutines
-// (or from DoAsync itself) and must not block. The UA's per-transaction
-// timeout bounds each attempt; ctx cancels. Safe for concurrent use.
+// DoAsync is Do without waiting: it returns at once and calls done exactly
+// once with what Do would have returned, except that the response to a 2xx
+// over UDP is not parsed: res is nil then. Over UDP the request is one of the
+// UA's own transactions; over TCP and TLS sipgo's transaction runs on a
+// goroutine of its own, since sipgo's client blocks. done is called from the
+// UA's goroutines (or from DoAsync itself) and must not block. The UA's
+// per-transaction timeout bounds each attempt; ctx cancels. Safe for
+// concurrent use.
 func (a *Account) DoAsync(ctx context.Context, op string, r Request, done func(res *sip.Response, err error)) {
+	if !a.ua.own(r.Method) {
+		go a.start(ctx, op, r, false, done)
+		return
+	}
 	a.start(ctx, op, r, false, done)
 }
 

@@ -523,3 +523,49 @@ func TestDoAsyncHoldFlush(t *testing.T) {
 		})
 	}
 }
+
+// TestDoAsyncNeverBlocks: over tcp, where sipgo's client blocks for the answer,
+// DoAsync still returns before its outcome is known (the load engine calls it
+// from its pacer). The server accepts the connection and never answers, so the
+// outcome is the timeout; DoAsync must have returned before it.
+func TestDoAsyncNeverBlocks(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ua := newUA(t, Config{Target: l.Addr().String(), Transport: "tcp", Timeout: 300 * time.Millisecond})
+	a, err := ua.NewAccount("sip:alice@example.test", "alice", "pw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	returned := false
+	outcome := make(chan bool, 1)
+	a.DoAsync(t.Context(), "send", Request{Method: sip.MESSAGE, URI: sip.Uri{Scheme: "sip", User: "room", Host: "example.test"},
+		ContentType: "text/plain", Body: []byte("hi"), Hold: true}, func(_ *sip.Response, err error) {
+		mu.Lock()
+		outcome <- returned && err != nil
+		mu.Unlock()
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	select {
+	case ok := <-outcome:
+		if !ok {
+			t.Error("DoAsync called done (or got no error) before it returned")
+		}
+	case <-time.After(guard):
+		t.Fatal("no outcome")
+	}
+}

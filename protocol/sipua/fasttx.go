@@ -30,11 +30,12 @@ import (
 // transaction (its ACK handling matters), as do TCP and TLS (no
 // retransmissions, and sipgo dials the connection).
 //
-// Requests go out with the sipgo-built headers of Account.build plus our own Via,
-// whose branch is this UA's marker followed by the transaction's number in hex:
-// "z9hG4bK" + "cl" + 8 random hex digits + "-" + number. A response carrying the
-// marker is ours (the random part tells UAs apart); anything else is left to
-// sipgo (incoming requests, and responses to its own transactions).
+// An Account's requests are written straight into their datagram (request.go),
+// a Dialog's built by sipgo (start); both carry our own Via, whose branch is
+// this UA's marker followed by the transaction's number in hex: "z9hG4bK" +
+// "cl" + 8 random hex digits + "-" + number. A response carrying the marker is
+// ours (the random part tells UAs apart); anything else is left to sipgo
+// (responses to its own transactions) or to the inbox (incoming requests).
 
 // txResult is the outcome of a transaction: the final status, the parsed
 // response (nil for a 2xx to a status-only transaction) or the error that ended
@@ -490,7 +491,12 @@ func (t *txTable) timers() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var due []txEntry // entries popped this round, handled outside the lock
+	// fired is a transaction whose timer of stage k went off.
+	type fired struct {
+		tx *clientTx
+		k  int
+	}
+	var due []fired // popped this round, handled outside the lock
 	last := int64(0)
 	for {
 		now := t.now()
@@ -503,16 +509,16 @@ func (t *txTable) timers() {
 					break
 				}
 				if e.tx.pending() {
-					due = append(due, txEntry{tx: e.tx, due: int64(k)})
+					due = append(due, fired{e.tx, k})
 				}
 				q.pop()
 			}
 		}
 		t.qmu.Unlock()
 		var expired []*clientTx
-		var again []txEntry
+		var again []fired
 		for _, e := range due {
-			tx, k := e.tx, int(e.due)
+			tx, k := e.tx, e.k
 			if !tx.pending() {
 				continue
 			}
@@ -521,7 +527,7 @@ func (t *txTable) timers() {
 				continue
 			}
 			_ = t.write(tx.data) // a failed write shows as a refusal or a timeout
-			again = append(again, txEntry{tx: tx, due: int64(k + 1)})
+			again = append(again, fired{tx, k + 1})
 		}
 		clear(due)
 		due = due[:0]
@@ -531,7 +537,7 @@ func (t *txTable) timers() {
 
 		t.qmu.Lock()
 		for _, e := range again {
-			k := int(e.due)
+			k := e.k
 			t.queues[k].push(txEntry{tx: e.tx, due: e.tx.sent + t.offsets[k]})
 		}
 		next := int64(0)

@@ -30,7 +30,8 @@ type targetConn struct {
 	refused func(syscall.Errno)
 	// intercept, when set before serving starts, sees every datagram read
 	// first and reports whether it consumed it (a response to one of the UA's
-	// own transactions): sipgo then never sees it.
+	// own transactions, an incoming MESSAGE or OPTIONS): sipgo then never
+	// sees it.
 	intercept func([]byte) bool
 
 	readyOnce sync.Once
@@ -63,11 +64,10 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				c.refused(errno)
 				continue
 			}
-		} else if c.intercept != nil && c.intercept(b[:n]) {
-			continue
-		}
-		if err != nil {
 			return 0, nil, err
+		}
+		if c.intercept != nil && c.intercept(b[:n]) {
+			continue
 		}
 		return n, c.peer, nil
 	}

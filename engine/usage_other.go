@@ -2,6 +2,9 @@
 
 package engine
 
+// haveUsage: readUsage has nothing to read here.
+const haveUsage = false
+
 // usage is the process's own resource use, for the report's generator section.
 type usage struct {
 	cpu    float64 // user + system CPU seconds

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// haveUsage: readUsage reads the system's figures here.
+const haveUsage = true
+
 // usage is the process's own resource use, for the report's generator section.
 type usage struct {
 	cpu    float64 // user + system CPU seconds

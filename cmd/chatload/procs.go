@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/chatload/chatload/engine"
 )
 
 // Sizing GOMAXPROCS to the load (`chatload run --procs`, 0 = auto, the default).
@@ -54,7 +55,9 @@ func startProcs(n int, env func(string) string) *procsCtl {
 		c.max = c.restore
 		return c
 	}
-	if !procsMu.TryLock() {
+	if _, measurable := engine.ProcessCPU(); (n == 0 && !measurable) || !procsMu.TryLock() {
+		// Auto with no CPU figures to size it by on this system, or another run
+		// owns GOMAXPROCS.
 		c.max = c.restore
 		return c
 	}
@@ -77,13 +80,14 @@ func (c *procsCtl) run() {
 	t := time.NewTicker(procsSample)
 	defer t.Stop()
 	cur, below := 1, 0
-	prevCPU, prevAt := processCPU(), time.Now()
+	prevCPU, _ := engine.ProcessCPU()
+	prevAt := time.Now()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case now := <-t.C:
-			cpu := processCPU()
+			cpu, _ := engine.ProcessCPU()
 			util := (cpu - prevCPU).Seconds() / now.Sub(prevAt).Seconds() // cores busy
 			prevCPU, prevAt = cpu, now
 			var next int
@@ -131,13 +135,4 @@ func (c *procsCtl) stopProcs() string {
 		return fmt.Sprintf("GOMAXPROCS %d (auto, up to %d)", c.low, c.max)
 	}
 	return fmt.Sprintf("GOMAXPROCS %d to %d (auto, up to %d)", c.low, c.top, c.max)
-}
-
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,15 +63,6 @@ type counter struct{ n atomic.Int64 }
 
 func (c *counter) deliver(engine.Delivery) { c.n.Add(1) }
 
-// cpuTime is the CPU time (user and system) this process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // run sends b.N messages concurrently (GOMAXPROCS goroutines) with send, then
 // waits (bounded) for copies*b.N deliveries and reports the missing ones. Besides
 // ns/op (wall time, send and delivery included) it reports cpu-ns/op, the
@@ -84,8 +74,11 @@ func run(b *testing.B, c *counter, copies int, send func(ctx context.Context, m 
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
-	defer func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }()
+	cpu0, _ := engine.ProcessCPU()
+	defer func() {
+		cpu1, _ := engine.ProcessCPU()
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := "b" + strconv.FormatInt(seq.Add(1), 10)

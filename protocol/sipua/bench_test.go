@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/engine"
 )
 
 // echoUAS answers every request datagram with a 200 built from its Via, From,
@@ -83,7 +84,7 @@ func BenchmarkDoAsync(b *testing.B) {
 	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0, _ := engine.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		wg.Add(1)
 		a.DoAsync(ctx, "send", req, done)
@@ -94,14 +95,6 @@ func BenchmarkDoAsync(b *testing.B) {
 	}
 	ua.Flush()
 	wg.Wait()
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpu1, _ := engine.ProcessCPU()
+	b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 }

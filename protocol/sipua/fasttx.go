@@ -89,7 +89,6 @@ type txTable struct {
 	branch     string // marker without "branch="
 	base       time.Time
 	offsets    []int64 // ns after sending: the retransmissions, then the timeout (last)
-	tick       int64   // the timer goroutine wakes at most once per tick
 	next       atomic.Uint64
 	shards     [txShards]txShard
 
@@ -170,15 +169,10 @@ func txOffsets(t1, t2, timeout time.Duration) []int64 {
 	return append(offs, int64(timeout))
 }
 
-// newTxTable starts the timer goroutine. write sends a datagram to the target;
-// t1 and t2 are RFC 3261's (the UA gives sipgo's, see SetTimers); timeout ends
-// a transaction without a final response.
-func newTxTable(write func([]byte) error, t1, t2, timeout time.Duration) *txTable {
-	return newTxTableBatch(write, nil, t1, t2, timeout)
-}
-
-// newTxTableBatch is newTxTable with a batch writer for flush (nil: write
-// each datagram on its own).
+// newTxTableBatch starts the timer goroutine. write sends a datagram to the
+// target, writeBatch several (nil: write each on its own); t1 and t2 are RFC
+// 3261's (the UA gives sipgo's, see SetTimers); timeout ends a transaction
+// without a final response.
 func newTxTableBatch(write func([]byte) error, writeBatch func([][]byte, func(int, error)), t1, t2, timeout time.Duration) *txTable {
 	if writeBatch == nil {
 		writeBatch = func(bufs [][]byte, failed func(int, error)) {
@@ -199,7 +193,6 @@ func newTxTableBatch(write func([]byte) error, writeBatch func([][]byte, func(in
 		marker:     []byte("branch=" + branch),
 		base:       time.Now(),
 		offsets:    txOffsets(t1, t2, timeout),
-		tick:       int64(txTick),
 		kick:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 	}
@@ -547,7 +540,7 @@ func (t *txTable) timers() {
 			}
 		}
 		if next != 0 {
-			next = max(next, last+t.tick, 1)
+			next = max(next, last+int64(txTick), 1)
 		}
 		t.planned = next
 		t.qmu.Unlock()

@@ -88,7 +88,7 @@ func answer(t *testing.T, b []byte, code int, reason string, hdrs ...sip.Header)
 
 func newTestTable(t *testing.T, w *wire) *txTable {
 	t.Helper()
-	tt := newTxTable(w.write, 500*time.Millisecond, 4*time.Second, 5*time.Second)
+	tt := newTxTableBatch(w.write, nil, 500*time.Millisecond, 4*time.Second, 5*time.Second)
 	t.Cleanup(func() { tt.close(context.Canceled) })
 	return tt
 }

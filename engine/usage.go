@@ -1,0 +1,10 @@
+package engine
+
+import "time"
+
+// ProcessCPU returns the CPU time (user and system) this process has used so far,
+// as the report's generator.cpu_seconds counts it; ok is false on systems where it
+// cannot be read (the time is then zero). Safe for concurrent use.
+func ProcessCPU() (cpu time.Duration, ok bool) {
+	return time.Duration(readUsage().cpu * float64(time.Second)), haveUsage
+}

@@ -1,0 +1,28 @@
+package sipua
+
+import (
+	"regexp"
+	"testing"
+)
+
+// TestInstanceUUIDVector reproduces the worked example of [MS-SIPRE] 4.2:
+// epid 01010101 gives the instance 4b1682a8-f968-5701-83fc-7c6741dc6697.
+func TestInstanceUUIDVector(t *testing.T) {
+	if got, want := InstanceUUID("01010101"), "4b1682a8-f968-5701-83fc-7c6741dc6697"; got != want {
+		t.Fatalf("InstanceUUID(01010101) = %s; want %s", got, want)
+	}
+	if got, want := InstanceURN("01010101"), "<urn:uuid:4b1682a8-f968-5701-83fc-7c6741dc6697>"; got != want {
+		t.Fatalf("InstanceURN = %s; want %s", got, want)
+	}
+}
+
+func TestNewEPID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{16}$`)
+	a, b := NewEPID(), NewEPID()
+	if !re.MatchString(a) || !re.MatchString(b) || a == b {
+		t.Fatalf("NewEPID gave %q and %q; want two different 16-hex-digit values", a, b)
+	}
+	if InstanceUUID(a) == InstanceUUID(b) {
+		t.Fatalf("two epids gave one instance")
+	}
+}

@@ -25,6 +25,13 @@ type Account struct {
 	handler Handler
 	cseq    atomic.Uint32
 	closed  atomic.Bool
+
+	// epid is the MS-SIPRE endpoint identifier on every From ("" unless
+	// Config.Endpoint); gruu is the GRUU the registrar gave its instance, the
+	// Contact of every request but REGISTER once known (nil: none).
+	epid    string
+	gruu    atomic.Pointer[sip.Uri]
+	gruuKey string // the gruu's key in ua.byGRUU; guarded by ua.mu
 }
 
 // NewAccount adds a user to the UA. aor is its SIP URI ("sip:alice@example.test");
@@ -42,6 +49,9 @@ func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, e
 	// From/To carry the bare AoR: Kamailio keys room membership on user@host.
 	u.UriParams, u.Headers = nil, nil
 	a := &Account{ua: ua, aor: u, auth: NewAuth(username, password), handler: h}
+	if ua.cfg.Endpoint {
+		a.epid = NewEPID()
+	}
 
 	ua.mu.Lock()
 	defer ua.mu.Unlock()
@@ -64,15 +74,166 @@ func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, e
 // AoR returns the account's address of record. Safe for concurrent use.
 func (a *Account) AoR() sip.Uri { return a.aor }
 
-// Contact returns the URI that reaches this account through the UA's socket.
-// Safe for concurrent use; the result is the caller's own copy.
+// Contact returns the URI that reaches this account: the GRUU the registrar
+// gave it, else the UA's socket with the account's own user part. Safe for
+// concurrent use; the result is the caller's own copy.
 func (a *Account) Contact() sip.Uri {
-	c := a.ua.contact
+	if g := a.gruu.Load(); g != nil {
+		return *g.Clone()
+	}
+	return a.socketContact()
+}
+
+// socketContact is the Contact naming the UA's socket (Config.Advertise) with
+// the account's user part: what REGISTER binds.
+func (a *Account) socketContact() sip.Uri {
+	c := a.ua.advert
 	c.User = a.key
 	if c.UriParams != nil {
 		c.UriParams = c.UriParams.Clone()
 	}
 	return c
+}
+
+// EPID returns the account's endpoint identifier, "" unless Config.Endpoint.
+func (a *Account) EPID() string { return a.epid }
+
+// GRUU returns the GRUU the registrar gave the account, if any. Safe for
+// concurrent use.
+func (a *Account) GRUU() (sip.Uri, bool) {
+	if g := a.gruu.Load(); g != nil {
+		return *g.Clone(), true
+	}
+	return sip.Uri{}, false
+}
+
+// contactHeader is the Contact of a request of method: for REGISTER the
+// socket's, with the +sip.instance of the epid (MS-SIPRE 2.2.5, and
+// proxy=replace as Lync clients send it) when the account has one; for
+// anything else Contact().
+func (a *Account) contactHeader(method sip.RequestMethod) *sip.ContactHeader {
+	if method != sip.REGISTER {
+		return &sip.ContactHeader{Address: a.Contact()}
+	}
+	h := &sip.ContactHeader{Address: a.socketContact()}
+	if a.epid != "" {
+		h.Params = sip.HeaderParams{{K: "proxy", V: "replace"}, {K: "+sip.instance", V: `"` + InstanceURN(a.epid) + `"`}}
+	}
+	return h
+}
+
+// supportedGRUU asks the registrar for a GRUU ([MS-SIPRE] 3.4; "gruu-10" is
+// what Lync servers look for, "gruu" is RFC 5627's option tag).
+var supportedGRUU = sip.NewHeader("Supported", "gruu-10, gruu")
+
+// learnRegistration takes the GRUU from a 2xx to REGISTER: the gruu
+// parameter of the Contact that names our +sip.instance (or our socket
+// Contact). A binding without one clears it (the fallback: the socket's
+// Contact); an answer that does not list our binding (un-REGISTER) changes
+// nothing.
+func (a *Account) learnRegistration(res *sip.Response) {
+	if a.epid == "" || res == nil || res.StatusCode/100 != 2 {
+		return
+	}
+	inst, sock := InstanceURN(a.epid), a.socketContact()
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		// sipgo's parameter parser splits quoted values at ';', which a GRUU
+		// in gruu="..." always has: the parameters are read from the text.
+		v, _ := HeaderParam(c.Value(), "+sip.instance")
+		if v != inst && (c.Address.User != sock.User || c.Address.Host != sock.Host || c.Address.Port != sock.Port) {
+			continue
+		}
+		var g *sip.Uri
+		if gv, ok := HeaderParam(c.Value(), "gruu"); ok {
+			var u sip.Uri
+			if err := sip.ParseUri(gv, &u); err == nil && u.Host != "" {
+				g = &u
+			} else {
+				a.ua.log.Debug("unusable GRUU from the registrar", "gruu", gv, "error", err)
+			}
+		}
+		a.setGRUU(g)
+		return
+	}
+}
+
+// HeaderParam returns the value of the header parameter name (unquoted) in
+// the text of a name-addr header value ("<uri;p>;a=1;b=\"x;y\""): the
+// parameters after the URI, split at ';' outside quotes. Names compare
+// case-insensitively. It is a pure function.
+func HeaderParam(value, name string) (string, bool) {
+	if i := strings.IndexByte(value, '<'); i >= 0 {
+		j := strings.IndexByte(value[i:], '>')
+		if j < 0 {
+			return "", false
+		}
+		value = value[i+j+1:]
+	} else if i := strings.IndexByte(value, ';'); i >= 0 {
+		value = value[i:]
+	} else {
+		return "", false
+	}
+	for len(value) > 0 {
+		value = strings.TrimLeft(value, " \t;")
+		end, quoted := 0, false
+		for end < len(value) && (quoted || value[end] != ';') {
+			switch {
+			case value[end] == '\\' && quoted:
+				end++
+			case value[end] == '"':
+				quoted = !quoted
+			}
+			end++
+		}
+		end = min(end, len(value))
+		kv := value[:end]
+		value = value[end:]
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (a *Account) setGRUU(g *sip.Uri) {
+	ua := a.ua
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	if a.gruuKey != "" && ua.byGRUU[a.gruuKey] == a {
+		delete(ua.byGRUU, a.gruuKey)
+	}
+	a.gruuKey = ""
+	if g != nil && !a.closed.Load() {
+		if a.gruuKey = gruuKey(*g); a.gruuKey != "" {
+			ua.byGRUU[a.gruuKey] = a
+		}
+	}
+	a.gruu.Store(g)
+}
+
+// gruuKey identifies a GRUU among the UA's accounts: its AoR with the
+// parameters that make it one (RFC 5627's gr, Lync's opaque with a gruu
+// flag); "" when u is not a GRUU. It is a pure function.
+func gruuKey(u sip.Uri) string {
+	if u.UriParams == nil {
+		return ""
+	}
+	gr, isGR := u.UriParams.Get("gr")
+	_, isMS := u.UriParams.Get("gruu")
+	if !isGR && !isMS {
+		return ""
+	}
+	op, _ := u.UriParams.Get("opaque")
+	return strings.ToLower(u.User + "@" + u.Host + ";" + op + ";" + gr)
 }
 
 // Close removes the account from the UA's routing; requests for it are still
@@ -89,6 +250,9 @@ func (a *Account) Close() {
 	}
 	if k := aorKey(a.aor); ua.byAoR[k] == a {
 		delete(ua.byAoR, k)
+	}
+	if a.gruuKey != "" && ua.byGRUU[a.gruuKey] == a {
+		delete(ua.byGRUU, a.gruuKey)
 	}
 	ua.mu.Unlock()
 }
@@ -214,6 +378,9 @@ func (c *call) final(t txResult) {
 	}
 	res := t.res
 	if t.code != sip.StatusUnauthorized && t.code != sip.StatusProxyAuthRequired {
+		if c.r.Method == sip.REGISTER {
+			c.a.learnRegistration(res)
+		}
 		c.done(res, statusError(c.op, c.r.Method, t.code, t.reason, where))
 		return
 	}
@@ -254,7 +421,7 @@ func isChallenge(res *sip.Response) bool {
 // its own Via), so one copy serves every request.
 func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Request, error) {
 	req := sip.NewRequest(r.Method, r.URI)
-	req.AppendHeader(&sip.FromHeader{Address: a.aor, Params: sip.HeaderParams{{K: "tag", V: tag}}})
+	req.AppendHeader(a.from(tag))
 	to := r.URI
 	if r.To != nil {
 		to = *r.To
@@ -266,10 +433,13 @@ func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Req
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: a.cseq.Add(1), MethodName: r.Method})
 	req.AppendHeader(a.ua.shared.maxForwards)
 	if r.Contact {
-		req.AppendHeader(&sip.ContactHeader{Address: a.Contact()})
+		req.AppendHeader(a.contactHeader(r.Method))
 	}
 	if a.ua.shared.userAgent != nil {
 		req.AppendHeader(a.ua.shared.userAgent)
+	}
+	if r.Method == sip.REGISTER && a.epid != "" {
+		req.AppendHeader(supportedGRUU)
 	}
 	for _, h := range r.Headers {
 		req.AppendHeader(h)
@@ -287,6 +457,15 @@ func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Req
 		return nil, err
 	}
 	return req, nil
+}
+
+// from is the account's From header with tag (and its epid, MS-SIPRE 3.2.4.1).
+func (a *Account) from(tag string) *sip.FromHeader {
+	h := &sip.FromHeader{Address: a.aor, Params: sip.HeaderParams{{K: "tag", V: tag}}}
+	if a.epid != "" {
+		h.Params = append(h.Params, sip.HeaderKV{K: "epid", V: a.epid})
+	}
+	return h
 }
 
 // NewCallID returns a random Call-ID: 24 hex digits (96 bits) from

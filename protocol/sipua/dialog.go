@@ -3,6 +3,7 @@ package sipua
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -40,16 +41,22 @@ func (ua *UA) ServeDialogs(status func(a *Account, req *sip.Request) (int, strin
 }
 
 // A Dialog is the client side of an INVITE dialog (RFC 3261 section 12) that an
-// Account established: its Call-ID, tags, remote target and CSeq. No route set
-// is kept: every request goes to the UA's target, which is the outbound proxy.
+// Account established: its Call-ID, tags, remote target, route set and CSeq.
+// The route set is the 2xx's Record-Route in reverse order (12.1.2); in-dialog
+// requests carry it in Route headers, loose or strict as its first URI says
+// (12.2.1.1). Every request is still sent to the UA's target, the outbound
+// proxy, which is the first hop of the route set in every deployment the UA
+// is for (the Front End Record-Routes itself).
 // Safe for concurrent use.
 type Dialog struct {
-	a         *Account
-	callID    string
-	localTag  string
-	remote    sip.Uri // To: the URI invited
-	remoteTag string
-	target    sip.Uri // the remote Contact: Request-URI of in-dialog requests
+	a          *Account
+	callID     string
+	localTag   string
+	remote     sip.Uri // To: the URI invited
+	remoteTag  string
+	remoteEPID string    // epid on the 2xx's To (MS-SIPRE 3.2.4.1): echoed on To
+	target     sip.Uri   // the remote Contact: Request-URI of in-dialog requests
+	routes     []sip.Uri // the route set, in the order Route headers list it
 
 	mu   sync.Mutex
 	cseq uint32
@@ -60,6 +67,40 @@ func (d *Dialog) CallID() string { return d.callID }
 
 // Remote returns the URI that was invited (the dialog's To, without tag).
 func (d *Dialog) Remote() sip.Uri { return d.remote }
+
+// Target returns the dialog's remote target (the 2xx's Contact).
+func (d *Dialog) Target() sip.Uri { return *d.target.Clone() }
+
+// RouteSet returns the dialog's route set, first hop first.
+func (d *Dialog) RouteSet() []sip.Uri {
+	out := make([]sip.Uri, len(d.routes))
+	for i := range d.routes {
+		out[i] = *d.routes[i].Clone()
+	}
+	return out
+}
+
+// routeSet reads the route set of a 2xx to our INVITE: its Record-Route URIs
+// in reverse order (RFC 3261 12.1.2). sipgo splits comma-separated values
+// into one header each.
+func routeSet(res *sip.Response) []sip.Uri {
+	hs := res.GetHeaders("Record-Route")
+	out := make([]sip.Uri, 0, len(hs))
+	for i := len(hs) - 1; i >= 0; i-- {
+		switch h := hs[i].(type) {
+		case *sip.RecordRouteHeader:
+			out = append(out, *h.Address.Clone())
+		default:
+			var u sip.Uri
+			v := strings.TrimSpace(h.Value())
+			v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+			if err := sip.ParseUri(v, &u); err == nil {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
 
 // Invite sends an INVITE to uri (To = uri, Contact = the account's) with the
 // given body and extra headers, answers a digest challenge as Do does, and on a
@@ -99,10 +140,11 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 		if err := StatusError(op, sip.INVITE, res, where); err != nil {
 			return nil, res, err
 		}
-		d := &Dialog{a: a, callID: callID, localTag: tag, remote: uri, target: uri, cseq: cseq}
+		d := &Dialog{a: a, callID: callID, localTag: tag, remote: uri, target: uri, cseq: cseq, routes: routeSet(res)}
 		d.remote.UriParams, d.remote.Headers = nil, nil
 		if to := res.To(); to != nil {
 			d.remoteTag, _ = to.Params.Get("tag")
+			d.remoteEPID, _ = to.Params.Get("epid")
 		}
 		if c := res.Contact(); c != nil && c.Address.Host != "" {
 			d.target = *c.Address.Clone()
@@ -114,16 +156,45 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 	}
 }
 
-// request builds an in-dialog request of method with the next CSeq.
+// request builds an in-dialog request of method with CSeq seq: Request-URI
+// and Route headers from the remote target and the route set (RFC 3261
+// 12.2.1.1).
 func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
 	a := d.a
-	req := sip.NewRequest(method, *d.target.Clone())
-	req.AppendHeader(&sip.FromHeader{Address: a.aor, Params: sip.HeaderParams{{K: "tag", V: d.localTag}}})
+	ruri, routes := d.target.Clone(), d.routes
+	strict := len(routes) > 0 && !hasLR(routes[0])
+	if strict {
+		// The first hop is a strict router: it gets the request as its
+		// Request-URI (without the parameters a Request-URI may not carry),
+		// and the remote target goes last in the Route set.
+		ruri = routes[0].Clone()
+		ruri.Headers = nil
+		if ruri.UriParams != nil {
+			ruri.UriParams.Remove("method")
+			ruri.UriParams.Remove("maddr")
+			ruri.UriParams.Remove("ttl")
+		}
+	}
+	req := sip.NewRequest(method, *ruri)
+	req.AppendHeader(a.from(d.localTag))
 	to := &sip.ToHeader{Address: d.remote}
 	if d.remoteTag != "" {
 		to.Params = sip.HeaderParams{{K: "tag", V: d.remoteTag}}
 	}
+	if d.remoteEPID != "" {
+		to.Params = append(to.Params, sip.HeaderKV{K: "epid", V: d.remoteEPID})
+	}
 	req.AppendHeader(to)
+	if strict {
+		for _, r := range routes[1:] {
+			req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+		}
+		req.AppendHeader(&sip.RouteHeader{Address: *d.target.Clone()})
+	} else {
+		for _, r := range routes {
+			req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+		}
+	}
 	cid := sip.CallIDHeader(d.callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
@@ -135,6 +206,14 @@ func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
 	req.SetTransport(a.ua.network)
 	req.SetDestination(a.ua.dest)
 	return req
+}
+
+func hasLR(u sip.Uri) bool {
+	if u.UriParams == nil {
+		return false
+	}
+	_, ok := u.UriParams.Get("lr")
+	return ok
 }
 
 // ack sends the ACK of a 2xx to the INVITE with CSeq seq: a request of its own,

@@ -26,3 +26,22 @@ func TestNewEPID(t *testing.T) {
 		t.Fatalf("two epids gave one instance")
 	}
 }
+
+func TestHeaderParam(t *testing.T) {
+	v := `<sip:alice@127.0.0.1:5;transport=tcp>;proxy=replace;+sip.instance="<urn:uuid:4b1682a8>";expires=300;gruu="sip:alice@example.test;opaque=user:epid:abc;gruu"`
+	for _, c := range []struct{ name, want string }{
+		{"gruu", "sip:alice@example.test;opaque=user:epid:abc;gruu"},
+		{"+SIP.instance", "<urn:uuid:4b1682a8>"},
+		{"expires", "300"},
+		{"proxy", "replace"},
+	} {
+		if got, ok := HeaderParam(v, c.name); !ok || got != c.want {
+			t.Errorf("HeaderParam(%s) = %q, %v; want %q", c.name, got, ok, c.want)
+		}
+	}
+	for _, name := range []string{"transport", "opaque", "missing"} {
+		if got, ok := HeaderParam(v, name); ok {
+			t.Errorf("HeaderParam(%s) = %q; want none (inside the URI or a quoted value, or absent)", name, got)
+		}
+	}
+}

@@ -29,6 +29,10 @@ func (a *Account) appendRequest(dst []byte, r Request, callID, tag string, st *n
 	dst = appendURI(dst, &a.aor)
 	dst = append(dst, ">;tag="...)
 	dst = append(dst, tag...)
+	if a.epid != "" {
+		dst = append(dst, ";epid="...)
+		dst = append(dst, a.epid...)
+	}
 	dst = append(dst, "\r\nTo: <"...)
 	to := r.URI
 	if r.To != nil {
@@ -45,14 +49,21 @@ func (a *Account) appendRequest(dst []byte, r Request, callID, tag string, st *n
 	dst = append(dst, "\r\nMax-Forwards: "...)
 	dst = strconv.AppendUint(dst, uint64(*a.ua.shared.maxForwards), 10)
 	if r.Contact {
-		c := a.ua.contact
-		c.User = a.key
-		dst = append(dst, "\r\nContact: <"...)
-		dst = appendURI(dst, &c)
-		dst = append(dst, '>')
+		if a.epid == "" {
+			c := a.ua.advert
+			c.User = a.key
+			dst = append(dst, "\r\nContact: <"...)
+			dst = appendURI(dst, &c)
+			dst = append(dst, '>')
+		} else {
+			dst = appendHeader(dst, a.contactHeader(r.Method))
+		}
 	}
 	if ua := a.ua.shared.userAgent; ua != nil {
 		dst = appendHeader(dst, ua)
+	}
+	if r.Method == sip.REGISTER && a.epid != "" {
+		dst = appendHeader(dst, supportedGRUU)
 	}
 	for _, h := range r.Headers {
 		dst = appendHeader(dst, h)

@@ -14,12 +14,17 @@ import (
 // extra headers, a To, URIs sipgo has to write (parameters, IPv6), and digest
 // credentials (pre-emptive for the cached challenge, and for a given one).
 func TestAppendRequestMatchesSipgo(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testAppendRequest(t, false) })
+	t.Run("endpoint", func(t *testing.T) { testAppendRequest(t, true) })
+}
+
+func testAppendRequest(t *testing.T, endpoint bool) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	ua := newUA(t, Config{Target: pc.LocalAddr().String(), Transport: "udp", UserAgent: "chatload/test"})
+	ua := newUA(t, Config{Target: pc.LocalAddr().String(), Transport: "udp", UserAgent: "chatload/test", Endpoint: endpoint})
 	a, err := ua.NewAccount("sip:alice@example.test", "alice", "secret", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +87,12 @@ func TestAppendRequestMatchesSipgo(t *testing.T) {
 			}
 			if c.auth && !bytes.Contains(got, []byte("uthorization: Digest ")) {
 				t.Errorf("no credentials:\n%s", got)
+			}
+			if endpoint && !bytes.Contains(got, []byte(";epid="+a.EPID()+"\r\n")) {
+				t.Errorf("no epid on From:\n%s", got)
+			}
+			if endpoint && c.r.Method == sip.REGISTER && !bytes.Contains(got, []byte(`;+sip.instance="`+InstanceURN(a.EPID())+`"`)) {
+				t.Errorf("no +sip.instance on the REGISTER Contact:\n%s", got)
 			}
 		})
 	}

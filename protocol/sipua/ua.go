@@ -58,6 +58,18 @@ type Config struct {
 	Timeout time.Duration
 	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
 	UserAgent string
+	// Endpoint makes every Account a Microsoft SIP endpoint ([MS-SIPRE]): an
+	// epid on the From of every request, a REGISTER Contact naming the
+	// +sip.instance derived from it (with Supported: gruu), and, once the
+	// registrar returned a GRUU for that instance, the GRUU as the Contact of
+	// every other request; requests addressed to the GRUU find the Account.
+	// Without a GRUU in the registrar's answer the Contact stays the listener's
+	// address.
+	Endpoint bool
+	// Advertise is the host:port named in Contact instead of the listening
+	// address (a client behind a NAT; tests use it to name an unreachable
+	// Contact). Empty: the listening address.
+	Advertise string
 	// Logger receives diagnostics (sipgo's too). Nil: nothing is logged.
 	Logger *slog.Logger
 }
@@ -87,6 +99,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("negative timeout %s", c.Timeout)
+	}
+	if c.Advertise != "" {
+		host, port, err := net.SplitHostPort(c.Advertise)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p <= 0 || p > 65535 {
+			return fmt.Errorf("advertised address %q: want host:port", c.Advertise)
+		}
 	}
 	return nil
 }
@@ -161,6 +179,7 @@ type UA struct {
 	client  *sipgo.Client
 	server  *sipgo.Server
 	contact sip.Uri // host, port, params; the user part is per Account
+	advert  sip.Uri // contact as named in Contact headers (Config.Advertise)
 	closers []io.Closer
 	serving sync.WaitGroup
 
@@ -182,6 +201,7 @@ type UA struct {
 	mu     sync.RWMutex
 	byKey  map[string]*Account // by Contact user part
 	byAoR  map[string]*Account // by lower-case user@host of the AoR
+	byGRUU map[string]*Account // by gruuKey of the GRUU the registrar gave
 	seq    uint64
 	closed bool
 
@@ -206,6 +226,7 @@ func New(cfg Config) (*UA, error) {
 		shared:  newSharedHeaders(cfg.UserAgent),
 		byKey:   map[string]*Account{},
 		byAoR:   map[string]*Account{},
+		byGRUU:  map[string]*Account{},
 	}
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
@@ -307,6 +328,7 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 	}
 	la := c.LocalAddr().(*net.UDPAddr)
 	ua.contact = sip.Uri{Scheme: "sip", Host: la.IP.String(), Port: la.Port}
+	ua.advertise()
 	ua.client, err = sipgo.NewClient(ua.sua,
 		// UDP: send from the listening socket so that responses and the server's
 		// copies come back to the port named in Contact.
@@ -347,6 +369,7 @@ func (ua *UA) listenStream(local net.IP, lt *tls.Config) error {
 	// without a sips policy refuse; the hop that matters, this UA's connection to
 	// the target, is TLS either way.
 	ua.contact = sip.Uri{Scheme: "sip", Host: la.IP.String(), Port: la.Port, UriParams: params}
+	ua.advertise()
 	// Requests go over one connection dialled to the target (sipgo reuses it by
 	// remote address); the server sends copies back over it (Kamailio's
 	// fix_nated_register) or connects to the listener named in Contact.
@@ -354,6 +377,17 @@ func (ua *UA) listenStream(local net.IP, lt *tls.Config) error {
 	// dialling, which fails on a UA that accepts.
 	ua.client, err = sipgo.NewClient(ua.sua, sipgo.WithClientNAT(), sipgo.WithClientLogger(ua.log))
 	return err
+}
+
+// advertise sets the address Contacts name: the listener's, or Config.Advertise.
+func (ua *UA) advertise() {
+	ua.advert = ua.contact
+	if ua.cfg.Advertise == "" {
+		return
+	}
+	host, port, _ := net.SplitHostPort(ua.cfg.Advertise) // Validate checked it
+	ua.advert.Host = host
+	ua.advert.Port, _ = strconv.Atoi(port)
 }
 
 // listenerTLS is the configuration of the UA's own TLS listener, where a server
@@ -645,12 +679,17 @@ func (ua *UA) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// route finds the Account a request is for: by the Request-URI's user part (our
-// Contact, which is what Kamailio puts there), else by the To AoR for servers
-// that address the AoR.
+// route finds the Account a request is for: by the GRUU it is addressed to,
+// else by the Request-URI's user part (our Contact, which is what Kamailio puts
+// there), else by the To AoR for servers that address the AoR.
 func (ua *UA) route(req *sip.Request) *Account {
 	ua.mu.RLock()
 	defer ua.mu.RUnlock()
+	if k := gruuKey(req.Recipient); k != "" {
+		if a := ua.byGRUU[k]; a != nil {
+			return a
+		}
+	}
 	if a := ua.byKey[req.Recipient.User]; a != nil {
 		return a
 	}

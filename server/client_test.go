@@ -96,13 +96,16 @@ func newTestUA(t *testing.T, s *Server, transport string, u scenarios.User) *tes
 	}
 	c := &testUA{t: t, user: u, transport: transport, server: s.Addr(transport),
 		inbox: make(chan *sip.Request, 1024), done: make(chan struct{})}
-	srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+	collect := func(req *sip.Request, tx sip.ServerTransaction) {
 		select {
 		case c.inbox <- req:
 		case <-c.done:
 		}
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
-	})
+	}
+	srv.OnMessage(collect)
+	srv.OnInfo(collect) // XCCOS: the chat service's requests on a dialog
+	srv.OnBye(collect)
 	var opts []sipgo.ClientOption
 	if transport == "udp" {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

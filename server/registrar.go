@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +20,8 @@ type binding struct {
 	dest      string    // udp: the contact's address; tcp: the REGISTER's connection (fix_nated_register)
 	laddr     string    // udp: our listening socket the REGISTER came in on, so replies come from it
 	expires   time.Time // binding is gone after this
+	instance  string    // the Contact's +sip.instance ("<urn:uuid:...>"), "" when none
+	gruu      string    // opaque parameter of the GRUU issued for instance, "" when none
 }
 
 // registrar is the in-memory location table, keyed by the AoR's user part (usrloc
@@ -88,4 +92,40 @@ func parseSeconds(v string) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(n) * time.Second, true
+}
+
+// gruuOpaque is the opaque parameter of the GRUU issued for a +sip.instance
+// "<urn:uuid:X>": "user:epid:" and the UUID's 16 bytes in URL-safe base64, the
+// shape of a Lync public GRUU (sip:alice@contoso.com;opaque=user:epid:...;gruu)
+// [R: the exact encoding Lync uses is not published]. "" when instance is not
+// a UUID URN. It is a pure function.
+func gruuOpaque(instance string) string {
+	id, ok := strings.CutPrefix(strings.ToLower(instance), "<urn:uuid:")
+	if !ok {
+		return ""
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSuffix(id, ">"), "-", ""))
+	if err != nil || len(b) != 16 {
+		return ""
+	}
+	return "user:epid:" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// gruuURI is the GRUU of user on domain with opaque (see gruuOpaque).
+func gruuURI(user, domain, opaque string) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: user, Host: domain, UriParams: sip.HeaderParams{{K: "opaque", V: opaque}, {K: "gruu"}}}
+}
+
+// gruuBinding returns the live registration behind u when u is a GRUU this
+// server issued (its user's binding has u's opaque).
+func (s *Server) gruuBinding(u sip.Uri) (binding, bool) {
+	if u.UriParams == nil || !u.UriParams.Has("gruu") {
+		return binding{}, false
+	}
+	op, _ := u.UriParams.Get("opaque")
+	b, ok := s.lookup(u.User)
+	if !ok || op == "" || b.gruu != op || !strings.EqualFold(u.Host, s.cfg.Domain) {
+		return binding{}, false
+	}
+	return b, true
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -418,6 +419,10 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	case sip.INVITE, sip.INFO, sip.BYE, sip.UPDATE:
 		s.pchatRequest(req, tx) // XCCOS front end (xccos.go)
+	case sip.SUBSCRIBE:
+		if a := s.authenticate(req, tx); a != nil {
+			s.subscribe(req, tx, a) // in-band provisioning (provision.go)
+		}
 	case sip.CANCEL:
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 	default:
@@ -426,7 +431,7 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func allow() sip.Header {
-	return sip.NewHeader("Allow", "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, INFO, UPDATE, BYE")
+	return sip.NewHeader("Allow", "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, INFO, UPDATE, BYE, SUBSCRIBE")
 }
 
 // isLocal reports whether a Request-URI host (lower case, no brackets) is ours.
@@ -546,8 +551,18 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 		transport: strings.ToLower(req.Transport()),
 		expires:   s.now().Add(exp),
 	}
+	if b.instance, b.gruu, ok = s.endpoint(req, c); !ok {
+		s.respond(req, tx, sip.StatusBadRequest, ReasonInstanceMismatch)
+		return
+	}
 	if b.transport == "udp" {
 		b.dest = contactDest(c.Address, req.Source())
+		if b.gruu != "" {
+			// An endpoint with a GRUU is reached over the flow it registered
+			// from, whatever its Contact names (a Front End keeps the client's
+			// connection, note §1.1).
+			b.dest = req.Source()
+		}
 		b.laddr = localAddr(tx)
 		if b.laddr == "" {
 			b.laddr = s.Addr("udp")
@@ -557,10 +572,44 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 	}
 	s.reg.set(a.user, b)
 	s.stats.registersOK.Add(1)
-	s.respond(req, tx, sip.StatusOK, "OK", contactHeader(b.contact, exp))
+	h := contactHeader(b.contact, exp)
+	if b.instance != "" {
+		h.Params.Add("+sip.instance", `"`+b.instance+`"`)
+	}
+	if b.gruu != "" {
+		g := gruuURI(a.user, s.cfg.Domain, b.gruu)
+		h.Params.Add("gruu", `"`+g.String()+`"`)
+	}
+	s.respond(req, tx, sip.StatusOK, "OK", h)
 }
 
-func contactHeader(u sip.Uri, exp time.Duration) sip.Header {
+// ReasonInstanceMismatch answers a REGISTER whose Contact +sip.instance is
+// not the one derived from its From epid ([MS-SIPRE] 3.3.3.1).
+const ReasonInstanceMismatch = "Instance Does Not Match epid"
+
+// endpoint reads the MS-SIPRE endpoint identity of a REGISTER: the
+// Contact's +sip.instance, which must be the one derived from the From epid
+// when both are there (else ok is false), and the GRUU opaque issued for it
+// when the client supports GRUUs (Supported: gruu or Lync's gruu-10).
+func (s *Server) endpoint(req *sip.Request, c *sip.ContactHeader) (instance, opaque string, ok bool) {
+	instance, _ = sipua.HeaderParam(c.Value(), "+sip.instance")
+	if instance == "" {
+		return "", "", true
+	}
+	if epid, _ := req.From().Params.Get("epid"); epid != "" && !strings.EqualFold(instance, sipua.InstanceURN(epid)) {
+		return "", "", false
+	}
+	for _, h := range req.GetHeaders("Supported") {
+		for _, tag := range strings.Split(h.Value(), ",") {
+			if t := strings.ToLower(strings.TrimSpace(tag)); t == "gruu" || t == "gruu-10" {
+				return instance, gruuOpaque(instance), true
+			}
+		}
+	}
+	return instance, "", true
+}
+
+func contactHeader(u sip.Uri, exp time.Duration) *sip.ContactHeader {
 	h := &sip.ContactHeader{Address: *u.Clone(), Params: sip.NewParams()}
 	h.Params.Add("expires", strconv.Itoa(int(exp/time.Second)))
 	return h

@@ -50,8 +50,11 @@ const (
 	// pchatQueue bounds the items waiting to be sent on one dialog; a full queue
 	// holds back the room (backpressure), never drops.
 	pchatQueue = 4096
-	// pchatMerge is the most items merged into one server INFO.
-	pchatMerge = 32
+	// pchatBatch is the most queued items taken at once by a dialog's sender.
+	pchatBatch = 32
+	// ReasonMissingRoute answers an in-dialog request of a Record-Routed
+	// dialog that does not carry the route set.
+	ReasonMissingRoute = "Missing Route"
 )
 
 // PChatConfig configures the XCCOS front end. The zero value is usable.
@@ -66,6 +69,18 @@ type PChatConfig struct {
 	// DataDir holds the durable chat history (history.db); empty: history is
 	// kept in memory (the last HistoryKeep messages per room).
 	DataDir string
+	// NoRecordRoute turns off the Record-Route the front end puts in its 200
+	// to an INVITE. With it on (the default, as a Lync Front End does) the
+	// dialog's later requests must carry the Route naming this server (RFC
+	// 3261 12.2.1.1) or are refused 403 "Missing Route": the check that a
+	// client keeps the route set.
+	NoRecordRoute bool
+	// MergeItems, when above 1, merges up to that many queued items of any kind
+	// (grpchat, ntc, rpl) into one envelope: a load setting that lets a busy
+	// dialog catch up, which real pools do not do. Zero or 1: as a real pool
+	// sends, one item per envelope except several rpl of one command
+	// (note §3).
+	MergeItems int
 }
 
 // DeniedSuffix marks generated or configured user parts without Persistent
@@ -104,6 +119,8 @@ type pdialog struct {
 	callID, localTag, remoteTag string
 	user                        string  // user part
 	aor                         sip.Uri // the client's From URI
+	local                       sip.Uri // the URI the client INVITEd: From of our requests
+	rr                          string  // host:port of our Record-Route; "" when not Record-Routed
 	b                           binding
 	cseq                        atomic.Uint32
 	out                         chan xccos.Item
@@ -198,6 +215,10 @@ func (s *Server) pchatRequest(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist")
 		return
 	}
+	if d.rr != "" && !routedVia(req, d.rr) {
+		s.respond(req, tx, sip.StatusForbidden, ReasonMissingRoute)
+		return
+	}
 	d.seen.Store(s.now().UnixNano())
 	switch req.Method {
 	case sip.INVITE, sip.UPDATE: // re-INVITE or session refresh
@@ -208,6 +229,24 @@ func (s *Server) pchatRequest(req *sip.Request, tx sip.ServerTransaction) {
 	case sip.INFO:
 		p.info(req, tx, d)
 	}
+}
+
+// routedVia reports whether req's first Route names hostport: the route set
+// of a dialog this server Record-Routed as hostport (a loose router removes
+// its own Route, RFC 3261 16.4, which is all there is to do here: the
+// Request-URI is the chat service, this same server).
+func routedVia(req *sip.Request, hostport string) bool {
+	h := req.GetHeader("Route")
+	if h == nil {
+		return false
+	}
+	var u sip.Uri
+	if r, ok := h.(*sip.RouteHeader); ok {
+		u = r.Address
+	} else if err := sip.ParseUri(strings.Trim(strings.TrimSpace(h.Value()), "<>"), &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.HostPort(), hostport)
 }
 
 // dialog finds the live dialog of an in-dialog request: Call-ID and the
@@ -243,17 +282,26 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	tag, _ := req.From().Params.Get("tag")
 	d := &pdialog{
 		callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: tag,
-		user: a.user, aor: *req.From().Address.Clone(), denied: p.isDenied(a.user),
+		user: a.user, aor: *req.From().Address.Clone(), local: *req.To().Address.Clone(), denied: p.isDenied(a.user),
 		out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{}),
 	}
+	d.local.UriParams, d.local.Headers = nil, nil
 	d.b = binding{contact: *c.Address.Clone(), transport: strings.ToLower(req.Transport())}
-	if d.b.transport == "udp" {
+	if rb, ok := s.gruuBinding(c.Address); ok {
+		// A GRUU we issued: our requests go where the endpoint registered
+		// from (its flow), whatever its Contact names (note §1.1).
+		d.b.transport, d.b.dest, d.b.laddr = rb.transport, rb.dest, rb.laddr
+	} else if d.b.transport == "udp" {
 		d.b.dest = contactDest(c.Address, req.Source())
 		if d.b.laddr = localAddr(tx); d.b.laddr == "" {
 			d.b.laddr = s.Addr("udp")
 		}
 	} else {
 		d.b.dest = req.Source()
+	}
+	rr, recordRoute := p.recordRoute(req, tx)
+	if recordRoute {
+		d.rr = rr.HostPort()
 	}
 	p.mu.Lock()
 	if old := p.dialogs[d.callID]; old != nil {
@@ -268,6 +316,9 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5061 sip " + p.pool + "\r\na=accept-types:text/plain\r\n"
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", []byte(sdp))
 	res.To().Params.Add("tag", d.localTag)
+	if recordRoute {
+		res.AppendHeader(&sip.RecordRouteHeader{Address: rr})
+	}
 	res.AppendHeader(sip.NewHeader("Server", userAgent))
 	for _, h := range p.sessionHeaders(d) {
 		res.AppendHeader(h)
@@ -281,6 +332,25 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	}
 	s.wg.Add(1)
 	go p.sender(d)
+}
+
+// recordRoute is the Record-Route URI of the 200 to req: the listening
+// address req came in on, with lr (RFC 3261 16.6 item 4); false when
+// Record-Route is off or that address is unknown.
+func (p *pchat) recordRoute(req *sip.Request, tx sip.ServerTransaction) (sip.Uri, bool) {
+	if p.s.cfg.PChat.NoRecordRoute {
+		return sip.Uri{}, false
+	}
+	la := localAddr(tx)
+	if la == "" {
+		la = p.s.Addr(strings.ToLower(req.Transport()))
+	}
+	host, port, err := sip.ParseAddr(la)
+	if err != nil || host == "" {
+		return sip.Uri{}, false
+	}
+	return sip.Uri{Scheme: "sip", Host: host, Port: port,
+		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(req.Transport())}, {K: "lr"}}}, true
 }
 
 // janitor ends the dialogs whose client sent nothing (no INFO, no UPDATE
@@ -361,7 +431,7 @@ func (p *pchat) sender(d *pdialog) {
 			return
 		}
 	more:
-		for len(items) < pchatMerge {
+		for len(items) < pchatBatch {
 			select {
 			case it := <-d.out:
 				items = append(items, it)
@@ -376,18 +446,20 @@ func (p *pchat) sender(d *pdialog) {
 				break
 			}
 		}
-		for _, body := range p.envelopes(d, items) {
-			res, err := p.sendInDialog(d, sip.INFO, body)
-			if s.ctx.Err() != nil {
-				return
-			}
-			// A client that does not answer, or answers 481 or 487 (SIPE's
-			// answer on a stale dialog, note §2.3), is gone: its dialog is
-			// dropped, so one dead member never holds its rooms back.
-			if err != nil || res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTerminated {
-				s.log.Debug("xccos: dialog dropped", "user", d.user, "error", err)
-				p.drop(d)
-				return
+		for _, group := range p.groups(items) {
+			for _, body := range p.envelopes(d, group) {
+				res, err := p.sendInDialog(d, sip.INFO, body)
+				if s.ctx.Err() != nil {
+					return
+				}
+				// A client that does not answer, or answers 481 or 487 (SIPE's
+				// answer on a stale dialog, note §2.3), is gone: its dialog is
+				// dropped, so one dead member never holds its rooms back.
+				if err != nil || res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTerminated {
+					s.log.Debug("xccos: dialog dropped", "user", d.user, "error", err)
+					p.drop(d)
+					return
+				}
 			}
 		}
 		if bye {
@@ -396,6 +468,41 @@ func (p *pchat) sender(d *pdialog) {
 			return
 		}
 	}
+}
+
+// groups splits queued items into the envelopes they are sent in. As a real
+// pool sends: one item per envelope, except that consecutive rpl answering
+// one command go together (note §3; a client like SIPE shows only the first
+// grpchat of an envelope and drops an ntc beside a rpl). With
+// PChatConfig.MergeItems above 1: up to that many items of any kind.
+func (p *pchat) groups(items []xccos.Item) [][]xccos.Item {
+	if n := p.s.cfg.PChat.MergeItems; n > 1 {
+		out := make([][]xccos.Item, 0, (len(items)+n-1)/n)
+		for len(items) > n {
+			out = append(out, items[:n])
+			items = items[n:]
+		}
+		if len(items) > 0 {
+			out = append(out, items)
+		}
+		return out
+	}
+	out := make([][]xccos.Item, 0, len(items))
+	for i := 0; i < len(items); {
+		j := i + 1
+		if r, ok := items[i].(xccos.Reply); ok {
+			for j < len(items) {
+				r2, ok := items[j].(xccos.Reply)
+				if !ok || r2.CommandEnvID != r.CommandEnvID || r2.Name != r.Name {
+					break
+				}
+				j++
+			}
+		}
+		out = append(out, items[i:j])
+		i = j
+	}
+	return out
 }
 
 // udpBody is the largest merged envelope sent over UDP: sipgo refuses UDP
@@ -434,8 +541,10 @@ type byeItem struct{ xccos.Notice }
 func (p *pchat) sendInDialog(d *pdialog, method sip.RequestMethod, body []byte) (*sip.Response, error) {
 	s := p.s
 	req := sip.NewRequest(method, *d.b.contact.Clone())
-	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: PChatPoolUser, Host: p.domain},
-		Params: sip.HeaderParams{{K: "tag", V: d.localTag}}})
+	// From is the dialog's local URI, the one the client INVITEd (RFC 3261
+	// 12.2.1.1): the lookup's for the rpl:requri of a lookup dialog, which
+	// SIPE looks its session up by.
+	req.AppendHeader(&sip.FromHeader{Address: *d.local.Clone(), Params: sip.HeaderParams{{K: "tag", V: d.localTag}}})
 	req.AppendHeader(&sip.ToHeader{Address: *d.aor.Clone(), Params: sip.HeaderParams{{K: "tag", V: d.remoteTag}}})
 	cid := sip.CallIDHeader(d.callID)
 	req.AppendHeader(&cid)

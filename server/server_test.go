@@ -472,10 +472,10 @@ func TestOtherMethods(t *testing.T) {
 	if res := u.do(u.request(sip.OPTIONS, "sip:example.test", "sip:example.test", "")); res.StatusCode != 200 {
 		t.Errorf("OPTIONS: got %d, want 200", res.StatusCode)
 	}
-	if res := u.do(u.request(sip.SUBSCRIBE, "sip:example.test", "sip:example.test", "")); res.StatusCode != 405 {
-		t.Errorf("SUBSCRIBE: got %d, want 405", res.StatusCode)
+	if res := u.do(u.request(sip.PUBLISH, "sip:example.test", "sip:example.test", "")); res.StatusCode != 405 {
+		t.Errorf("PUBLISH: got %d, want 405", res.StatusCode)
 	}
-	if st := s.Stats(); st.Requests["OPTIONS"] != 1 || st.Requests["SUBSCRIBE"] != 1 {
+	if st := s.Stats(); st.Requests["OPTIONS"] != 1 || st.Requests["PUBLISH"] != 1 {
 		t.Errorf("requests: got %v", st.Requests)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -126,6 +128,48 @@ func (a *Account) contactHeader(method sip.RequestMethod) *sip.ContactHeader {
 // what Lync servers look for, "gruu" is RFC 5627's option tag).
 var supportedGRUU = sip.NewHeader("Supported", "gruu-10, gruu")
 
+// ownContact returns the Contact header of a response to REGISTER that is
+// this account's binding: the one naming its +sip.instance, or its socket's
+// Contact (user part and address). Nil when there is none.
+func (a *Account) ownContact(res *sip.Response) *sip.ContactHeader {
+	inst, sock := "", a.socketContact()
+	if a.epid != "" {
+		inst = InstanceURN(a.epid)
+	}
+	for _, h := range res.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			continue
+		}
+		// sipgo's parameter parser splits quoted values at ';', which a GRUU
+		// in gruu="..." always has: the parameters are read from the text.
+		if v, _ := HeaderParam(c.Value(), "+sip.instance"); inst != "" && strings.EqualFold(v, inst) {
+			return c
+		}
+		if c.Address.User == sock.User && c.Address.Host == sock.Host && c.Address.Port == sock.Port {
+			return c
+		}
+	}
+	return nil
+}
+
+// Granted returns the registration lifetime a 2xx to REGISTER granted this
+// account: its binding's expires parameter, else the Expires header; false
+// when the response says neither.
+func (a *Account) Granted(res *sip.Response) (time.Duration, bool) {
+	if c := a.ownContact(res); c != nil {
+		if v, ok := HeaderParam(c.Value(), "expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second, true
+			}
+		}
+	}
+	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
+		return time.Duration(*e) * time.Second, true
+	}
+	return 0, false
+}
+
 // learnRegistration takes the GRUU from a 2xx to REGISTER: the gruu
 // parameter of the Contact that names our +sip.instance (or our socket
 // Contact). A binding without one clears it (the fallback: the socket's
@@ -135,18 +179,7 @@ func (a *Account) learnRegistration(res *sip.Response) {
 	if a.epid == "" || res == nil || res.StatusCode/100 != 2 {
 		return
 	}
-	inst, sock := InstanceURN(a.epid), a.socketContact()
-	for _, h := range res.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok {
-			continue
-		}
-		// sipgo's parameter parser splits quoted values at ';', which a GRUU
-		// in gruu="..." always has: the parameters are read from the text.
-		v, _ := HeaderParam(c.Value(), "+sip.instance")
-		if v != inst && (c.Address.User != sock.User || c.Address.Host != sock.Host || c.Address.Port != sock.Port) {
-			continue
-		}
+	if c := a.ownContact(res); c != nil {
 		var g *sip.Uri
 		if gv, ok := HeaderParam(c.Value(), "gruu"); ok {
 			var u sip.Uri
@@ -157,7 +190,6 @@ func (a *Account) learnRegistration(res *sip.Response) {
 			}
 		}
 		a.setGRUU(g)
-		return
 	}
 }
 

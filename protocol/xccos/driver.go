@@ -44,16 +44,34 @@ type Config struct {
 	Timeout time.Duration
 	// Expires is the registration expiry asked for. Zero means DefaultExpires.
 	Expires time.Duration
-	// ChatURI is the chat service (lookup or pool) to INVITE. Empty:
+	// ChatURI is the chat service (lookup or pool) to INVITE. Empty: the
+	// pool in-band provisioning names (see NoProvisioning), else
 	// sip:ocschat@<the user's domain>.
 	ChatURI string
-	// UserAgent is the User-Agent header value; empty: none.
+	// NoProvisioning skips in-band provisioning: without it, when ChatURI is
+	// empty, the first session of each domain SUBSCRIBEs to
+	// vnd-microsoft-provisioning-v2 after registering and takes the
+	// persistentChatConfiguration's DefaultPersistentChatPoolUri (when
+	// EnablePersistentChat is true) as the chat service of that domain, as
+	// Lync 2013 clients do (note §1.1).
+	NoProvisioning bool
+	// UserAgent is the User-Agent header value. Empty: DefaultUserAgent.
 	UserAgent string
+	// Advertise is the host:port Contacts name instead of the listening
+	// address (see sipua.Config.Advertise). Empty: the listening address.
+	Advertise string
 	// Logger receives diagnostics. Nil: nothing is logged.
 	Logger *slog.Logger
 }
 
+// DefaultUserAgent is the User-Agent when Config.UserAgent is empty: every
+// Microsoft SIP client names itself on every request.
+const DefaultUserAgent = "chatload"
+
 func (c Config) withDefaults() Config {
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
 	if c.Timeout == 0 {
 		c.Timeout = sipua.DefaultTimeout
 	}
@@ -67,6 +85,7 @@ func (c Config) ua() sipua.Config {
 	return sipua.Config{
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
+		Endpoint: true, Advertise: c.Advertise,
 	}
 }
 
@@ -93,6 +112,9 @@ func (c Config) String() string {
 	chat := c.ChatURI
 	if chat == "" {
 		chat = "sip:" + LookupUser + "@<domain>"
+		if !c.NoProvisioning {
+			chat = "provisioned, else " + chat
+		}
 	}
 	return fmt.Sprintf("%s expires=%s chat=%s", c.ua(), c.Expires, chat)
 }
@@ -110,6 +132,9 @@ type Driver struct {
 	sessions map[*session]struct{}
 	closed   bool
 	byAcct   sync.Map // *sipua.Account -> *session: for status
+
+	provMu      sync.Mutex
+	provisioned map[string]*provision // by lower-case domain: one SUBSCRIBE per domain
 
 	closeOnce sync.Once
 }
@@ -130,7 +155,7 @@ func New(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}}
+	d := &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}, provisioned: map[string]*provision{}}
 	ua.ServeDialogs(d.status)
 	d.envID.Store(uint64(rand.Uint32())) // SIPE: a random start, +1 per envelope
 	return d, nil
@@ -179,7 +204,7 @@ type session struct {
 
 	mu       sync.Mutex
 	dlg      *sipua.Dialog
-	waiters  map[uint64]chan Reply // by envid of the command
+	waiters  map[uint64]*waiter // by envid of the command
 	joined   map[string]joinedRoom // by canonical room key
 	names    map[string]Room       // room names resolved through chansrch, lower case
 	closed   bool
@@ -229,7 +254,7 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	}
 	s := &session{
 		d: d, domain: domain, deliver: deliver,
-		waiters: map[uint64]chan Reply{},
+		waiters: map[uint64]*waiter{},
 		joined:  map[string]joinedRoom{},
 		names:   map[string]Room{},
 		done:    make(chan struct{}),
@@ -292,7 +317,11 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 			if s.reg != nil {
 				s.reg.Stop()
 			}
-			s.reg = time.AfterFunc(max(granted(res, s.acct.Contact(), expires)/2, time.Second), func() {
+			g, ok := s.acct.Granted(res)
+			if !ok {
+				g = expires
+			}
+			s.reg = time.AfterFunc(max(g/2, time.Second), func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*s.d.cfg.Timeout)
 				defer cancel()
 				if err := s.register(ctx, "reregister", s.d.cfg.Expires); err != nil {
@@ -305,34 +334,11 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 	return nil
 }
 
-// granted reads the expiry the registrar gave contact: its expires
-// parameter, else the Expires header, else what was asked.
-func granted(res *sip.Response, contact sip.Uri, asked time.Duration) time.Duration {
-	for _, h := range res.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok || c.Address.User != contact.User || c.Address.Port != contact.Port {
-			continue
-		}
-		if v, ok := c.Params.Get("expires"); ok {
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				return time.Duration(n) * time.Second
-			}
-		}
-	}
-	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
-		return time.Duration(*e) * time.Second
-	}
-	return asked
-}
-
 // connect establishes the chat dialog: INVITE the lookup/pool, cmd:requri and,
 // when it names another server, BYE and INVITE that one; then cmd:getserverinfo.
 func (s *session) connect(ctx context.Context) error {
-	chat := s.d.cfg.ChatURI
-	if chat == "" {
-		chat = "sip:" + LookupUser + "@" + s.domain
-	}
-	if err := s.invite(ctx, scenarios.NormalizeURI(chat)); err != nil {
+	chat, from := s.chatService(ctx)
+	if err := s.invite(ctx, scenarios.NormalizeURI(chat), from); err != nil {
 		return err
 	}
 	r, err := s.command(ctx, "connect", NewRequri())
@@ -345,7 +351,7 @@ func (s *session) connect(ctx context.Context) error {
 	server := scenarios.NormalizeURI(r.Data.Users[0].URI)
 	if !sameAoR(server, chat) {
 		s.bye(ctx) // the lookup dialog: the client leaves it (note §1.1)
-		if err := s.invite(ctx, server); err != nil {
+		if err := s.invite(ctx, server, "rpl:requri of "+chat); err != nil {
 			return err
 		}
 	}
@@ -366,7 +372,9 @@ func sdpOffer(host string) []byte {
 		"\r\nt=0 0\r\nm=message 5061 sip null\r\na=accept-types:text/plain\r\n")
 }
 
-func (s *session) invite(ctx context.Context, uri string) error {
+// invite INVITEs the chat service uri; from says where uri came from, for
+// the diagnosis of a failure.
+func (s *session) invite(ctx context.Context, uri, from string) error {
 	var ruri sip.Uri
 	if err := sip.ParseUri(uri, &ruri); err != nil || ruri.Host == "" {
 		return report.Errorf(report.Protocol, "connect", 0, "chat service %q is not a SIP URI", uri)
@@ -377,7 +385,10 @@ func (s *session) invite(ctx context.Context, uri string) error {
 	if err != nil {
 		var e *report.Error
 		if errors.As(err, &e) && e.Code != 0 {
-			e.Detail = "INVITE to the chat service " + uri + ": " + e.Detail + " (CHAT_SERVER_NOT_FOUND: no chat server answers this URI, or it refused the session)"
+			e.Detail = "INVITE to the chat service " + uri + " (" + from + "): " + e.Detail + " (CHAT_SERVER_NOT_FOUND: no chat server answers this URI, or it refused the session)"
+			if e.Code == sip.StatusNotFound {
+				e.Detail += "; name the Persistent Chat pool or lookup URI with --chat-service"
+			}
 		}
 		return err
 	}
@@ -484,9 +495,10 @@ func (s *session) info(ctx context.Context, op string, env Envelope) error {
 // error wrapping the *ReplyError (class from ReplyError.Class, code = resp code).
 func (s *session) command(ctx context.Context, op string, c Command) (Reply, error) {
 	env := s.d.envID.Add(1)
-	ch := make(chan Reply, 1)
+	w := &waiter{name: strings.ToLower(c.Name), ch: make(chan Reply, 1)}
+	ch := w.ch
 	s.mu.Lock()
-	s.waiters[env] = ch
+	s.waiters[env] = w
 	s.lastCmd = c.Name
 	s.mu.Unlock()
 	defer func() {
@@ -846,9 +858,9 @@ func (s *session) onRequest(req *sip.Request) {
 		s.mu.Lock()
 		if s.dlg == dlg && s.ended == "" {
 			s.ended = "the chat server sent BYE"
-			for env, ch := range s.waiters {
+			for env, w := range s.waiters {
 				select {
-				case ch <- Reply{}:
+				case w.ch <- Reply{}:
 				default:
 				}
 				delete(s.waiters, env)
@@ -964,14 +976,8 @@ func (s *session) handle(req *sip.Request, at time.Time) {
 		switch it := it.(type) {
 		case Reply:
 			s.mu.Lock()
-			ch := s.waiters[it.CommandEnvID]
+			s.dispatch(it)
 			s.mu.Unlock()
-			if ch != nil {
-				select {
-				case ch <- it:
-				default:
-				}
-			}
 		case Chat:
 			room := it.ChanURI
 			if r, err := ParseRoom(it.ChanURI); err == nil {
@@ -984,6 +990,61 @@ func (s *session) handle(req *sip.Request, at time.Time) {
 			s.deliver(engine.Delivery{Room: room, From: it.Author, Body: it.Text, At: at})
 		}
 	}
+}
+
+// A waiter is a command in flight, waiting for its rpl.
+type waiter struct {
+	name   string     // the command's name, lower case
+	ch     chan Reply // capacity 1
+	byName bool       // ch holds a reply matched by name, not by envid
+}
+
+// dispatch hands a reply to the command it answers: by commandid@envid, or,
+// when the reply carries no envid, by name to the oldest command of that name
+// still unanswered (as SIPE matches). A reply matched by name never takes the
+// place of one matched by envid: when the envid match of a waiter arrives
+// after a reply by name filled it, the envid one takes its place and the one
+// by name moves on to the next command of that name. Called with s.mu held.
+func (s *session) dispatch(r Reply) {
+	if r.CommandEnvID != 0 {
+		w := s.waiters[r.CommandEnvID]
+		if w == nil {
+			return
+		}
+		select {
+		case w.ch <- r:
+			return
+		default:
+		}
+		if !w.byName {
+			return // a duplicate
+		}
+		select {
+		case prev := <-w.ch:
+			w.ch <- r
+			w.byName = false
+			s.dispatchByName(prev)
+		default: // the command took the reply by name meanwhile
+		}
+		return
+	}
+	s.dispatchByName(r)
+}
+
+func (s *session) dispatchByName(r Reply) {
+	var best uint64
+	for env, w := range s.waiters {
+		if w.name == r.Name && len(w.ch) == 0 && (best == 0 || env < best) {
+			best = env
+		}
+	}
+	if best == 0 {
+		s.d.log.Debug("a reply matching no command in flight", "user", s.aor, "reply", r.Name)
+		return
+	}
+	w := s.waiters[best]
+	w.byName = true
+	w.ch <- r
 }
 
 // annotate prefixes the detail of err's *report.Error with what was being done.

@@ -1,0 +1,44 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/protocol/xccos"
+)
+
+// In-band provisioning for Lync 2013 clients (note §1.1): a SUBSCRIBE to the
+// user's own AoR for vnd-microsoft-provisioning-v2 is answered 200 with the
+// persistentChatConfiguration group naming the pool (Expires: 0: the answer
+// is all there is, no NOTIFY follows). Other events get 489 Bad Event.
+
+// subscribe answers an authenticated SUBSCRIBE.
+func (s *Server) subscribe(req *sip.Request, tx sip.ServerTransaction, a *account) {
+	ev := ""
+	if h := req.GetHeader("Event"); h != nil {
+		ev, _, _ = strings.Cut(h.Value(), ";")
+		ev = strings.TrimSpace(ev)
+	}
+	if !strings.EqualFold(ev, xccos.ProvisioningEvent) {
+		s.respond(req, tx, 489, "Bad Event", sip.NewHeader("Allow-Events", xccos.ProvisioningEvent))
+		return
+	}
+	enabled := "true"
+	if s.pc.isDenied(a.user) {
+		enabled = "false"
+	}
+	body := xccos.ProvisioningAnswer(xccos.PChatGroup,
+		xccos.PropEnablePChat, enabled,
+		xccos.PropDefaultPChatPool, s.pc.pool,
+		xccos.PropPChatPools, s.pc.pool)
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
+	res.AppendHeader(sip.NewHeader("Server", userAgent))
+	exp := sip.ExpiresHeader(0)
+	res.AppendHeader(&exp)
+	ct := sip.ContentTypeHeader(xccos.ProvisioningType)
+	res.AppendHeader(&ct)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "request", req.StartLine(), "error", err)
+	}
+}

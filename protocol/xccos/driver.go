@@ -204,7 +204,7 @@ type session struct {
 
 	mu       sync.Mutex
 	dlg      *sipua.Dialog
-	waiters  map[uint64]*waiter // by envid of the command
+	waiters  map[uint64]*waiter    // by envid of the command
 	joined   map[string]joinedRoom // by canonical room key
 	names    map[string]Room       // room names resolved through chansrch, lower case
 	closed   bool

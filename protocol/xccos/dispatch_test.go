@@ -1,0 +1,41 @@
+package xccos
+
+import (
+	"log/slog"
+	"testing"
+)
+
+// TestDispatchByName: a reply without envid goes to the oldest command of its
+// name still unanswered; a reply with the envid of a command always reaches
+// that command, taking the place of a reply given it by name, which then
+// moves on to the next command of that name; nothing reaches a command of
+// another name.
+func TestDispatchByName(t *testing.T) {
+	s := &session{d: &Driver{log: slog.New(slog.DiscardHandler)}, waiters: map[uint64]*waiter{}}
+	for env, name := range map[uint64]string{10: NameJoin, 11: NameJoin, 12: NamePart} {
+		s.waiters[env] = &waiter{name: name, ch: make(chan Reply, 1)}
+	}
+	join := Command{Name: NameJoin, SeqID: "1"}
+	byName := NewReply(0, join, CodeOK, Data{})
+	byName.Text = "by name"
+	s.dispatch(byName)
+	if w := s.waiters[10]; len(w.ch) != 1 || !w.byName {
+		t.Fatalf("the reply without envid did not go to the oldest join")
+	}
+	strict := NewReply(10, join, CodeNoSuchNode, Data{})
+	s.dispatch(strict)
+	if r := <-s.waiters[10].ch; r.CommandEnvID != 10 {
+		t.Errorf("command 10 got %+v; want its own reply (envid 10)", r)
+	}
+	if r := <-s.waiters[11].ch; r.Text != "by name" {
+		t.Errorf("command 11 got %+v; want the reply by name moved on to it", r)
+	}
+	if len(s.waiters[12].ch) != 0 {
+		t.Error("a part command got a join reply")
+	}
+	s.dispatch(NewReply(99, join, CodeOK, Data{})) // nobody's: dropped, nothing blocks
+	s.dispatch(NewReply(0, Command{Name: NameBJoin}, CodeOK, Data{}))
+	if len(s.waiters[12].ch) != 0 {
+		t.Error("an unmatched reply reached a command")
+	}
+}

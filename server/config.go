@@ -150,6 +150,9 @@ func (c Config) withDefaults() Config {
 // Passwords never appear in its errors. It reads c only.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	if c.PChat.MergeItems < 0 || c.PChat.MergeItems > MaxMergeItems {
+		return fmt.Errorf("xccos merge %d: want 0 to %d", c.PChat.MergeItems, MaxMergeItems)
+	}
 	if err := ValidDomain(c.Domain); err != nil {
 		return fmt.Errorf("domain %q: %w", c.Domain, err)
 	}

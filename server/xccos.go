@@ -52,6 +52,8 @@ const (
 	pchatQueue = 4096
 	// pchatBatch is the most queued items taken at once by a dialog's sender.
 	pchatBatch = 32
+	// MaxMergeItems bounds PChatConfig.MergeItems.
+	MaxMergeItems = pchatBatch
 	// ReasonMissingRoute answers an in-dialog request of a Record-Routed
 	// dialog that does not carry the route set.
 	ReasonMissingRoute = "Missing Route"

@@ -33,6 +33,8 @@ type serveFlags struct {
 	tlsCertOut    string
 	data          string   // --data: durable Persistent Chat history
 	noPChat       []string // --no-pchat-users
+	recordRoute   bool     // --record-route
+	mergeItems    int      // --xccos-merge
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -102,6 +104,8 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "tls listeners: PEM `FILE` of the private key of --tls-cert (default: none)")
 	fl.StringVar(&f.data, "data", "", "Persistent Chat (xccos): keep room history durably in `DIR`/"+server.HistoryFile+"; a grpchat is on disk before its 200 (default: in memory)")
 	fl.StringSliceVar(&f.noPChat, "no-pchat-users", nil, "Persistent Chat (xccos): user parts without Persistent Chat permission; the server BYEs them after their first command, as Lync does (user parts ending in "+server.DeniedSuffix+" always are)")
+	fl.BoolVar(&f.recordRoute, "record-route", true, "Persistent Chat (xccos): Record-Route the chat dialog as a Lync Front End does, and refuse its later requests that lack the route set (403 Missing Route); --record-route=false turns both off")
+	fl.IntVar(&f.mergeItems, "xccos-merge", 0, "Persistent Chat (xccos): merge up to `N` queued items of any kind into one server INFO, a load setting real pools do not have (default 0: one item per INFO, several rpl of one command together, as a pool sends)")
 	fl.StringVar(&f.tlsCertOut, "tls-cert-out", "", "write the tls listeners' certificate (PEM) to `FILE` for clients' --tls-ca (default: not written)")
 	addFaultFlags(cmd, &f.faults)
 	return cmd
@@ -220,6 +224,9 @@ func (f serveFlags) config() (server.Config, string, error) {
 	if err != nil {
 		return cfg, "", usageErr("%v", err) // names the flag
 	}
+	if f.mergeItems < 0 || f.mergeItems > server.MaxMergeItems {
+		return cfg, "", usageErr("--xccos-merge %d: want 0 to %d", f.mergeItems, server.MaxMergeItems)
+	}
 	tlsListener := false
 	for _, l := range f.listen {
 		a, _ := server.ParseListen(l) // checked above
@@ -241,7 +248,8 @@ func (f serveFlags) config() (server.Config, string, error) {
 		NonceLifetime:   f.nonceLifetime,
 		DigestAlgorithm: alg,
 		Faults:          faults,
-		PChat:           server.PChatConfig{DataDir: f.data, Denied: f.noPChat},
+		PChat: server.PChatConfig{DataDir: f.data, Denied: f.noPChat,
+			NoRecordRoute: !f.recordRoute, MergeItems: f.mergeItems},
 	}
 	var desc string
 	if f.usersFile != "" {

@@ -75,7 +75,9 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 	fl.StringVar(&f.receiver, "receiver", "", "receiver's SIP URI (required with --target)")
 	fl.StringVar(&f.receiverCred, "receiver-credential", "", "receiver's credential: prompt, env:NAME, file:PATH or [authuser:]password")
 	fl.StringVar(&f.room, "room", "", "chat room URI or name (default: the first room the sender can see)")
-	fl.StringVar(&f.chatURI, "chat-uri", "", "xccos: the Persistent Chat lookup or pool URI to INVITE (default sip:ocschat@<the sender's domain>)")
+	fl.StringVar(&f.chatURI, "chat-service", "", "xccos: the Persistent Chat pool or lookup URI to INVITE (default: the pool in-band provisioning names, else sip:ocschat@<the sender's domain>)")
+	fl.StringVar(&f.chatURI, "chat-uri", "", "the former name of --chat-service")
+	_ = fl.MarkHidden("chat-uri")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
 	fl.StringVar(&f.output, "output", "text", "output format: text or json")
 	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
@@ -90,7 +92,7 @@ func (f *testFlags) validate() error {
 		return usageErr("--protocol %q: want imc or xccos", f.protocol)
 	}
 	if f.chatURI != "" && f.protocol != "xccos" {
-		return usageErr("--chat-uri applies to --protocol xccos only")
+		return usageErr("--chat-service applies to --protocol xccos only")
 	}
 	switch f.transport {
 	case "udp", "tcp", "tls":
@@ -179,8 +181,9 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		return usageErr("%v", err)
 	}
 
+	self, _ := buildVersions()
 	drv, err := drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: tlsConf,
-		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI})
+		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + self})
 	if err != nil {
 		return fmt.Errorf("%v", err)
 	}

@@ -67,7 +67,7 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	switch {
 	case strings.Contains(r.Err.Error(), "CHAT_SERVER_NOT_FOUND"):
 		return "The Persistent Chat service did not accept the session: no chat server answers the chat URI " +
-			"(default sip:ocschat@<domain>; give the pool's URI with --chat-uri), or it refused the user. " +
+			"(default: the pool in-band provisioning names, else sip:ocschat@<domain>; give the pool's URI with --chat-service), or it refused the user. " +
 			"Check that Persistent Chat is deployed and its URI routable from this registrar."
 	case strings.Contains(r.Err.Error(), "NOT_AUTHORIZED_FOR_PCHAT"):
 		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+

@@ -240,6 +240,26 @@ func TestXccosWireGolden(t *testing.T) {
 	tap.ln.Close()
 	tap.wg.Wait()
 
+	if path := os.Getenv("CHATLOAD_WIRE_DUMP"); path != "" {
+		// The raw exchange, credentials redacted, for notes and debugging.
+		var b strings.Builder
+		for _, m := range tap.msgs {
+			dir := "client -> server"
+			if !m.up {
+				dir = "server -> client"
+			}
+			fmt.Fprintf(&b, "==== %s\n", dir)
+			for _, l := range strings.Split(string(m.text), "\r\n") {
+				if c := credRe.FindStringSubmatch(l); c != nil {
+					l = c[1] + ": " + c[2] + " <redacted>"
+				}
+				b.WriteString(l + "\n")
+			}
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	seen := map[string]bool{}
 	var shapes []string
 	all := ""

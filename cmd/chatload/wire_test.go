@@ -184,7 +184,7 @@ var itemRe = regexp.MustCompile(`<(cmd|rpl|ntc) id="([^"]+)"|<grpchat|<provision
 
 func bodyShape(body string) string {
 	if strings.HasPrefix(body, "v=0") {
-		return "sdp " + regexp.MustCompile(`m=[^\r\n]*`).FindString(regexp.MustCompile(`(127\.0\.0\.1)`).ReplaceAllString(body, "$1"))
+		return "sdp " + regexp.MustCompile(`c=[^\r\n]*`).FindString(body) + " " + regexp.MustCompile(`m=[^\r\n]*`).FindString(body)
 	}
 	var kinds []string
 	for _, m := range itemRe.FindAllStringSubmatch(body, -1) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -379,7 +380,9 @@ func (s *session) invite(ctx context.Context, uri, from string) error {
 	if err := sip.ParseUri(uri, &ruri); err != nil || ruri.Host == "" {
 		return report.Errorf(report.Protocol, "connect", 0, "chat service %q is not a SIP URI", uri)
 	}
-	host := s.acct.Contact().Host
+	// The SDP names the socket's address: the Contact may be a GRUU, whose
+	// host is the domain.
+	host, _, _ := net.SplitHostPort(s.d.ua.LocalAddr())
 	dlg, res, err := s.acct.Invite(ctx, "connect", ruri, []sip.Header{sip.NewHeader("Supported", "ms-sender")},
 		"application/sdp", sdpOffer(host))
 	if err != nil {

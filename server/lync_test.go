@@ -18,7 +18,8 @@ import (
 // chat service's INFOs go to the GRUU over the flow the REGISTER came from
 // (the registered Contact, 127.0.0.1:9, reaches nothing), their From is the
 // URI the client INVITEd (the lookup's, for rpl:requri), and they carry one
-// item each: no grpchat beside another, nothing beside a rpl.
+// item each: no grpchat beside another, nothing beside a rpl, through a
+// burst of 20 posts.
 func TestPChatLyncSIP(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
@@ -125,7 +126,7 @@ func TestPChatLyncSIP(t *testing.T) {
 			if _, env := next(); len(env.Items) == 0 {
 				t.Fatal("no rpl:join")
 			}
-			const n = 8
+			const n = 20 // the burst the pidgin-sipe harness sends
 			for i := range n {
 				chat := xccos.NewChat(room, u.user.URI, s.now(), "line "+strconv.Itoa(i))
 				if res := info(true, xccos.Envelope{EnvID: uint64(80 + i), Items: []xccos.Item{chat}}); res.StatusCode != 200 {

@@ -26,6 +26,8 @@ type pool struct {
 	addr string
 	tr   string
 	rr   []string // Record-Route values of the 200 to INVITE, top first
+	// noGRUU: a registrar without GRUU support (it echoes the binding only)
+	noGRUU bool
 
 	mu    sync.Mutex
 	flows map[string]string // gruu key -> source address of its REGISTER
@@ -33,7 +35,7 @@ type pool struct {
 	regs  []string          // every REGISTER
 }
 
-func newPool(t *testing.T, tr string, rr []string) *pool {
+func newPool(t *testing.T, tr string, rr []string, opts ...func(*pool)) *pool {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	sua, err := sipgo.NewUA(sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
@@ -46,6 +48,9 @@ func newPool(t *testing.T, tr string, rr []string) *pool {
 		t.Fatal(err)
 	}
 	p := &pool{t: t, sua: sua, tr: tr, rr: rr, flows: map[string]string{}}
+	for _, o := range opts {
+		o(p)
+	}
 	srv.OnRegister(p.register)
 	srv.OnInvite(p.invite)
 	rec := func(req *sip.Request, tx sip.ServerTransaction) {
@@ -95,7 +100,11 @@ func (p *pool) register(req *sip.Request, tx sip.ServerTransaction) {
 	c := req.Contact()
 	sup := req.GetHeader("Supported")
 	inst, _ := c.Params.Get("+sip.instance")
-	if c != nil && inst != "" && sup != nil && strings.Contains(sup.Value(), "gruu") {
+	if p.noGRUU {
+		h := c.Clone()
+		h.Params.Add("expires", "120")
+		res.AppendHeader(h)
+	} else if c != nil && inst != "" && sup != nil && strings.Contains(sup.Value(), "gruu") {
 		id := strings.TrimSuffix(strings.TrimPrefix(strings.Trim(inst, `"`), "<urn:uuid:"), ">")
 		g := sip.Uri{Scheme: "sip", User: req.From().Address.User, Host: req.From().Address.Host,
 			UriParams: sip.HeaderParams{{K: "opaque", V: "user:epid:" + base64.RawURLEncoding.EncodeToString([]byte(id))[:22]}, {K: "gruu"}}}
@@ -291,6 +300,34 @@ func TestGRUUAndRouteSet(t *testing.T) {
 			t.Errorf("strict: Route %q; want %q", r, want)
 		}
 	})
+}
+
+// TestNoGRUUFallback: a registrar that gives no GRUU leaves the Contact the
+// socket's (the advertised address), and the granted expiry is read from the
+// binding it echoes.
+func TestNoGRUUFallback(t *testing.T) {
+	p := newPool(t, "tcp", nil, func(p *pool) { p.noGRUU = true })
+	adv := unreachable(t)
+	ua := newUA(t, Config{Target: p.addr, Transport: "tcp", Timeout: 2 * time.Second, Endpoint: true, Advertise: adv})
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	a, err := ua.NewAccount("sip:alice@test.example", "alice", "pw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Do(ctx, "register", Request{Method: sip.REGISTER, URI: sip.Uri{Scheme: "sip", Host: "test.example"}, Contact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.GRUU(); ok {
+		t.Error("a GRUU from a registrar that gave none")
+	}
+	if c := a.Contact(); c.HostPort() != adv || c.User != "alice" {
+		t.Errorf("Contact %s; want alice@%s", c.String(), adv)
+	}
+	if g, ok := a.Granted(res); !ok || g != 120*time.Second {
+		t.Errorf("granted %v %v; want 120s from the echoed binding", g, ok)
+	}
 }
 
 func routes(req *sip.Request) []string {

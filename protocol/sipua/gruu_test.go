@@ -1,6 +1,7 @@
 package sipua
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"log/slog"
@@ -347,4 +348,40 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestKeepAlive: over tcp the UA pings the connection to its target with
+// CRLFCRLF (RFC 5626 3.5.1) every KeepAlive, between whole messages.
+func TestKeepAlive(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ua := newUA(t, Config{Target: l.Addr().String(), Transport: "tcp", Timeout: 300 * time.Millisecond, KeepAlive: 20 * time.Millisecond})
+	a, err := ua.NewAccount("sip:alice@test.example", "alice", "pw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- register(context.Background(), a) }() // never answered: it only opens the connection
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(guard))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("\r\n\r\n\r\n\r\n\r\n\r\n")) { // the message's end, then two pings at least
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v after %q", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.HasPrefix(got, []byte("REGISTER ")) {
+		t.Errorf("the stream starts %q; want the REGISTER whole before any ping", got[:min(len(got), 40)])
+	}
+	<-done
 }

@@ -66,6 +66,11 @@ type Config struct {
 	// Without a GRUU in the registrar's answer the Contact stays the listener's
 	// address.
 	Endpoint bool
+	// KeepAlive, over tcp and tls, sends a CRLFCRLF ping (RFC 5626 3.5.1) on
+	// the connection to the target every KeepAlive, so that the flow the
+	// server's requests come back on (the GRUU's, see Endpoint) is not closed
+	// by an idle timer or a NAT between. Zero: none. Ignored over udp.
+	KeepAlive time.Duration
 	// Advertise is the host:port named in Contact instead of the listening
 	// address (a client behind a NAT; tests use it to name an unreachable
 	// Contact). Empty: the listening address.
@@ -99,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("negative timeout %s", c.Timeout)
+	}
+	if c.KeepAlive < 0 {
+		return fmt.Errorf("negative keep-alive interval %s", c.KeepAlive)
 	}
 	if c.Advertise != "" {
 		host, port, err := net.SplitHostPort(c.Advertise)
@@ -208,6 +216,7 @@ type UA struct {
 	// closing is set when Close starts: from then on no TLS connection is
 	// completed (see dialGuard).
 	closing   atomic.Bool
+	stop      chan struct{} // closed when Close starts: ends the keep-alive loop
 	closeOnce sync.Once
 }
 
@@ -227,6 +236,7 @@ func New(cfg Config) (*UA, error) {
 		byKey:   map[string]*Account{},
 		byAoR:   map[string]*Account{},
 		byGRUU:  map[string]*Account{},
+		stop:    make(chan struct{}),
 	}
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
@@ -291,8 +301,41 @@ func New(cfg Config) (*UA, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.KeepAlive > 0 && cfg.Transport != "udp" {
+		ua.serving.Add(1)
+		go ua.keepAlive(cfg.KeepAlive)
+	}
 	ok = true
 	return ua, nil
+}
+
+// crlf2 is the RFC 5626 keep-alive ping of a stream transport.
+var crlf2 = []byte("\r\n\r\n")
+
+// keepAlive pings the connection to the target every d until Close. A ping
+// is one write, which the connection never interleaves with a message (each
+// is one Write on it). No connection yet (nothing sent): nothing to keep.
+func (ua *UA) keepAlive(d time.Duration) {
+	defer ua.serving.Done()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ua.stop:
+			return
+		case <-t.C:
+		}
+		c, err := ua.sua.TransportLayer().GetConnection(ua.cfg.Transport, ua.dest)
+		if err != nil || c == nil {
+			continue
+		}
+		if w, ok := c.(io.Writer); ok {
+			if _, err := w.Write(crlf2); err != nil {
+				ua.log.Debug("keep-alive failed", "target", ua.where, "error", err)
+			}
+		}
+		_, _ = c.TryClose() // GetConnection took a reference
+	}
 }
 
 func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
@@ -499,6 +542,7 @@ func (ua *UA) LocalAddr() string {
 func (ua *UA) Close() error {
 	ua.closeOnce.Do(func() {
 		ua.closing.Store(true)
+		close(ua.stop)
 		ua.mu.Lock()
 		ua.closed = true
 		ua.mu.Unlock()

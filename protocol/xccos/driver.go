@@ -65,6 +65,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// KeepAlive is the interval of the CRLFCRLF pings on the tcp or tls
+// connection to the Front End, which keep the flow the chat service's
+// requests come back on (a Lync Front End announces its idle timeout in an
+// ms-keep-alive header, typically minutes; 30 s stays well within it).
+const KeepAlive = 30 * time.Second
+
 // DefaultUserAgent is the User-Agent when Config.UserAgent is empty: every
 // Microsoft SIP client names itself on every request.
 const DefaultUserAgent = "chatload"
@@ -86,7 +92,7 @@ func (c Config) ua() sipua.Config {
 	return sipua.Config{
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
-		Endpoint: true, Advertise: c.Advertise,
+		Endpoint: true, Advertise: c.Advertise, KeepAlive: KeepAlive,
 	}
 }
 

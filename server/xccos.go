@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,6 +351,9 @@ func (p *pchat) recordRoute(req *sip.Request, tx sip.ServerTransaction) (sip.Uri
 	host, port, err := sip.ParseAddr(la)
 	if err != nil || host == "" {
 		return sip.Uri{}, false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = p.domain // a wildcard listener: name the server by its domain
 	}
 	return sip.Uri{Scheme: "sip", Host: host, Port: port,
 		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(req.Transport())}, {K: "lr"}}}, true

@@ -98,3 +98,33 @@ func BenchmarkDoAsync(b *testing.B) {
 	cpu1, _ := engine.ProcessCPU()
 	b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkDialogRequest: building one in-dialog INFO of an endpoint account
+// with a GRUU Contact and a one-hop route set, as the xccos driver sends
+// every command and chat line.
+func BenchmarkDialogRequest(b *testing.B) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	ua, err := New(Config{Target: pc.LocalAddr().String(), Transport: "udp", UserAgent: "chatload/bench", Endpoint: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ua.Close()
+	a, err := ua.NewAccount("sip:alice@example.test", "alice", "pw", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var g, rr, target sip.Uri
+	_ = sip.ParseUri("sip:alice@example.test;opaque=user:epid:4uEG_XMJWDmLIwPVi0WUDw;gruu", &g)
+	_ = sip.ParseUri("sip:127.0.0.1:5061;transport=tls;lr", &rr)
+	_ = sip.ParseUri("sip:GC-1-PersistentChatService-1@example.test", &target)
+	a.setGRUU(&g)
+	d := newDialog(a, "call-1", "tag-1", target, target, "rtag", "", []sip.Uri{rr}, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = d.request(sip.INFO, 2)
+	}
+}

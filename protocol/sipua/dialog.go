@@ -58,6 +58,13 @@ type Dialog struct {
 	target     sip.Uri   // the remote Contact: Request-URI of in-dialog requests
 	routes     []sip.Uri // the route set, in the order Route headers list it
 
+	// The parts every in-dialog request shares, made once (sipgo only reads
+	// the headers of a request it sends, as with the UA's shared headers):
+	// Request-URI, From, To, Route headers, Call-ID and Contact.
+	ruri    sip.Uri
+	shared  []sip.Header // From, To, Routes..., Call-ID
+	contact *sip.ContactHeader
+
 	mu   sync.Mutex
 	cseq uint32
 }
@@ -140,15 +147,17 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 		if err := StatusError(op, sip.INVITE, res, where); err != nil {
 			return nil, res, err
 		}
-		d := &Dialog{a: a, callID: callID, localTag: tag, remote: uri, target: uri, cseq: cseq, routes: routeSet(res)}
-		d.remote.UriParams, d.remote.Headers = nil, nil
+		remote, target := uri, uri
+		remote.UriParams, remote.Headers = nil, nil
+		var remoteTag, remoteEPID string
 		if to := res.To(); to != nil {
-			d.remoteTag, _ = to.Params.Get("tag")
-			d.remoteEPID, _ = to.Params.Get("epid")
+			remoteTag, _ = to.Params.Get("tag")
+			remoteEPID, _ = to.Params.Get("epid")
 		}
 		if c := res.Contact(); c != nil && c.Address.Host != "" {
-			d.target = *c.Address.Clone()
+			target = *c.Address.Clone()
 		}
+		d := newDialog(a, callID, tag, remote, target, remoteTag, remoteEPID, routeSet(res), cseq)
 		if err := d.ack(cseq); err != nil {
 			return nil, res, SendError(op, err, where, a.ua.timeout)
 		}
@@ -156,50 +165,63 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 	}
 }
 
-// request builds an in-dialog request of method with CSeq seq: Request-URI
-// and Route headers from the remote target and the route set (RFC 3261
-// 12.2.1.1).
-func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
-	a := d.a
-	ruri, routes := d.target.Clone(), d.routes
+// newDialog makes the dialog state of a 2xx to an INVITE, with the headers
+// its requests share: Request-URI and Route headers from the remote target
+// and the route set (RFC 3261 12.2.1.1), From, To (with the remote epid,
+// MS-SIPRE 3.2.4.1), Call-ID, and the account's Contact as the INVITE named
+// it.
+func newDialog(a *Account, callID, localTag string, remote, target sip.Uri, remoteTag, remoteEPID string, routes []sip.Uri, cseq uint32) *Dialog {
+	d := &Dialog{a: a, callID: callID, localTag: localTag, remote: remote, target: target,
+		remoteTag: remoteTag, remoteEPID: remoteEPID, routes: routes, cseq: cseq}
+	d.ruri = *target.Clone()
 	strict := len(routes) > 0 && !hasLR(routes[0])
 	if strict {
 		// The first hop is a strict router: it gets the request as its
 		// Request-URI (without the parameters a Request-URI may not carry),
 		// and the remote target goes last in the Route set.
-		ruri = routes[0].Clone()
-		ruri.Headers = nil
-		if ruri.UriParams != nil {
-			ruri.UriParams.Remove("method")
-			ruri.UriParams.Remove("maddr")
-			ruri.UriParams.Remove("ttl")
+		d.ruri = *routes[0].Clone()
+		d.ruri.Headers = nil
+		if d.ruri.UriParams != nil {
+			d.ruri.UriParams.Remove("method")
+			d.ruri.UriParams.Remove("maddr")
+			d.ruri.UriParams.Remove("ttl")
 		}
 	}
-	req := sip.NewRequest(method, *ruri)
-	req.AppendHeader(a.from(d.localTag))
-	to := &sip.ToHeader{Address: d.remote}
-	if d.remoteTag != "" {
-		to.Params = sip.HeaderParams{{K: "tag", V: d.remoteTag}}
+	to := &sip.ToHeader{Address: remote}
+	if remoteTag != "" {
+		to.Params = sip.HeaderParams{{K: "tag", V: remoteTag}}
 	}
-	if d.remoteEPID != "" {
-		to.Params = append(to.Params, sip.HeaderKV{K: "epid", V: d.remoteEPID})
+	if remoteEPID != "" {
+		to.Params = append(to.Params, sip.HeaderKV{K: "epid", V: remoteEPID})
 	}
-	req.AppendHeader(to)
+	d.shared = []sip.Header{a.from(localTag), to}
 	if strict {
 		for _, r := range routes[1:] {
-			req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+			d.shared = append(d.shared, &sip.RouteHeader{Address: *r.Clone()})
 		}
-		req.AppendHeader(&sip.RouteHeader{Address: *d.target.Clone()})
+		d.shared = append(d.shared, &sip.RouteHeader{Address: *target.Clone()})
 	} else {
 		for _, r := range routes {
-			req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+			d.shared = append(d.shared, &sip.RouteHeader{Address: *r.Clone()})
 		}
 	}
-	cid := sip.CallIDHeader(d.callID)
-	req.AppendHeader(&cid)
+	cid := sip.CallIDHeader(callID)
+	d.shared = append(d.shared, &cid)
+	d.contact = &sip.ContactHeader{Address: a.Contact()}
+	return d
+}
+
+// request builds an in-dialog request of method with CSeq seq from the
+// dialog's shared parts (see newDialog).
+func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
+	a := d.a
+	req := sip.NewRequest(method, d.ruri)
+	for _, h := range d.shared {
+		req.AppendHeader(h)
+	}
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	req.AppendHeader(a.ua.shared.maxForwards)
-	req.AppendHeader(&sip.ContactHeader{Address: a.Contact()})
+	req.AppendHeader(d.contact)
 	if a.ua.shared.userAgent != nil {
 		req.AppendHeader(a.ua.shared.userAgent)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/protocol/xccos"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -580,8 +581,12 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 		g := gruuURI(a.user, s.cfg.Domain, b.gruu)
 		h.Params.Add("gruu", `"`+g.String()+`"`)
 	}
-	s.respond(req, tx, sip.StatusOK, "OK", h)
+	// The events a client may SUBSCRIBE to: Lync clients (SIPE too) ask for
+	// in-band provisioning only when the registrar lists it.
+	s.respond(req, tx, sip.StatusOK, "OK", h, allowEvents)
 }
+
+var allowEvents = sip.NewHeader("Allow-Events", xccos.ProvisioningEvent)
 
 // ReasonInstanceMismatch answers a REGISTER whose Contact +sip.instance is
 // not the one derived from its From epid ([MS-SIPRE] 3.3.3.1).

@@ -3,6 +3,8 @@ package xccos
 import (
 	"log/slog"
 	"testing"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // TestDispatchByName: a reply without envid goes to the oldest command of its
@@ -37,5 +39,22 @@ func TestDispatchByName(t *testing.T) {
 	s.dispatch(NewReply(0, Command{Name: NameBJoin}, CodeOK, Data{}))
 	if len(s.waiters[12].ch) != 0 {
 		t.Error("an unmatched reply reached a command")
+	}
+}
+
+// TestOffersEvent: in-band provisioning is asked for only when the
+// registrar's 200 lists it in Allow-Events (several headers, lists, any case).
+func TestOffersEvent(t *testing.T) {
+	res := sip.NewResponse(200, "OK")
+	if offersEvent(res, ProvisioningEvent) {
+		t.Error("no Allow-Events: offered")
+	}
+	res.AppendHeader(sip.NewHeader("Allow-Events", "presence, vnd-microsoft-roaming-self"))
+	if offersEvent(res, ProvisioningEvent) {
+		t.Error("other events: offered")
+	}
+	res.AppendHeader(sip.NewHeader("Allow-Events", "benotify, VND-Microsoft-Provisioning-V2"))
+	if !offersEvent(res, ProvisioningEvent) {
+		t.Error("listed in a second Allow-Events: not offered")
 	}
 }

@@ -222,6 +222,9 @@ type session struct {
 	refresh  *time.Timer
 	interval time.Duration // session refresh period; 0: none
 	reg      *time.Timer   // registration refresh
+	// provOffered: the registrar's 200 lists in-band provisioning in
+	// Allow-Events (a Lync client subscribes only then).
+	provOffered bool
 
 	recovering sync.Mutex // one reconnect at a time
 
@@ -320,6 +323,7 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 	}
 	if expires > 0 {
 		s.mu.Lock()
+		s.provOffered = offersEvent(res, ProvisioningEvent)
 		if !s.closed {
 			if s.reg != nil {
 				s.reg.Stop()

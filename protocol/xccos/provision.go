@@ -152,6 +152,12 @@ func (s *session) chatService(ctx context.Context) (uri, from string) {
 	if d.cfg.NoProvisioning {
 		return def, "the default lookup service sip:" + LookupUser + "@<domain>"
 	}
+	s.mu.Lock()
+	offered := s.provOffered
+	s.mu.Unlock()
+	if !offered {
+		return def, "the default lookup service sip:" + LookupUser + "@<domain>; the registrar offers no in-band provisioning (Allow-Events)"
+	}
 	key := strings.ToLower(s.domain)
 	d.provMu.Lock()
 	p := d.provisioned[key]
@@ -221,4 +227,20 @@ func (s *session) subscribeProvisioning(ctx context.Context) (pool, why string, 
 		return "", "named an unusable pool " + pool, false
 	}
 	return pool, "ok", false
+}
+
+// offersEvent reports whether a response lists event in its Allow-Events
+// (names compare case-insensitively).
+func offersEvent(res *sip.Response, event string) bool {
+	if res == nil {
+		return false
+	}
+	for _, h := range res.GetHeaders("Allow-Events") {
+		for _, e := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(e), event) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -583,10 +583,19 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 	}
 	// The events a client may SUBSCRIBE to: Lync clients (SIPE too) ask for
 	// in-band provisioning only when the registrar lists it.
-	s.respond(req, tx, sip.StatusOK, "OK", h, allowEvents)
+	hdrs := []sip.Header{h, allowEvents}
+	if req.GetHeader("ms-keep-alive") != nil {
+		// A Microsoft client keeps its flow alive when told the timeout
+		// (SIPE reads timeout=); this server has no idle timeout of its own.
+		hdrs = append(hdrs, msKeepAlive)
+	}
+	s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
 }
 
-var allowEvents = sip.NewHeader("Allow-Events", xccos.ProvisioningEvent)
+var (
+	allowEvents = sip.NewHeader("Allow-Events", xccos.ProvisioningEvent)
+	msKeepAlive = sip.NewHeader("ms-keep-alive", "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300")
+)
 
 // ReasonInstanceMismatch answers a REGISTER whose Contact +sip.instance is
 // not the one derived from its From epid ([MS-SIPRE] 3.3.3.1).

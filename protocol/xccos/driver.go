@@ -307,7 +307,7 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
 	exp := sip.ExpiresHeader(uint32(expires / time.Second))
 	res, err := s.acct.Do(ctx, op, sipua.Request{
-		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: []sip.Header{&exp},
+		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: []sip.Header{&exp, msKeepAlive},
 	})
 	if err != nil {
 		var e *report.Error
@@ -344,6 +344,10 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 	}
 	return nil
 }
+
+// msKeepAlive is what Microsoft SIP clients say on REGISTER: they keep the
+// connection to the next hop alive (the keep-alive pings, sipua.KeepAlive).
+var msKeepAlive = sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes")
 
 // connect establishes the chat dialog: INVITE the lookup/pool, cmd:requri and,
 // when it names another server, BYE and INVITE that one; then cmd:getserverinfo.

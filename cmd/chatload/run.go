@@ -200,9 +200,19 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
 	}
 
+	if cfg.UsersFile == "" { // a file's users are counted once read
+		if err := checkRunSize(cfg, cfg.UserCount(), cfg.Target == ""); err != nil {
+			return err
+		}
+	}
 	users, err := runUsers(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.UsersFile != "" {
+		if err := checkRunSize(cfg, len(users), cfg.Target == ""); err != nil {
+			return err
+		}
 	}
 	if cfg.UsersFile != "" && !cmd.Flags().Changed("domain") && cfg.Domain == defaultDomain(cfg.Scenario) {
 		// Rooms live at conf.<the users' domain> unless told otherwise.

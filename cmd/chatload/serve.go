@@ -275,6 +275,9 @@ func (f serveFlags) config() (server.Config, string, error) {
 		if f.users < 1 {
 			return cfg, "", usageErr("--users %d: must be at least 1", f.users)
 		}
+		if err := checkServeSize(f.users, f.rooms); err != nil {
+			return cfg, "", err
+		}
 		cfg.Users, cfg.Generated = server.GeneratedUsers(f.users, domain), true
 		desc = fmt.Sprintf("%d generated, %s, passwords passNNNN (public test accounts)", f.users, span(uris(cfg.Users)))
 	}

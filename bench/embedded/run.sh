@@ -17,6 +17,7 @@
 # Usage:  bench/embedded/run.sh                     (defaults: about 6 minutes)
 # Environment: EMB_RATES="500 1000 2000" EMB_SECONDS=10 EMB_ROUNDS=3 EMB_MODES="child serve inproc"
 #              OUT_DIR= (default: a new /tmp dir, kept and printed) CHATLOAD_BIN= (skip go build)
+#              EMB_SUMMARY_ONLY=1 OUT_DIR=DIR: print the summary of DIR/runs.tsv again, no runs
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +34,7 @@ PAIRS=10 # steady's default: 20 users, a room per pair
 
 isint() { [[ $1 =~ ^[0-9]+$ ]]; }
 isint "$EMB_SECONDS" && ((EMB_SECONDS >= 1 && EMB_SECONDS <= 300)) || bench_die "EMB_SECONDS: 1..300"
-isint "$EMB_ROUNDS" && ((EMB_ROUNDS >= 1 && EMB_ROUNDS <= 20)) || bench_die "EMB_ROUNDS: 1..20"
+[[ ${EMB_SUMMARY_ONLY:-0} == 1 ]] || isint "$EMB_ROUNDS" && ((EMB_ROUNDS >= 1 && EMB_ROUNDS <= 20)) || bench_die "EMB_ROUNDS: 1..20"
 for r in $EMB_RATES; do isint "$r" && ((r >= 1 && r <= 20000)) || bench_die "bad rate '$r'"; done
 for m in $EMB_MODES; do [[ $m == child || $m == serve || $m == inproc ]] || bench_die "bad mode '$m'"; done
 command -v jq >/dev/null 2>&1 || bench_die "jq is needed to read chatload's JSON report (apt-get install jq)"
@@ -91,7 +92,12 @@ serve_start() {
 }
 
 TSV=$OUT_DIR/runs.tsv
-printf "round\trate\tmode\tlag_p99_ms\tdelivery_p99_ms\tlost\tgen_cpu_s\tserver_cpu_s\tload1\n" >"$TSV"
+if [[ ${EMB_SUMMARY_ONLY:-0} == 1 ]]; then
+	[[ -s $TSV ]] || bench_die "EMB_SUMMARY_ONLY=1: no $TSV"
+	EMB_ROUNDS=0 # summarize the runs already there
+else
+	printf "round\trate\tmode\tlag_p99_ms\tdelivery_p99_ms\tlost\tgen_cpu_s\tserver_cpu_s\tload1\n" >"$TSV"
+fi
 read -r -a modes <<<"$EMB_MODES"
 nmodes=${#modes[@]}
 step=0
@@ -158,6 +164,27 @@ done
 				l = med(lag, k, n[k]); d = med(del, k, n[k])
 				line = line sprintf("  %s %.2f / %.2f", m, l, d)
 				if (m != "serve" && sl > 0) line = line sprintf(" (x%.2f / x%.2f)", l / sl, d / sd)
+			}
+			print line
+		}
+	}' "$TSV" | sort -n
+	echo
+	echo "median over rounds of the ratio to serve's run of the same round (lag p99 / delivery p99):"
+	awk -F'\t' 'NR > 1 && $4 != "NA" { lag[$1, $2, $3] = $4; del[$1, $2, $3] = $5; rates[$2] = 1; rounds[$1] = 1 }
+	function med(v, c,   i, j, t) {
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+	}
+	END {
+		for (r in rates) {
+			line = r "/s:"
+			split("child inproc", order, " ")
+			for (i = 1; i <= 2; i++) {
+				m = order[i]; n = 0; delete a; delete b
+				for (k in rounds) if (((k, r, m) in lag) && ((k, r, "serve") in lag) && lag[k, r, "serve"] > 0 && del[k, r, "serve"] > 0) {
+					n++; a[n] = lag[k, r, m] / lag[k, r, "serve"]; b[n] = del[k, r, m] / del[k, r, "serve"]
+				}
+				if (n > 0) line = line sprintf("  %s x%.2f / x%.2f (%d rounds)", m, med(a, n), med(b, n), n)
 			}
 			print line
 		}

@@ -142,7 +142,11 @@ for ((round = 1; round <= EMB_ROUNDS; round++)); do
 done
 
 {
-	echo "chatload bench/embedded, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), steady $PAIRS pairs, ${EMB_SECONDS}s per run, $EMB_ROUNDS rounds"
+	if [[ ${EMB_SUMMARY_ONLY:-0} == 1 ]]; then
+		echo "chatload bench/embedded: summary of $TSV (the load average of each run is its last column)"
+	else
+		echo "chatload bench/embedded, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), steady $PAIRS pairs, ${EMB_SECONDS}s per run, $EMB_ROUNDS rounds"
+	fi
 	column -t "$TSV"
 	echo
 	echo "medians per rate and mode (lag p99 ms / delivery p99 ms), ratio of the medians to serve's:"

@@ -53,6 +53,9 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("%w: none of the %d users could log on (first error: %v)", ErrSetup, len(plan.Users), first)
 		}
 	}
+	if recoverable(c.Scenario) {
+		r.wrapSessions(ctx) // a user the target forgets logs on again (recover.go)
+	}
 
 	switch c.Scenario {
 	case scenarios.Steady:

@@ -8,3 +8,8 @@ import "time"
 func ProcessCPU() (cpu time.Duration, ok bool) {
 	return time.Duration(readUsage().cpu * float64(time.Second)), haveUsage
 }
+
+// ProcessMaxRSS returns the peak resident set of this process in bytes, as the
+// report's generator.max_rss_bytes counts it; 0 where it cannot be read. Safe for
+// concurrent use.
+func ProcessMaxRSS() uint64 { return readUsage().maxRSS }

@@ -118,6 +118,8 @@ func newHTMLView(r *Report) htmlView {
 		}
 	}
 	add("Target", targetText(r.Target))
+	add("Server", r.Target.Server.Text())
+	add("Recovery", r.RecoveryText())
 	add("Scenario", scenarioSettings(r.Scenario))
 	add("Load", loadText(r))
 	if !r.StartedAt.IsZero() {

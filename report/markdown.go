@@ -71,6 +71,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 
 	fmt.Fprintf(&b, "**Load:** %s  \n**Generator:** %s\n", md(loadText(r)), md(generatorText(r)))
+	if t := r.Target.Server.Text(); t != "" {
+		fmt.Fprintf(&b, "\n**Server:** %s\n", md(t))
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -196,7 +199,14 @@ func targetText(t Target) string {
 		details = append(details, pt)
 	}
 	if t.Embedded {
-		details = append(details, "embedded server")
+		switch {
+		case t.Server != nil && t.Server.Process == ServerChild:
+			details = append(details, "embedded server, own process")
+		case t.Server != nil && t.Server.Process == ServerInProcess:
+			details = append(details, "embedded server, in-process")
+		default:
+			details = append(details, "embedded server")
+		}
 	}
 	if len(details) > 0 {
 		s += " (" + strings.Join(details, ", ") + ")"

@@ -28,6 +28,9 @@ const (
 	OpUnregister
 	// OpCycle is one whole iteration of a looping scenario (pair-cycle).
 	OpCycle
+	// OpReconnect is logging a user on again and re-joining its rooms after the
+	// target lost them (a server restart): one attempt.
+	OpReconnect
 
 	// NumOps is the number of operations; valid Ops are below it.
 	NumOps
@@ -36,6 +39,7 @@ const (
 var opNames = [NumOps]string{
 	OpRegister: "register", OpJoin: "join", OpSend: "send", OpDelivery: "delivery",
 	OpHistory: "history", OpLeave: "leave", OpUnregister: "unregister", OpCycle: "cycle",
+	OpReconnect: "reconnect",
 }
 
 // String returns the operation's report key ("register", "join", ...). It is safe

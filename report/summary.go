@@ -43,10 +43,11 @@ type Tool struct {
 
 // Target is what a run was aimed at. A plain value, safe for concurrent reads.
 type Target struct {
-	Address   string `json:"address"`
-	Protocol  string `json:"protocol"`
-	Transport string `json:"transport"`
-	Embedded  bool   `json:"embedded"` // the embedded server was started for the run
+	Address   string  `json:"address"`
+	Protocol  string  `json:"protocol"`
+	Transport string  `json:"transport"`
+	Embedded  bool    `json:"embedded"`         // the embedded server was started for the run
+	Server    *Server `json:"server,omitempty"` // the embedded server's own figures (server.go)
 }
 
 // Load is the offered load: the model ("open" or "closed"), the target and achieved

@@ -47,6 +47,12 @@ func (r *Report) WriteTables(w io.Writer) error {
 	}
 	r.writeLoad(&b)
 	r.writeGenerator(&b)
+	if t := r.RecoveryText(); t != "" {
+		fmt.Fprintf(&b, "Recovery:  %s\n", t)
+	}
+	if t := r.Target.Server.Text(); t != "" {
+		fmt.Fprintf(&b, "Server:    %s\n", t) // made of numbers and cell()s
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }

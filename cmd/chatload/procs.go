@@ -22,7 +22,10 @@ import (
 // than procsUp of the cores it has, and gives one back after procsDownAfter
 // samples in a row below procsDown of one fewer: a busy run (thousands of
 // users logging on, TLS, fan-out copies) gets every core within a sample
-// period, a light one stops paying for idle ones.
+// period, a light one stops paying for idle ones. The embedded server runs in a
+// process of its own (embedded.go): the CPU sampled is the generator's alone, and
+// one P serves the pacer without a server's goroutines queued beside it. (In the
+// in-process fallback the server's CPU counts too, and auto adds Ps for it.)
 const (
 	procsSample    = 250 * time.Millisecond
 	procsUp        = 0.7

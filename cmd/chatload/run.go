@@ -200,9 +200,19 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
 	}
 
+	if cfg.UsersFile == "" { // a file's users are counted once read
+		if err := checkRunSize(cfg, cfg.UserCount(), cfg.Target == ""); err != nil {
+			return err
+		}
+	}
 	users, err := runUsers(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.UsersFile != "" {
+		if err := checkRunSize(cfg, len(users), cfg.Target == ""); err != nil {
+			return err
+		}
 	}
 	if cfg.UsersFile != "" && !cmd.Flags().Changed("domain") && cfg.Domain == defaultDomain(cfg.Scenario) {
 		// Rooms live at conf.<the users' domain> unless told otherwise.
@@ -214,34 +224,15 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	target := cfg.Target
 	embedded := target == ""
 	var tlsConf *tls.Config
+	var emb *embeddedServer // a child process unless that cannot start (embedded.go)
 	if embedded {
-		srv, err := server.New(server.Config{
-			Domain:    cfg.Domain,
-			Listen:    []string{cfg.Transport + ":127.0.0.1:0"},
-			Users:     users,
-			Generated: cfg.UsersFile == "",
-			Rooms:     len(scenarios.RoomURIs(cfg)),
-			Faults:    faults,
-		})
+		emb, err = startEmbedded(ctx, e, embeddedOptions{Domain: cfg.Domain, Transport: cfg.Transport,
+			Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg)), Faults: f.faults})
 		if err != nil {
-			return usageErr("embedded server: %v", err)
+			return err
 		}
-		if err := srv.Start(ctx); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("embedded server: %w", err)}
-		}
-		target = srv.Addrs()[0].Addr
-		if tlsConf, err = embeddedTLS(cfg.Transport, srv.CertificatePEM()); err != nil {
-			srv.Close()
-			return &exitError{code: 1, err: err}
-		}
-		defer func() {
-			srv.Close()
-			if faults.Enabled() {
-				st := srv.Stats()
-				fmt.Fprintf(e.stderr, "embedded server faults: %s; dropped %d, duplicated %d, delayed %d copies, %d stalls\n",
-					faults, st.FaultDropped, st.FaultDuplicated, st.FaultDelayed, st.FaultStalls)
-			}
-		}()
+		defer emb.Stop(e) // on the error paths; after the run it was stopped already
+		target, tlsConf = emb.Addr, emb.TLS
 		if faults.Enabled() {
 			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
 		}
@@ -281,6 +272,11 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	})
 	procsNote := procs.stopProcs()
 	pp.done()
+	if emb != nil {
+		var embNote string
+		rtarget.Server, embNote = emb.Stop(e)
+		procsNote = strings.Trim(procsNote+"; "+embNote, "; ")
+	}
 	if rep == nil {
 		return &exitError{code: 1, err: runErr}
 	}

@@ -123,10 +123,13 @@ func TestRunInterrupted(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"run", "--scenario", "steady", "--rate", "20/s", "--duration", "1h", "--out", out}, e)
 	}()
-	select { // the first progress line: the run is in its steady phase
-	case <-stderr.line:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no progress line within 30s")
+	// The first progress line (after the embedded server's): the run is in its steady phase.
+	for strings.Count(stderr.String(), "\n") <= strings.Count(stderr.String(), "embedded server:") {
+		select {
+		case <-stderr.line:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no progress line within 30s")
+		}
 	}
 	cancel()
 	var code int

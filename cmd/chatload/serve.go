@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
 )
@@ -35,6 +38,7 @@ type serveFlags struct {
 	noPChat       []string // --no-pchat-users
 	recordRoute   bool     // --record-route
 	mergeItems    int      // --xccos-merge
+	parentPipe    bool     // --parent-pipe (hidden): stop when stdin ends (embedded.go)
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -108,6 +112,8 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	fl.IntVar(&f.mergeItems, "xccos-merge", 0, "Persistent Chat (xccos): merge up to `N` queued items of any kind into one server INFO, a load setting real pools do not have (default 0: one item per INFO, several rpl of one command together, as a pool sends)")
 	fl.StringVar(&f.tlsCertOut, "tls-cert-out", "", "write the tls listeners' certificate (PEM) to `FILE` for clients' --tls-ca (default: not written)")
 	addFaultFlags(cmd, &f.faults)
+	fl.BoolVar(&f.parentPipe, "parent-pipe", false, "stop (as on Ctrl-C) when stdin reaches its end: the process that started this server is gone")
+	_ = fl.MarkHidden("parent-pipe") // chatload run's child server (embedded.go)
 	return cmd
 }
 
@@ -152,6 +158,17 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 		}
 	}
 	ctx := cmd.Context()
+	if f.parentPipe {
+		// The parent holds the other end of stdin: its end of file means the
+		// parent closed it to stop us, or is gone (killed included).
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			_, _ = io.Copy(io.Discard, e.stdin)
+			stop()
+		}()
+	}
 	if err := srv.Start(ctx); err != nil {
 		srv.Close()
 		return &exitError{code: 1, err: err}
@@ -266,6 +283,9 @@ func (f serveFlags) config() (server.Config, string, error) {
 		if f.users < 1 {
 			return cfg, "", usageErr("--users %d: must be at least 1", f.users)
 		}
+		if err := checkServeSize(f.users, f.rooms); err != nil {
+			return cfg, "", err
+		}
 		cfg.Users, cfg.Generated = server.GeneratedUsers(f.users, domain), true
 		desc = fmt.Sprintf("%d generated, %s, passwords passNNNN (public test accounts)", f.users, span(uris(cfg.Users)))
 	}
@@ -307,8 +327,17 @@ func span(xs []string) string {
 	return xs[0] + " .. " + xs[len(xs)-1]
 }
 
+// serveStats is what --stats writes: the server's counters and the process's own
+// resource use, so that a report can show both sides of a run (embedded.go).
+type serveStats struct {
+	server.Stats
+	CPUSeconds  float64 `json:"cpu_seconds"`   // user + system CPU of the serve process
+	MaxRSSBytes uint64  `json:"max_rss_bytes"` // its peak resident set
+}
+
 func writeStats(e *env, path string, st server.Stats) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	cpu, _ := engine.ProcessCPU()
+	b, err := json.MarshalIndent(serveStats{Stats: st, CPUSeconds: cpu.Seconds(), MaxRSSBytes: engine.ProcessMaxRSS()}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package server
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,17 +35,145 @@ type boltRecord struct {
 	URI    string    `json:"u"`
 }
 
+// ErrHistoryUnusable is wrapped by the errors of a --data history database that
+// cannot be served: damaged, empty, or in use by another process.
+var ErrHistoryUnusable = errors.New("history database unusable")
+
 func openBoltHistory(dir string) (historyStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, HistoryFile), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	path := filepath.Join(dir, HistoryFile)
+	unusable := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrHistoryUnusable, path, fmt.Sprintf(format, args...))
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if fi.Size() == 0 {
+			return nil, unusable("the file is empty (0 bytes), not a database (was it truncated?); " +
+				"restore it from a backup, or remove it to start an empty history")
+		}
+		if err := precheckBolt(path, fi.Size()); err != nil {
+			return nil, unusable("damaged: %v; restore it from a backup, or move it away to start an empty history", err)
+		}
+	}
+	db, err := openBoltGuarded(path)
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, unusable("in use by another process (another chatload serve with the same --data %s?)", dir)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("history %s: %w", filepath.Join(dir, HistoryFile), err)
+		return nil, unusable("damaged: %v; restore it from a backup, or move it away to start an empty history", err)
+	}
+	if err := checkBolt(db); err != nil {
+		_ = db.Close()
+		return nil, unusable("damaged (consistency check): %v; restore it from a backup, or move it away to start an empty history", err)
 	}
 	// A Batch waits up to MaxBatchDelay to share its commit: keep the 200 fast.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	return &boltHistory{db: db}, nil
+}
+
+// openBoltGuarded opens the database, turning a panic of bbolt on a damaged
+// file (an invalid freelist page, ...) and a memory fault of its mapping into
+// an error: a damaged file must never crash the server.
+func openBoltGuarded(path string) (db *bolt.DB, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		debug.SetPanicOnFault(true)
+		defer func() {
+			if r := recover(); r != nil {
+				db, err = nil, fmt.Errorf("%v", r)
+			}
+		}()
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	}()
+	<-done
+	return db, err
+}
+
+// checkBolt runs bbolt's consistency check (every page reachable or free,
+// none twice, keys in order) and returns its first errors.
+func checkBolt(db *bolt.DB) error {
+	var errs []error
+	n := 0
+	err := db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			n++
+			if len(errs) < 3 {
+				errs = append(errs, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n > len(errs) {
+		errs = append(errs, fmt.Errorf("and %d more problems", n-len(errs)))
+	}
+	return errors.Join(errs...)
+}
+
+// precheckBolt reads the two meta pages of a bbolt file and checks the newest
+// valid one against the file's size: bbolt maps the file and reads pages up to
+// the meta's high-water mark, so a truncated file would fault (SIGBUS/SIGSEGV)
+// rather than fail. Layout (bbolt's): a page header of 16 bytes, then the meta:
+// magic, version, page size, flags (4 bytes each), root bucket (16), freelist,
+// high-water mark, txid (8 each), FNV-64a checksum of what precedes it (8).
+func precheckBolt(path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const hdr, metaLen = 16, 64
+	meta := func(off int64) (pageSize uint32, pgid, txid uint64, ok bool) {
+		var b [hdr + metaLen]byte
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		m := b[hdr:]
+		if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED || binary.LittleEndian.Uint32(m[4:]) != 2 {
+			return 0, 0, 0, false
+		}
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if h.Sum64() != binary.LittleEndian.Uint64(m[56:]) {
+			return 0, 0, 0, false
+		}
+		return binary.LittleEndian.Uint32(m[8:]), binary.LittleEndian.Uint64(m[40:]), binary.LittleEndian.Uint64(m[48:]), true
+	}
+	best := struct {
+		ps         uint32
+		pgid, txid uint64
+		ok         bool
+	}{}
+	ps0, pg0, tx0, ok0 := meta(0)
+	if ok0 {
+		best.ps, best.pgid, best.txid, best.ok = ps0, pg0, tx0, true
+	}
+	sizes := []uint32{4096, 8192, 16384, 32768, 65536}
+	if ok0 {
+		sizes = []uint32{ps0}
+	}
+	for _, ps := range sizes {
+		if ps1, pg1, tx1, ok1 := meta(int64(ps)); ok1 && ps1 == ps {
+			if !best.ok || tx1 > best.txid {
+				best.ps, best.pgid, best.txid, best.ok = ps1, pg1, tx1, true
+			}
+			break
+		}
+	}
+	if !best.ok {
+		return errors.New("no valid meta page (not a bbolt database, or its first pages are overwritten)")
+	}
+	if best.ps < 512 || best.ps > 1<<20 {
+		return fmt.Errorf("page size %d is out of range", best.ps)
+	}
+	if need := int64(best.pgid) * int64(best.ps); need > size {
+		return fmt.Errorf("the file is %d bytes but its pages reach %d bytes (truncated)", size, need)
+	}
+	return nil
 }
 
 func (h *boltHistory) append(room string, c xccos.Chat) error {
@@ -65,9 +196,15 @@ func (h *boltHistory) append(room string, c xccos.Chat) error {
 	})
 }
 
-func (h *boltHistory) last(room string, n int) ([]xccos.Chat, error) {
-	var out []xccos.Chat
-	err := h.db.View(func(tx *bolt.Tx) error {
+func (h *boltHistory) last(room string, n int) (out []xccos.Chat, err error) {
+	defer func() {
+		// A page damaged after the start-up check panics in bbolt: the client
+		// still gets an answer (ERR_DATABASE_CONNECTION), the server lives on.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%w: %v", ErrHistoryUnusable, r)
+		}
+	}()
+	err = h.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(room))
 		if b == nil {
 			return nil

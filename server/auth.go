@@ -25,6 +25,7 @@ const (
 	authWrongPassword          // response does not match: challenge again, like Kamailio
 	authUnknownUser            // username not provisioned: 404 User Not Found
 	authBadCredentials         // unparsable Digest credentials: 400
+	authBadURI                 // digest uri is not the Request-URI (RFC 2617 §3.2.2.5): 400
 )
 
 // nonce layout: 8 bytes issue time (unix ns) | 8 random bytes | 16 bytes HMAC-SHA256.
@@ -122,9 +123,10 @@ func (a *authenticator) issued(nonce string) (int64, bool) {
 }
 
 // check verifies the credentials in values (the Authorization or
-// Proxy-Authorization header values) for method. password looks an auth username up.
+// Proxy-Authorization header values) for method. password looks an auth username up;
+// requestURI reports whether the credentials' uri names the Request-URI.
 // On authOK it returns the username.
-func (a *authenticator) check(method string, values []string, password func(user string) (string, bool)) (verdict, string) {
+func (a *authenticator) check(method string, values []string, password func(user string) (string, bool), requestURI func(uri string) bool) (verdict, string) {
 	var cred *digest.Credentials
 	for _, v := range values {
 		if !digest.IsDigest(strings.TrimSpace(v)) {
@@ -141,6 +143,9 @@ func (a *authenticator) check(method string, values []string, password func(user
 	}
 	if cred == nil || cred.Username == "" {
 		return authChallenge, ""
+	}
+	if !requestURI(cred.URI) {
+		return authBadURI, ""
 	}
 	issued, ok := a.issued(cred.Nonce)
 	if !ok {

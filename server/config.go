@@ -87,6 +87,26 @@ type Config struct {
 	// Logger receives the server's diagnostics; nil discards them.
 	Logger *slog.Logger
 
+	// Connection limits of the tcp and tls listeners (conn.go). MaxConnections
+	// caps each listener's connections at once (0: the file limit less a
+	// reserve); MaxConnectionsPerAddr caps them per remote IP (0: no cap but
+	// MaxConnections). IdleTimeout closes a connection without traffic either
+	// way for that long; HandshakeTimeout bounds a TLS handshake; WriteTimeout
+	// bounds each write to a peer, and SendQueue (bytes) what may wait for one:
+	// past either, the peer is dropped. Zero: the Default*; negative timeouts:
+	// none.
+	MaxConnections        int
+	MaxConnectionsPerAddr int
+	IdleTimeout           time.Duration
+	HandshakeTimeout      time.Duration
+	WriteTimeout          time.Duration
+	SendQueue             int
+	// UnauthRate bounds the out-of-dialog requests without credentials each
+	// source IP may send per second (burst: twice as many); the others are
+	// dropped (UDP) or answered 503 (TCP, TLS) and counted. Zero:
+	// DefaultUnauthRate; negative: no limit.
+	UnauthRate float64
+
 	// now is the clock (nonce ages, registration expiry, fault delays and stall
 	// windows); nil means time.Now. Fault delays and stalls wait on time's timers,
 	// so a clock other than time.Now should move with them (as synctest's does).
@@ -142,6 +162,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	if c.UnauthRate == 0 {
+		c.UnauthRate = DefaultUnauthRate
+	}
+	if c.PChat.MaxDialogsPerUser == 0 {
+		c.PChat.MaxDialogsPerUser = DefaultMaxDialogsPerUser
 	}
 	return c
 }
@@ -205,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNonces < 1 || c.MaxExpires < time.Second || c.CopyTimeout < 0 || c.MaxPendingCopies < 1 {
 		return errors.New("max nonces, max expires, copy timeout and max pending copies must be positive")
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerAddr < 0 || c.SendQueue < 0 || c.PChat.MaxDialogsPerUser < 0 {
+		return errors.New("max connections, max connections per address, send queue and max dialogs per user must not be negative")
 	}
 	if err := c.Faults.Validate(); err != nil {
 		return fmt.Errorf("faults: %w", err)

@@ -41,10 +41,11 @@ import (
 // Reason phrases the server answers with. Clients classify failures by them; they
 // match our Kamailio testbed's configuration.
 const (
-	ReasonUserNotFound     = "User Not Found"     // 404: auth username not provisioned (auth_check -3)
-	ReasonAuthUserMismatch = "Auth User Mismatch" // 403: auth user is not the From (To for REGISTER) user
-	ReasonNotRelaying      = "Not relaying"       // 403: Request-URI outside our domains
-	ReasonBadCredentials   = "Bad Credentials"    // 400: unparsable Digest credentials
+	ReasonUserNotFound     = "User Not Found"      // 404: auth username not provisioned (auth_check -3)
+	ReasonAuthUserMismatch = "Auth User Mismatch"  // 403: auth user is not the From (To for REGISTER) user
+	ReasonNotRelaying      = "Not relaying"        // 403: Request-URI outside our domains
+	ReasonBadCredentials   = "Bad Credentials"     // 400: unparsable Digest credentials
+	ReasonBadDigestURI     = "Digest URI Mismatch" // 400: the credentials' uri is not the Request-URI
 )
 
 const (
@@ -88,8 +89,10 @@ type Server struct {
 	lanes   []chan delivery
 	pending chan struct{} // semaphore: copies awaiting their final answer
 	wg      sync.WaitGroup
-	gate    *stallGate // holds room lines in stall windows; nil without the Stall fault
-	pc      *pchat     // the XCCOS front end (xccos.go)
+	gate    *stallGate     // holds room lines in stall windows; nil without the Stall fault
+	pc      *pchat         // the XCCOS front end (xccos.go)
+	diags   *diagLimiter   // rate limits log lines per kind (diag.go)
+	limiter *sourceLimiter // unauthenticated requests per source IP; nil: no limit (limits.go)
 	// copyTx starts the client transaction of a copy or notice: transmit, except
 	// in tests that run without a network.
 	copyTx func(req *sip.Request, b binding) (sip.ClientTransaction, error)
@@ -100,6 +103,8 @@ type Server struct {
 	addrs   []Addr
 	closers []io.Closer
 	ips     []net.IP // bound listener IPs: R-URIs naming them are ours
+	udp     []*udpGuard
+	conns   map[string]*guardConn // open tcp/tls connections by transport "|" remote address
 }
 
 // New validates cfg and returns a server that is not listening yet. It is safe for
@@ -123,7 +128,14 @@ func New(cfg Config) (*Server, error) {
 		reg:      newRegistrar(),
 		rooms:    make(map[string]*room, cfg.Rooms),
 		pending:  make(chan struct{}, cfg.MaxPendingCopies),
+		diags:    newDiagLimiter(cfg.now),
+		conns:    map[string]*guardConn{},
 	}
+	if cfg.UnauthRate > 0 {
+		s.limiter = newSourceLimiter(cfg.UnauthRate, cfg.now)
+	}
+	// sipgo logs through sipgoLog: rate-limited, a peer's bytes truncated.
+	sipLog := slog.New(&sipgoLog{s: s, inner: log.Handler()})
 	for _, u := range cfg.Users {
 		var uri sip.Uri
 		_ = sip.ParseUri(u.URI, &uri) // Validate parsed it already
@@ -158,24 +170,24 @@ func New(cfg Config) (*Server, error) {
 		// send to names); a resolver that cannot dial makes one fail at once.
 		sipgo.WithUserAgentDNSResolver(&net.Resolver{PreferGo: true,
 			Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errNoDNS }}),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
 			// A copy sent over a member's TCP or TLS connection that then closes can
 			// never be answered (the server never dials): it fails at once instead of
 			// holding a pending slot for CopyTimeout.
 			sip.WithTransactionLayerTerminateOnConnClose()),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
 	)
 	if err != nil {
 		return nil, err
 	}
-	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log))
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipLog))
 	if err != nil {
 		s.ua.Close()
 		return nil, err
 	}
 	// The same UA sends and receives, so copies leave from our listening sockets
 	// and their answers come back to the transactions that sent them.
-	s.cli, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(log))
+	s.cli, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		s.ua.Close()
 		return nil, err
@@ -269,22 +281,25 @@ func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
 			_ = uc.SetReadBuffer(4 << 20)
 			_ = uc.SetWriteBuffer(4 << 20)
 		}
-		s.listening(a.Transport, pc.LocalAddr(), pc)
+		g := s.guardUDP(pc)
+		s.udp = append(s.udp, g)
+		s.listening(a.Transport, pc.LocalAddr(), g)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.srv.ServeUDP(pc) // returns when pc is closed
+			s.serveUDP(g) // returns when g is closed
 		}()
 	case "tcp":
 		l, err := lc.Listen(ctx, "tcp"+family, a.Addr)
 		if err != nil {
 			return err
 		}
-		s.listening(a.Transport, l.Addr(), l)
+		gl := s.guard(l, "tcp")
+		s.listening(a.Transport, l.Addr(), gl)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.srv.ServeTCP(l) // returns when l is closed
+			s.srv.ServeTCP(gl) // returns when gl is closed: accept errors are retried
 		}()
 	case "tls":
 		l, err := lc.Listen(ctx, "tcp"+family, a.Addr)
@@ -293,7 +308,7 @@ func (s *Server) bind(ctx context.Context, lc *net.ListenConfig, a Addr) error {
 		}
 		// The handshake runs on the connection's first read, in sipgo's reader
 		// goroutine for it: a slow or failing client holds up no one else.
-		tl := tls.NewListener(l, s.tls)
+		tl := &tlsGuard{guardListener: s.guard(l, "tls"), cfg: s.tls}
 		s.listening(a.Transport, l.Addr(), tl)
 		s.wg.Add(1)
 		go func() {
@@ -388,22 +403,33 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 		return // ACKs to our negative INVITE answers need nothing
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
-		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		s.reject(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	if req.SipVersion != "SIP/2.0" { // RFC 3261 §8.2.2.x: a version we do not speak
+		s.reject(req, tx, sip.StatusVersionNotSupported, "Version Not Supported")
+		return
+	}
+	if req.CSeq().MethodName != req.Method { // RFC 3261 §8.1.1.5: the CSeq method matches the request's
+		s.reject(req, tx, sip.StatusBadRequest, "CSeq Method Mismatch")
+		return
+	}
+	if !s.admitUnauthenticated(req, tx) {
 		return
 	}
 	if sch := strings.ToLower(req.Recipient.Scheme); sch != "sip" && sch != "sips" && sch != "" {
-		s.respond(req, tx, 416, "Unsupported URI Scheme")
+		s.reject(req, tx, 416, "Unsupported URI Scheme")
 		return
 	}
 	host := strings.ToLower(strings.Trim(req.Recipient.Host, "[]"))
 	conf := host == s.confHost
 	if !conf && !s.isLocal(host) {
-		s.respond(req, tx, sip.StatusForbidden, ReasonNotRelaying)
+		s.reject(req, tx, sip.StatusForbidden, ReasonNotRelaying)
 		return
 	}
 	switch req.Method {
 	case sip.OPTIONS:
-		s.respond(req, tx, sip.StatusOK, "OK", allow())
+		s.reject(req, tx, sip.StatusOK, "OK", allow())
 	case sip.REGISTER:
 		if a := s.authenticate(req, tx); a != nil {
 			s.register(req, tx, a)
@@ -425,10 +451,46 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 			s.subscribe(req, tx, a) // in-band provisioning (provision.go)
 		}
 	case sip.CANCEL:
-		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		s.reject(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 	default:
-		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", allow())
+		s.reject(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", allow())
 	}
+}
+
+// reject answers req with a response that changed nothing (a refusal, a
+// challenge, OPTIONS' 200) and ends its transaction at once: a UDP server
+// transaction would otherwise be kept for Timer J (32 s) to absorb
+// retransmissions, state a peer without credentials could pile up. A
+// retransmission is simply answered again, as a stateless server does.
+func (s *Server) reject(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	s.respond(req, tx, code, reason, hdrs...)
+	tx.Terminate()
+}
+
+// admitUnauthenticated applies the per-source rate to out-of-dialog requests
+// without credentials; over it, a request is dropped (UDP) or answered 503
+// (TCP, TLS), counted, and false returned.
+func (s *Server) admitUnauthenticated(req *sip.Request, tx sip.ServerTransaction) bool {
+	if s.limiter == nil {
+		return true
+	}
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		return true // in-dialog: the dialog's own checks apply
+	}
+	if req.GetHeader("Authorization") != nil || req.GetHeader("Proxy-Authorization") != nil {
+		return true
+	}
+	if s.limiter.allow(sourceIP(req.Source())) {
+		return true
+	}
+	s.stats.rateLimited.Add(1)
+	s.diag(slog.LevelWarn, "unauthenticated requests over the per-source rate: dropped", "source", req.Source(), "rate_per_s", s.cfg.UnauthRate)
+	if strings.EqualFold(req.Transport(), "udp") {
+		tx.Terminate()
+		return false
+	}
+	s.reject(req, tx, sip.StatusServiceUnavailable, "Rate Limited", sip.NewHeader("Retry-After", "1"))
+	return false
 }
 
 func allow() sip.Header {
@@ -483,22 +545,26 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *accou
 			return "", false
 		}
 		return a.password, true
-	})
+	}, func(uri string) bool { return sameResource(uri, &req.Recipient) })
 	switch v {
 	case authOK:
 	case authUnknownUser:
 		s.stats.authFailures.Add(1)
-		s.respond(req, tx, sip.StatusNotFound, ReasonUserNotFound)
+		s.reject(req, tx, sip.StatusNotFound, ReasonUserNotFound)
 		return nil
 	case authBadCredentials:
-		s.respond(req, tx, sip.StatusBadRequest, ReasonBadCredentials)
+		s.reject(req, tx, sip.StatusBadRequest, ReasonBadCredentials)
+		return nil
+	case authBadURI:
+		s.stats.authFailures.Add(1)
+		s.reject(req, tx, sip.StatusBadRequest, ReasonBadDigestURI)
 		return nil
 	default:
 		if v == authWrongPassword {
 			s.stats.authFailures.Add(1)
 		}
 		s.stats.authChallenges.Add(1)
-		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(v == authStale)))
+		s.reject(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(v == authStale)))
 		return nil
 	}
 	a := s.byAuth[user]
@@ -508,10 +574,25 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *accou
 	}
 	if who != a.user {
 		s.stats.authFailures.Add(1)
-		s.respond(req, tx, sip.StatusForbidden, ReasonAuthUserMismatch)
+		s.reject(req, tx, sip.StatusForbidden, ReasonAuthUserMismatch)
 		return nil
 	}
 	return a
+}
+
+// sameResource reports whether a digest uri names the Request-URI ruri (RFC 3261
+// §22.4, RFC 2617 §3.2.2.5): the same scheme, user, host and port, so that
+// credentials computed for one request cannot be replayed on another URI.
+func sameResource(uri string, ruri *sip.Uri) bool {
+	if uri == ruri.String() {
+		return true
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, ruri.Scheme) && u.User == ruri.User &&
+		strings.EqualFold(strings.Trim(u.Host, "[]"), strings.Trim(ruri.Host, "[]")) && u.Port == ruri.Port
 }
 
 // register runs the registrar for an authenticated REGISTER.

@@ -58,6 +58,23 @@ type Stats struct {
 	FaultDuplicated uint64 `json:"fault_duplicated"` // extra copies sent by Dup, one per duplicated copy (also in copies_sent)
 	FaultDelayed    uint64 `json:"fault_delayed"`    // copy requests sent after being held by Delay/Jitter, extra ones included (also in copies_sent)
 	FaultStalls     uint64 `json:"fault_stalls"`     // stall windows that held at least one line
+
+	// Hardening (conn.go, limits.go): what hostile or broken peers cost.
+	ConnectionsAccepted uint64 `json:"connections_accepted"`      // tcp and tls connections accepted within the caps
+	ConnectionsOpen     uint64 `json:"connections_open"`          // of those, open now
+	ConnectionsRejected uint64 `json:"connections_rejected"`      // closed at accept: over --max-connections or the per-address cap
+	AcceptErrors        uint64 `json:"accept_errors"`             // failed accepts (out of file descriptors, ...), retried after a backoff
+	IdleClosed          uint64 `json:"idle_closed"`               // connections closed after IdleTimeout without traffic
+	HandshakeFailed     uint64 `json:"tls_handshakes_failed"`     // tls handshakes that failed or timed out
+	MembersDropped      uint64 `json:"members_dropped"`           // connections dropped because the peer did not read (send queue full, write timeout)
+	RateLimited         uint64 `json:"rate_limited"`              // unauthenticated requests over the per-source rate, dropped or answered 503
+	ParseErrors         uint64 `json:"parse_errors"`              // unparsable messages (datagrams, or streams then closed)
+	Oversize            uint64 `json:"oversize_datagrams"`        // UDP datagrams over 32 KiB, dropped
+	DialogsOpen         uint64 `json:"dialogs_open"`              // XCCOS dialogs open now
+	DialogsRefused      uint64 `json:"dialogs_refused"`           // XCCOS INVITEs refused: the user's dialog cap
+	DialogsClosed       uint64 `json:"dialogs_ended_conn_closed"` // XCCOS dialogs ended because their connection closed
+	InDialogRefused     uint64 `json:"in_dialog_refused"`         // in-dialog requests not from the dialog's connection or owner
+	HistoryErrors       uint64 `json:"history_errors"`            // history store failures (append or read)
 }
 
 // numMethods is the number of request counters: the methods of methodName, then "OTHER".
@@ -88,6 +105,12 @@ type counters struct {
 	relays, relaysOK, relaysFailed                         atomic.Uint64
 	faultDropped, faultDuplicated, faultDelayed            atomic.Uint64
 	faultStalls                                            atomic.Uint64
+
+	connsAccepted, connsOpen, connsRejected, acceptErrors atomic.Uint64
+	idleClosed, handshakeFailed, slowDropped              atomic.Uint64
+	rateLimited, parseErrors, oversize                    atomic.Uint64
+	dialogsOpen, dialogsRefused, dialogsClosed            atomic.Uint64
+	inDialogRefused, historyErrors                        atomic.Uint64
 }
 
 func (c *counters) request(m sip.RequestMethod) { c.requests[methodIndex(m)].Add(1) }
@@ -123,5 +146,20 @@ func (c *counters) snapshot() Stats {
 	s.FaultDuplicated = c.faultDuplicated.Load()
 	s.FaultDelayed = c.faultDelayed.Load()
 	s.FaultStalls = c.faultStalls.Load()
+	s.ConnectionsAccepted = c.connsAccepted.Load()
+	s.ConnectionsOpen = c.connsOpen.Load()
+	s.ConnectionsRejected = c.connsRejected.Load()
+	s.AcceptErrors = c.acceptErrors.Load()
+	s.IdleClosed = c.idleClosed.Load()
+	s.HandshakeFailed = c.handshakeFailed.Load()
+	s.MembersDropped = c.slowDropped.Load()
+	s.RateLimited = c.rateLimited.Load()
+	s.ParseErrors = c.parseErrors.Load()
+	s.Oversize = c.oversize.Load()
+	s.DialogsOpen = c.dialogsOpen.Load()
+	s.DialogsRefused = c.dialogsRefused.Load()
+	s.DialogsClosed = c.dialogsClosed.Load()
+	s.InDialogRefused = c.inDialogRefused.Load()
+	s.HistoryErrors = c.historyErrors.Load()
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -48,8 +49,9 @@ const (
 	PChatPoolUser = "GC-1-PersistentChatService-1"
 	// DefaultSessionExpires is the Session-Expires of the server's 200 to an INVITE.
 	DefaultSessionExpires = 3600 * time.Second
-	// pchatQueue bounds the items waiting to be sent on one dialog; a full queue
-	// holds back the room (backpressure), never drops.
+	// pchatQueue bounds the items waiting to be sent on one dialog. A room's
+	// fan-out never waits for a full queue: that member does not keep up and
+	// is dropped (xccos_guard.go); its own replies wait (its own requests only).
 	pchatQueue = 4096
 	// pchatBatch is the most queued items taken at once by a dialog's sender.
 	pchatBatch = 32
@@ -84,6 +86,9 @@ type PChatConfig struct {
 	// sends, one item per envelope except several rpl of one command
 	// (note §3).
 	MergeItems int
+	// MaxDialogsPerUser caps the dialogs one user has open at once; more
+	// INVITEs are answered 486. Zero: DefaultMaxDialogsPerUser.
+	MaxDialogsPerUser int
 }
 
 // DeniedSuffix marks generated or configured user parts without Persistent
@@ -105,6 +110,7 @@ type pchat struct {
 
 	mu      sync.Mutex
 	dialogs map[string]*pdialog // by Call-ID
+	perUser map[string]int      // open dialogs by user part
 	rooms   map[string]*proom   // by lower-case id
 	byName  map[string]*proom   // by lower-case name
 	order   []*proom
@@ -133,6 +139,12 @@ type pdialog struct {
 	denied                      bool
 	ended                       chan struct{}
 	endOnce                     sync.Once
+	// The dialog belongs to the connection (TCP, TLS) or source address (UDP)
+	// its INVITE came from, and to the user it authenticated as (xccos_guard.go).
+	src      string
+	srcTr    string // the INVITE's transport, lower case
+	unhook   func() // removes the connection-close hook; nil without one
+	dropping atomic.Bool
 }
 
 func (d *pdialog) end() { d.endOnce.Do(func() { close(d.ended) }) }
@@ -150,6 +162,7 @@ func newPChat(s *Server) (*pchat, error) {
 		s: s, domain: s.cfg.Domain, pool: "sip:" + PChatPoolUser + "@" + s.cfg.Domain,
 		denied: map[string]bool{}, expires: cfg.SessionExpires,
 		dialogs: map[string]*pdialog{}, rooms: map[string]*proom{}, byName: map[string]*proom{},
+		perUser: map[string]int{},
 	}
 	if p.expires == 0 {
 		p.expires = DefaultSessionExpires
@@ -215,7 +228,10 @@ func (s *Server) pchatRequest(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	d := p.dialog(req)
 	if d == nil {
-		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist")
+		s.reject(req, tx, sip.StatusCallTransactionDoesNotExists, "Call Leg/Transaction Does Not Exist")
+		return
+	}
+	if !p.owner(req, tx, d) {
 		return
 	}
 	if d.rr != "" && !routedVia(req, d.rr) {
@@ -306,14 +322,25 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	if recordRoute {
 		d.rr = rr.HostPort()
 	}
+	d.src, d.srcTr = req.Source(), strings.ToLower(req.Transport())
 	p.mu.Lock()
 	if old := p.dialogs[d.callID]; old != nil {
 		p.mu.Unlock()
 		s.respond(req, tx, sip.StatusBadRequest, "Call-ID In Use") // a retransmission is absorbed by the transaction
 		return
 	}
+	if p.perUser[d.user] >= s.cfg.PChat.MaxDialogsPerUser {
+		p.mu.Unlock()
+		s.stats.dialogsRefused.Add(1)
+		s.diag(slog.LevelWarn, "xccos: dialog refused, the user's dialog cap is reached", "user", d.user, "max", s.cfg.PChat.MaxDialogsPerUser)
+		s.reject(req, tx, sip.StatusBusyHere, "Too Many Dialogs")
+		return
+	}
 	p.dialogs[d.callID] = d
+	p.perUser[d.user]++
+	s.stats.dialogsOpen.Add(1)
 	p.mu.Unlock()
+	p.hookConn(d)
 	d.seen.Store(s.now().UnixNano())
 
 	sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 5061 sip " + p.pool + "\r\na=accept-types:text/plain\r\n"
@@ -397,7 +424,15 @@ func (p *pchat) drop(d *pdialog) {
 	p.mu.Lock()
 	if p.dialogs[d.callID] == d {
 		delete(p.dialogs, d.callID)
+		if n := p.perUser[d.user] - 1; n > 0 {
+			p.perUser[d.user] = n
+		} else {
+			delete(p.perUser, d.user)
+		}
+		p.s.stats.dialogsOpen.Add(^uint64(0))
 	}
+	unhook := d.unhook
+	d.unhook = nil
 	rooms := make([]*proom, 0, len(d.rooms))
 	for r := range d.rooms {
 		rooms = append(rooms, r)
@@ -405,6 +440,9 @@ func (p *pchat) drop(d *pdialog) {
 	}
 	d.rooms = map[*proom]struct{}{}
 	p.mu.Unlock()
+	if unhook != nil {
+		unhook()
+	}
 	for _, r := range rooms {
 		p.notifyPart(r, d)
 	}
@@ -645,7 +683,8 @@ func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
 	r.post.Lock()
 	defer r.post.Unlock()
 	if err := p.store.append(r.id, out); err != nil {
-		p.s.log.Warn("xccos: history not stored", "room", r.name, "error", err)
+		p.s.stats.historyErrors.Add(1)
+		p.s.diag(slog.LevelError, "xccos: history not stored (--data)", "room", r.name, "error", err)
 		return sip.StatusInternalServerError, "History Store Failed"
 	}
 	p.mu.Lock()
@@ -655,7 +694,7 @@ func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
 	}
 	p.mu.Unlock()
 	for _, m := range targets {
-		p.enqueue(m, out)
+		p.offer(m, out)
 	}
 	return sip.StatusOK, "OK"
 }
@@ -749,12 +788,21 @@ func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
 			reply(xccos.CodeNoSuchNode, xccos.Data{})
 			return
 		}
+		p.mu.Lock()
+		_, member := r.members[d]
+		p.mu.Unlock()
+		if !member { // history is the room's, as posting is: members only
+			reply(xccos.CodePermission, xccos.Data{})
+			return
+		}
 		n := 25
 		if len(c.Data.History) > 0 && c.Data.History[0].Last > 0 {
 			n = min(c.Data.History[0].Last, HistoryKeep)
 		}
 		msgs, err := p.store.last(r.id, n)
 		if err != nil {
+			p.s.stats.historyErrors.Add(1)
+			p.s.diag(slog.LevelError, "xccos: history not read (--data)", "room", r.name, "error", err)
 			reply(xccos.CodeDatabaseConnection, xccos.Data{})
 			return
 		}
@@ -833,7 +881,7 @@ func (p *pchat) notifyJoin(r *proom, d *pdialog) {
 	n := xccos.NewNotice("join", xccos.Data{Users: []xccos.User{{URI: d.aor.String(),
 		Roles: []xccos.Role{{Key: xccos.RoleMember, Domain: p.domain, Value: r.id}}}}})
 	for _, m := range p.others(r, d) {
-		p.enqueue(m, n)
+		p.offer(m, n)
 	}
 }
 
@@ -841,6 +889,6 @@ func (p *pchat) notifyPart(r *proom, d *pdialog) {
 	n := xccos.NewNotice("part", xccos.Data{Channels: []xccos.Channel{{URI: r.uri,
 		Users: []xccos.User{{URI: d.aor.String()}}}}})
 	for _, m := range p.others(r, d) {
-		p.enqueue(m, n)
+		p.offer(m, n)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Bounds on what unauthenticated peers can make the server keep or do.
@@ -112,29 +114,53 @@ func sourceIP(src string) netip.Addr {
 // errEpoch ends sipgo's UDP reader quietly (it treats net.ErrClosed as closed).
 var errEpoch = fmt.Errorf("udp reader restarted to release per-source state: %w", net.ErrClosed)
 
+// udpSourceTTL is how long a UDP source's entry in sipgo's connection pool is
+// kept after its last datagram: well past Timer J (32 s), after which no
+// transaction of it needs the entry.
+const udpSourceTTL = 64 * time.Second
+
 // udpGuard is the PacketConn sipgo's UDP reader reads from. It drops oversize
 // datagrams and ones that cannot be SIP before sipgo sees them, remembers the
-// datagram being parsed (so a parse failure sipgo reports can be answered 400),
-// and bounds sipgo's per-source state by restarting its reader every
-// udpEpochSources distinct sources. Only sipgo's reader goroutine calls ReadFrom.
+// datagram being parsed (so a parse failure sipgo reports can be answered
+// 400), and bounds the state sipgo keeps per source address.
+//
+// sipgo's reader adds a pool entry for every new source (responses go out
+// through it) and a map entry it only releases when the reader returns. So the
+// guard points every source's pool entry at a connection of its own over the
+// same socket (entries the reader's exit does not delete), expires them
+// udpSourceTTL after the source's last datagram, and restarts the reader every
+// udpEpochSources new sources. Only sipgo's reader goroutine calls ReadFrom.
 type udpGuard struct {
 	net.PacketConn
-	s   *Server
-	buf []byte
+	s     *Server
+	buf   []byte
+	laddr string
+	mine  *sip.UDPConnection // over the same socket; never closes it
 
-	sources map[netip.AddrPort]struct{} // distinct sources of this epoch
-	stash   []byte                      // a datagram held over the restart
-	stashAt net.Addr
-	restart bool
-	closed  atomic.Bool
+	seen      map[netip.AddrPort]*udpSource // by source, bounded by udpSourceTTL (and limiterSources)
+	epoch     int                           // sources new to the current reader
+	prev      *udpSource                    // source of the previous datagram
+	lastSweep time.Time
+	stash     []byte // a datagram held over a restart
+	stashAt   net.Addr
+	closed    atomic.Bool
 
 	mu       sync.Mutex // guards last, lastAddr: read by the parse-failure hook
 	last     []byte
 	lastAddr net.Addr
 }
 
+type udpSource struct {
+	key   string // as sipgo keys its pool
+	last  time.Time
+	epoch bool // seen by the current reader
+}
+
 func (s *Server) guardUDP(pc net.PacketConn) *udpGuard {
-	return &udpGuard{PacketConn: pc, s: s, buf: make([]byte, MaxDatagram+1), sources: map[netip.AddrPort]struct{}{}}
+	la := pc.LocalAddr().String()
+	return &udpGuard{PacketConn: pc, s: s, buf: make([]byte, MaxDatagram+1), laddr: la,
+		mine: &sip.UDPConnection{PacketConn: pc, PacketAddr: la, Listener: true},
+		seen: map[netip.AddrPort]*udpSource{}, lastSweep: s.now()}
 }
 
 func (g *udpGuard) Close() error {
@@ -142,16 +168,21 @@ func (g *udpGuard) Close() error {
 	return g.PacketConn.Close()
 }
 
+func (g *udpGuard) pool() *sip.ConnectionPool { return g.s.ua.TransportLayer().Pool("udp") }
+
 func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 	s := g.s
-	if g.restart {
-		g.restart = false
-		return 0, nil, errEpoch
+	if g.prev != nil {
+		// sipgo pooled the previous datagram's source to its own connection if
+		// it was new to it: point it at ours, which its reader's exit leaves.
+		g.pool().Add(g.prev.key, g.mine)
+		g.prev = nil
 	}
 	if g.stash != nil {
 		n := copy(b, g.stash)
 		addr := g.stashAt
 		g.stash, g.stashAt = nil, nil
+		g.admit(addr)
 		g.setLast(b[:n], addr)
 		return n, addr, nil
 	}
@@ -164,7 +195,7 @@ func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			// Not closed: a transient error must not end the listener.
 			backoff = min(max(2*backoff, time.Millisecond), acceptBackoffMax)
-			s.diag(slog.LevelError, "udp read failed; retrying", "addr", g.LocalAddr().String(), "error", err)
+			s.diag(slog.LevelError, "udp read failed; retrying", "addr", g.laddr, "error", err)
 			time.Sleep(backoff)
 			continue
 		}
@@ -181,21 +212,78 @@ func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 			s.diag(slog.LevelInfo, "udp: not a SIP message", "from", addr.String(), "data", peerText(data))
 			continue
 		}
-		if ua, ok := addr.(*net.UDPAddr); ok {
-			ap := ua.AddrPort()
-			if _, seen := g.sources[ap]; !seen {
-				if len(g.sources) >= udpEpochSources {
-					clear(g.sources)
-					g.sources[ap] = struct{}{}
-					g.stash, g.stashAt = append([]byte(nil), data...), addr
-					return 0, nil, errEpoch
+		if g.epoch >= udpEpochSources {
+			if src := g.source(addr); src == nil || !src.epoch {
+				// Restart the reader (releasing its per-source map); this
+				// datagram is its first. Our own address's entry points at
+				// ours meanwhile, so copies sent from it never miss it.
+				g.pool().Add(g.laddr, g.mine)
+				for _, src := range g.seen {
+					src.epoch = false
 				}
-				g.sources[ap] = struct{}{}
+				g.epoch = 0
+				g.stash, g.stashAt = append(g.stash[:0], data...), addr
+				return 0, nil, errEpoch
 			}
 		}
+		g.admit(addr)
 		n = copy(b, data)
 		g.setLast(b[:n], addr)
 		return n, addr, nil
+	}
+}
+
+func (g *udpGuard) source(addr net.Addr) *udpSource {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	return g.seen[ua.AddrPort()]
+}
+
+// admit records a datagram's source: a source new to the guard gets its pool
+// entry now, before sipgo hands the request on (its response needs it).
+func (g *udpGuard) admit(addr net.Addr) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	now := g.s.now()
+	if now.Sub(g.lastSweep) > udpSourceTTL/8 || len(g.seen) >= limiterSources {
+		g.sweep(now)
+	}
+	ap := ua.AddrPort()
+	src := g.seen[ap]
+	if src == nil {
+		src = &udpSource{key: addr.String()}
+		g.seen[ap] = src
+		g.pool().Add(src.key, g.mine)
+	}
+	src.last = now
+	if !src.epoch {
+		src.epoch = true
+		g.epoch++
+		g.prev = src
+	}
+}
+
+// sweep forgets sources idle for udpSourceTTL (shorter when the table is
+// full), with their pool entries.
+func (g *udpGuard) sweep(now time.Time) {
+	g.lastSweep = now
+	ttl := udpSourceTTL
+	if len(g.seen) >= limiterSources {
+		ttl = 2 * time.Second
+	}
+	var gone []string
+	for ap, src := range g.seen {
+		if now.Sub(src.last) > ttl {
+			delete(g.seen, ap)
+			gone = append(gone, src.key)
+		}
+	}
+	if len(gone) > 0 {
+		g.pool().DeleteMultiple(gone)
 	}
 }
 

@@ -295,3 +295,16 @@ func rawRequest(method, ruri, version, cseqMethod, via string) string {
 		"To: <%s>\r\nCall-ID: raw-%s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
 		method, ruri, version, via, sip.GenerateTagN(10), ruri, sip.GenerateTagN(10), cseqMethod)
 }
+
+// digestChallenge parses the challenge of a 401 or 407.
+func digestChallenge(res *sip.Response) (*digest.Challenge, error) {
+	name := "Proxy-Authenticate"
+	if res.StatusCode == 401 {
+		name = "WWW-Authenticate"
+	}
+	h := res.GetHeader(name)
+	if h == nil {
+		return nil, fmt.Errorf("%d without %s", res.StatusCode, name)
+	}
+	return digest.ParseChallenge(h.Value())
+}

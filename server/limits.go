@@ -18,9 +18,11 @@ import (
 // Bounds on what unauthenticated peers can make the server keep or do.
 const (
 	// DefaultUnauthRate is Config.UnauthRate's default: out-of-dialog requests
-	// without credentials per second per source IP. A load generator sends about
-	// one per user at log-on (the first REGISTER), then credentials on each.
-	DefaultUnauthRate = 1000
+	// without credentials per second per source IP. A load generator (all its
+	// users on one IP) sends about one per user at log-on (the first REGISTER),
+	// then credentials on each: 5,000/s with a burst of 10,000 leaves it room,
+	// including everyone logging on again after a server restart.
+	DefaultUnauthRate = 5000
 	// DefaultMaxDialogsPerUser is PChatConfig.MaxDialogsPerUser's default.
 	DefaultMaxDialogsPerUser = 32
 	// MaxDatagram is the largest UDP datagram handled; larger ones are dropped

@@ -239,7 +239,7 @@ type metricsServer struct {
 
 // serveMetrics listens on addr (HOST:PORT, as given: a non-loopback address exposes
 // the metrics to whoever can reach it, which is the user's choice) and serves m.
-func serveMetrics(addr string, m *liveMetrics) (*metricsServer, error) {
+func serveMetrics(addr string, m prometheus.Collector) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

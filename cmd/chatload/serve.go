@@ -39,6 +39,16 @@ type serveFlags struct {
 	recordRoute   bool     // --record-route
 	mergeItems    int      // --xccos-merge
 	parentPipe    bool     // --parent-pipe (hidden): stop when stdin ends (embedded.go)
+	limits        serveLimits
+}
+
+// serveLimits are the hardening flags (serve_limits.go).
+type serveLimits struct {
+	maxConns, maxConnsPerAddr int
+	idleTimeout               time.Duration
+	unauthRate                float64
+	maxDialogs                int
+	metricsAddr               string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -114,6 +124,7 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	addFaultFlags(cmd, &f.faults)
 	fl.BoolVar(&f.parentPipe, "parent-pipe", false, "stop (as on Ctrl-C) when stdin reaches its end: the process that started this server is gone")
 	_ = fl.MarkHidden("parent-pipe") // chatload run's child server (embedded.go)
+	addLimitFlags(cmd, &f.limits)
 	return cmd
 }
 
@@ -196,6 +207,15 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 	if cfg.Faults.Enabled() {
 		fmt.Fprintf(e.stdout, "fault injection: %s\n", cfg.Faults)
 	}
+	if f.limits.metricsAddr != "" {
+		ms, err := serveMetrics(f.limits.metricsAddr, srv.Collector())
+		if err != nil {
+			srv.Close()
+			return usageErr("--metrics-addr %s: %v", f.limits.metricsAddr, err)
+		}
+		defer ms.close()
+		fmt.Fprintf(e.stdout, "metrics: http://%s/metrics\n", ms.addr)
+	}
 	fmt.Fprintln(e.stdout, "serving until interrupted (Ctrl-C)")
 
 	<-ctx.Done()
@@ -267,6 +287,9 @@ func (f serveFlags) config() (server.Config, string, error) {
 		Faults:          faults,
 		PChat: server.PChatConfig{DataDir: f.data, Denied: f.noPChat,
 			NoRecordRoute: !f.recordRoute, MergeItems: f.mergeItems},
+	}
+	if err := f.limits.apply(&cfg); err != nil {
+		return cfg, "", err
 	}
 	var desc string
 	if f.usersFile != "" {

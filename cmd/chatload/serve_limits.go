@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/spf13/cobra"
 
 	"github.com/chatload/chatload/server"
@@ -40,4 +39,3 @@ func (l serveLimits) apply(cfg *server.Config) error {
 	cfg.PChat.MaxDialogsPerUser = l.maxDialogs
 	return nil
 }
-

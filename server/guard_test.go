@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -24,9 +25,7 @@ func TestPChatDialogHijack(t *testing.T) {
 	us := s.Users()
 	owner := dialRaw(t, s, "tcp", us[0], 0)
 	cid, ft, tt := owner.invite()
-	if res := owner.info(cid, ft, tt, false, xccos.NewJoin(room)); res.StatusCode != 200 {
-		t.Fatalf("join: %d", res.StatusCode)
-	}
+	owner.join(cid, ft, tt, room)
 	chat := xccos.NewChat(room, us[0].URI, time.Now(), "hijacked")
 	for _, tr := range []string{"tcp", "udp"} {
 		thief := dialRaw(t, s, tr, us[0], 0) // the owner's From URI, tag and Call-ID; no credentials
@@ -84,7 +83,7 @@ func TestPChatHistoryNeedsMembership(t *testing.T) {
 	us := s.Users()
 	member := dialRaw(t, s, "tcp", us[0], 0)
 	mcid, mft, mtt := member.invite()
-	member.info(mcid, mft, mtt, false, xccos.NewJoin(room))
+	member.join(mcid, mft, mtt, room)
 	if res := member.info(mcid, mft, mtt, false, xccos.NewChat(room, us[0].URI, time.Now(), "secret")); res.StatusCode != 200 {
 		t.Fatalf("post: %d", res.StatusCode)
 	}
@@ -292,6 +291,23 @@ func TestUnparsableUDP(t *testing.T) {
 		c.Listen = []string{"udp:127.0.0.1:0"}
 		c.Logger = logTo(&logs)
 	})
+	quiet, _ := startServer(t, func(c *Config) { c.Listen = []string{"udp:127.0.0.1:0"} }) // no logger: still counted and answered
+	for _, srv := range []*Server{quiet} {
+		c, err := net.Dial("udp", srv.Addr("udp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := strings.Replace(rawRequest("OPTIONS", "sip:example.test", "SIP/2.0", "OPTIONS", c.LocalAddr().String()),
+			"To: <sip:example.test>", "To: <sip:example.test", 1)
+		_, _ = c.Write([]byte(bad))
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, 4096)
+		if n, err := c.Read(buf); err != nil || !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 400 ")) {
+			t.Errorf("server without a logger: unparsable request answered %q, %v", buf[:n], err)
+		}
+		c.Close()
+		waitFor(t, srv, func(st Stats) bool { return st.ParseErrors == 1 })
+	}
 	c, err := net.Dial("udp", s.Addr("udp"))
 	if err != nil {
 		t.Fatal(err)
@@ -335,5 +351,34 @@ func TestUnparsableUDP(t *testing.T) {
 		if len(l) > 1024 {
 			t.Errorf("log line of %d bytes: %.200q", len(l), l)
 		}
+	}
+}
+
+// TestHistoryErrorsLoggedAtErrorLevel: a history store that fails (a full
+// disk, a closed database) is logged at error level, serve's default (it was
+// warn: invisible by default), and counted; the post gets 500.
+func TestHistoryErrorsLoggedAtErrorLevel(t *testing.T) {
+	var logs syncBuffer
+	s, _ := startServer(t, func(c *Config) {
+		c.Listen = []string{"tcp:127.0.0.1:0"}
+		c.PChat.DataDir = t.TempDir()
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	})
+	room := pchatRoom(t, s)
+	u := dialRaw(t, s, "tcp", s.Users()[0], 0)
+	cid, ft, tt := u.invite()
+	u.join(cid, ft, tt, room)
+	if err := s.pc.store.close(); err != nil { // the store fails from now on
+		t.Fatal(err)
+	}
+	res := u.info(cid, ft, tt, false, xccos.NewChat(room, u.user.URI, time.Now(), "lost"))
+	if res.StatusCode != sip.StatusInternalServerError {
+		t.Errorf("post with a failing store: %d, want 500", res.StatusCode)
+	}
+	if st := s.Stats(); st.HistoryErrors != 1 {
+		t.Errorf("history_errors %d, want 1", st.HistoryErrors)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "history not stored") {
+		t.Errorf("no error-level line for the failed store (%d %s):\n%s", res.StatusCode, res.Reason, out)
 	}
 }

@@ -395,8 +395,10 @@ type sipgoLog struct {
 	caller string
 }
 
+// Enabled is true for errors whatever the level: sipgo reports a parse failure
+// at error level, which is counted (and answered) even when nothing is logged.
 func (h *sipgoLog) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError && h.inner.Enabled(ctx, slog.LevelInfo) || h.inner.Enabled(ctx, l)
+	return l >= slog.LevelError || h.inner.Enabled(ctx, l)
 }
 
 func (h *sipgoLog) WithAttrs(as []slog.Attr) slog.Handler {

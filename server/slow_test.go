@@ -117,9 +117,7 @@ func TestPChatSlowMemberDropped(t *testing.T) {
 	for i, u := range []*rawUA{slow, poster} {
 		cid, ft, tt := u.invite()
 		dialogs[i] = [3]string{cid, ft, tt}
-		if res := u.info(cid, ft, tt, false, xccos.NewJoin(room)); res.StatusCode != 200 {
-			t.Fatalf("join: %d", res.StatusCode)
-		}
+		u.join(cid, ft, tt, room)
 	}
 	slow.stall()
 	slow.quiet.Store(true)
@@ -131,4 +129,16 @@ func TestPChatSlowMemberDropped(t *testing.T) {
 		}
 	}
 	waitFor(t, s, func(st Stats) bool { return st.MembersDropped >= 1 && st.DialogsOpen == 1 })
+}
+
+// join joins room in the dialog and waits for the rpl (commands are answered
+// 200 at once and run after).
+func (u *rawUA) join(cid, ft, tt string, room xccos.Room) {
+	u.t.Helper()
+	if res := u.info(cid, ft, tt, false, xccos.NewJoin(room)); res.StatusCode != 200 {
+		u.t.Fatalf("join: %d %s", res.StatusCode, res.Reason)
+	}
+	if rp := replyTo(u.t, u, xccos.NameJoin); rp.Code != xccos.CodeOK {
+		u.t.Fatalf("rpl:join %d", rp.Code)
+	}
 }

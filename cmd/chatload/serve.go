@@ -86,6 +86,13 @@ answers, registrations or user-to-user MESSAGEs; stall holds chat lines (their 2
 and their copies). Decisions come from one random stream per room seeded by
 --fault-seed: the same seed and the same traffic give the same decisions.
 
+Hostile clients are bounded: --max-connections and --max-connections-per-addr cap
+tcp/tls connections, --idle-timeout closes idle ones, a peer that stops reading is
+dropped, --unauth-rate limits requests without credentials per source IP, and
+--metrics-addr serves the counters (connections, rejected, rate-limited, dropped
+members, dialogs, history errors) to Prometheus. A damaged, empty or locked
+--data history.db is refused (exit 2) before serving.
+
 The server runs until interrupted (Ctrl-C); --stats then writes its counters as
 JSON, fault_dropped, fault_duplicated, fault_delayed and fault_stalls included
 (copies_sent counts the extra copies of duplication, never dropped ones). Exit

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -176,6 +177,9 @@ func TestUnauthenticatedRateLimit(t *testing.T) {
 // reader every udpEpochSources new sources; registered members keep receiving
 // through both.
 func TestUDPSourceStateBounded(t *testing.T) {
+	n := udpEpochSources
+	t.Cleanup(func() { udpEpochSources = n }) // after the server's Close: cleanups run last-in first-out
+	udpEpochSources = 256 // restarts every 256 sources: 36 during the flood
 	s, clk := startServer(t, func(c *Config) {
 		c.Listen = []string{"udp:127.0.0.1:0"}
 		c.UnauthRate = -1 // every source is 127.0.0.1 here
@@ -192,6 +196,19 @@ func TestUDPSourceStateBounded(t *testing.T) {
 	b.next()
 	pool := s.ua.TransportLayer().Pool("udp")
 	dst, _ := net.ResolveUDPAddr("udp", s.Addr("udp"))
+	// Two sources that keep sending between the new ones: sipgo re-pools them
+	// on every change of source, so a reader restart must not leave their
+	// requests without a pool entry (sipgo would then answer from a new socket).
+	var steady []net.PacketConn
+	for range 2 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		steady = append(steady, c)
+	}
+	wildcard := wildcardUDPSockets(t)
 	flood := func(n int) {
 		base := s.Stats().Requests["OPTIONS"]
 		var socks []net.PacketConn
@@ -208,21 +225,28 @@ func TestUDPSourceStateBounded(t *testing.T) {
 			if _, err := c.WriteTo([]byte(rawRequest("OPTIONS", "sip:example.test", "SIP/2.0", "OPTIONS", c.LocalAddr().String())), dst); err != nil {
 				t.Fatal(err)
 			}
+			sc := steady[i%2]
+			if _, err := sc.WriteTo([]byte(rawRequest("OPTIONS", "sip:example.test", "SIP/2.0", "OPTIONS", sc.LocalAddr().String())), dst); err != nil {
+				t.Fatal(err)
+			}
 			socks = append(socks, c)
 			if len(socks) >= 256 { // stay well within the file limit and the socket's receive buffer
 				for _, c := range socks {
 					c.Close()
 				}
 				socks = socks[:0]
-				sent := uint64(i + 1)
+				sent := 2 * uint64(i+1)
 				waitFor(t, s, func(st Stats) bool { return st.Requests["OPTIONS"] >= base+sent-sent/20 })
 			}
 		}
 	}
-	const sources = udpEpochSources + 500 // one reader restart at least
+	const sources = 9000
 	before := s.Stats().Requests["OPTIONS"]
 	flood(sources)
-	waitFor(t, s, func(st Stats) bool { return st.Requests["OPTIONS"] >= before+sources-sources/20 })
+	waitFor(t, s, func(st Stats) bool { return st.Requests["OPTIONS"] >= before+2*sources-sources/10 })
+	if n := wildcardUDPSockets(t); n > wildcard {
+		t.Errorf("%d UDP sockets on 0.0.0.0 after the flood, %d before: sipgo answered from new sockets", n, wildcard)
+	}
 	if n := pool.Size(); n < sources/2 {
 		t.Fatalf("pool of %d entries after %d sources: the test does not see sipgo's state", n, sources)
 	}
@@ -234,6 +258,34 @@ func TestUDPSourceStateBounded(t *testing.T) {
 	waitFor(t, s, func(Stats) bool { return pool.Size() < 50 })
 	b.must(room, "after the expiry", 200)
 	a.expect(imc.FormatLine("user0002", "after the expiry"))
+}
+
+// wildcardUDPSockets counts this process's UDP sockets bound to 0.0.0.0 (the
+// server and the tests bind 127.0.0.1; sipgo's fallback for a response without
+// a pooled connection binds a new socket on 0.0.0.0).
+func wildcardUDPSockets(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/net/udp")
+	if err != nil {
+		t.Skip("no /proc/self/net/udp")
+	}
+	mine := map[string]bool{}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
+			if ino, ok := strings.CutPrefix(l, "socket:["); ok {
+				mine[strings.TrimSuffix(ino, "]")] = true
+			}
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) > 9 && strings.HasPrefix(f[1], "00000000:") && mine[f[9]] {
+			n++
+		}
+	}
+	return n
 }
 
 func maxInt(a, b int) int {

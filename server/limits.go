@@ -31,12 +31,13 @@ const (
 	// limiterSources bounds the per-source rate table; sources beyond it (a
 	// flood of spoofed addresses) share one bucket.
 	limiterSources = 1 << 16
-	// udpEpochSources bounds the per-source state sipgo's UDP reader keeps (a
-	// pool entry and a map entry per source address, never released while it
-	// runs): after this many distinct sources the reader is restarted, which
-	// releases them (udpGuard).
-	udpEpochSources = 8192
 )
+
+// udpEpochSources bounds the per-source state sipgo's UDP reader keeps (a map
+// entry per source address, never released while it runs): after this many
+// new sources the reader is restarted, which releases it (udpGuard). A
+// variable for tests.
+var udpEpochSources = 8192
 
 // sourceLimiter is a token bucket per source IP with a bounded table. Safe for
 // concurrent use.
@@ -141,7 +142,8 @@ type udpGuard struct {
 
 	seen      map[netip.AddrPort]*udpSource // by source, bounded by udpSourceTTL (and limiterSources)
 	epoch     int                           // sources new to the current reader
-	prev      *udpSource                    // source of the previous datagram
+	prev      *udpSource                    // source whose pool entry sipgo may just have set
+	lastSrc   *udpSource                    // source of the previous datagram
 	lastSweep time.Time
 	stash     []byte // a datagram held over a restart
 	stashAt   net.Addr
@@ -175,8 +177,8 @@ func (g *udpGuard) pool() *sip.ConnectionPool { return g.s.ua.TransportLayer().P
 func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 	s := g.s
 	if g.prev != nil {
-		// sipgo pooled the previous datagram's source to its own connection if
-		// it was new to it: point it at ours, which its reader's exit leaves.
+		// sipgo pooled the previous datagram's source to its own connection:
+		// point it at ours, which its reader's exit leaves.
 		g.pool().Add(g.prev.key, g.mine)
 		g.prev = nil
 	}
@@ -223,7 +225,7 @@ func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 				for _, src := range g.seen {
 					src.epoch = false
 				}
-				g.epoch = 0
+				g.epoch, g.lastSrc = 0, nil
 				g.stash, g.stashAt = append(g.stash[:0], data...), addr
 				return 0, nil, errEpoch
 			}
@@ -265,7 +267,12 @@ func (g *udpGuard) admit(addr net.Addr) {
 	if !src.epoch {
 		src.epoch = true
 		g.epoch++
-		g.prev = src
+	}
+	if src != g.lastSrc {
+		// sipgo's reader pools a source to its own connection whenever the
+		// source differs from the previous datagram's: re-point it at the next
+		// ReadFrom, after that.
+		g.prev, g.lastSrc = src, src
 	}
 }
 
@@ -280,6 +287,12 @@ func (g *udpGuard) sweep(now time.Time) {
 	var gone []string
 	for ap, src := range g.seen {
 		if now.Sub(src.last) > ttl {
+			if src == g.lastSrc {
+				g.lastSrc = nil
+			}
+			if src == g.prev {
+				g.prev = nil
+			}
 			delete(g.seen, ap)
 			gone = append(gone, src.key)
 		}

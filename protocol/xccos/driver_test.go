@@ -262,6 +262,9 @@ func TestDurableHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close(ctx(t))
+	if err := s2.Join(ctx(t), "room002"); err != nil { // history is for members
+		t.Fatal(err)
+	}
 	h, err := s2.(engine.HistoryFetcher).History(ctx(t), "room002", 100)
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ func TestKill9History(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s2.Join(ctx(t), "room001"); err != nil { // history is for members
+		t.Fatal(err)
+	}
 	h, err := s2.(engine.HistoryFetcher).History(ctx(t), "room001", 1000)
 	if err != nil {
 		t.Fatal(err)

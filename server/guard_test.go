@@ -179,7 +179,7 @@ func TestUnauthenticatedRateLimit(t *testing.T) {
 func TestUDPSourceStateBounded(t *testing.T) {
 	n := udpEpochSources
 	t.Cleanup(func() { udpEpochSources = n }) // after the server's Close: cleanups run last-in first-out
-	udpEpochSources = 256 // restarts every 256 sources: 36 during the flood
+	udpEpochSources = 256                     // restarts every 256 sources: 36 during the flood
 	s, clk := startServer(t, func(c *Config) {
 		c.Listen = []string{"udp:127.0.0.1:0"}
 		c.UnauthRate = -1 // every source is 127.0.0.1 here

@@ -117,7 +117,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		if why := l.admit(ip); why != "" {
 			c.Close()
 			s.stats.connsRejected.Add(1)
-			s.diag(slog.LevelWarn, "connection refused", "transport", l.transport, "remote", c.RemoteAddr().String(), "reason", why)
+			s.diag(slog.LevelError, "connection refused", "transport", l.transport, "remote", c.RemoteAddr().String(), "reason", why)
 			continue
 		}
 		s.stats.connsAccepted.Add(1)
@@ -319,7 +319,7 @@ func (g *guardConn) drop(why string) {
 	queued := len(g.pend)
 	g.mu.Unlock()
 	g.s.stats.slowDropped.Add(1)
-	g.s.diag(slog.LevelWarn, "connection dropped: peer does not read", "transport", g.l.transport,
+	g.s.diag(slog.LevelError, "connection dropped: peer does not read", "transport", g.l.transport,
 		"remote", g.remote, "reason", why, "queued_bytes", queued)
 	g.Close()
 }

@@ -206,7 +206,7 @@ func (g *udpGuard) ReadFrom(b []byte) (int, net.Addr, error) {
 		backoff = 0
 		if n > MaxDatagram || n > len(b) {
 			if s.stats.oversize.Add(1) == 1 {
-				s.log.Warn("udp datagram over 32 KiB dropped (logged once; see oversize_datagrams)", "from", addr.String(), "size_at_least", n)
+				s.log.Error("udp datagram over 32 KiB dropped (logged once; see oversize_datagrams)", "from", addr.String(), "size_at_least", n)
 			}
 			continue
 		}

@@ -484,7 +484,7 @@ func (s *Server) admitUnauthenticated(req *sip.Request, tx sip.ServerTransaction
 		return true
 	}
 	s.stats.rateLimited.Add(1)
-	s.diag(slog.LevelWarn, "unauthenticated requests over the per-source rate: dropped", "source", req.Source(), "rate_per_s", s.cfg.UnauthRate)
+	s.diag(slog.LevelError, "unauthenticated requests over the per-source rate: dropped", "source", req.Source(), "rate_per_s", s.cfg.UnauthRate)
 	if strings.EqualFold(req.Transport(), "udp") {
 		tx.Terminate()
 		return false

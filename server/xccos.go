@@ -332,7 +332,7 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	if p.perUser[d.user] >= s.cfg.PChat.MaxDialogsPerUser {
 		p.mu.Unlock()
 		s.stats.dialogsRefused.Add(1)
-		s.diag(slog.LevelWarn, "xccos: dialog refused, the user's dialog cap is reached", "user", d.user, "max", s.cfg.PChat.MaxDialogsPerUser)
+		s.diag(slog.LevelError, "xccos: dialog refused, the user's dialog cap is reached", "user", d.user, "max", s.cfg.PChat.MaxDialogsPerUser)
 		s.reject(req, tx, sip.StatusBusyHere, "Too Many Dialogs")
 		return
 	}

@@ -24,7 +24,7 @@ func (p *pchat) owner(req *sip.Request, tx sip.ServerTransaction, d *pdialog) bo
 	}
 	if req.GetHeader("Proxy-Authorization") == nil {
 		s.stats.inDialogRefused.Add(1)
-		s.diag(slog.LevelWarn, "xccos: in-dialog request from another connection without credentials", "user", d.user, "source", req.Source(), "method", req.Method)
+		s.diag(slog.LevelError, "xccos: in-dialog request from another connection without credentials", "user", d.user, "source", req.Source(), "method", req.Method)
 	}
 	a := s.authenticate(req, tx) // challenges, or refuses bad credentials
 	if a == nil {
@@ -76,7 +76,7 @@ func (p *pchat) offer(d *pdialog, it xccos.Item) {
 	if d.dropping.CompareAndSwap(false, true) {
 		s := p.s
 		s.stats.slowDropped.Add(1)
-		s.diag(slog.LevelWarn, "xccos: member dropped, its queue is full (it does not keep up)", "user", d.user, "queued", len(d.out))
+		s.diag(slog.LevelError, "xccos: member dropped, its queue is full (it does not keep up)", "user", d.user, "queued", len(d.out))
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

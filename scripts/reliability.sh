@@ -6,8 +6,8 @@
 #   - damaged, truncated, empty and locked --data history.db: exit 2, no crash
 #   - slow reader (imc and XCCOS), XCCOS dialog hijack, rate limits, bad
 #     datagrams and log floods (server package tests, real sockets)
-#   - server SIGKILL + restart mid-run with recovery (TestReliabilityServerRestart,
-#     added with the generator's recovery work)
+#   - server SIGKILL + restart mid-run with recovery checked in the intervals
+#     (TestReliabilityServerRestart, cmd/chatload/recover_test.go)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CHATLOAD_RELIABILITY=1

@@ -30,7 +30,8 @@ func TestPChatDialogHijack(t *testing.T) {
 	owner.join(cid, ft, tt, room)
 	chat := xccos.NewChat(room, us[0].URI, time.Now(), "hijacked")
 	for _, tr := range []string{"tcp", "udp"} {
-		thief := dialRaw(t, s, tr, us[0], 0) // the owner's From URI, tag and Call-ID; no credentials
+		thief := dialRaw(t, s, tr, us[0], 0) // the owner's From URI, tag, Call-ID and route; no credentials
+		thief.route = owner.route
 		if res := thief.info(cid, ft, tt, false, chat); res.StatusCode != sip.StatusProxyAuthRequired {
 			t.Errorf("%s INFO from another connection without credentials: %d %s, want 407", tr, res.StatusCode, res.Reason)
 		}
@@ -40,6 +41,7 @@ func TestPChatDialogHijack(t *testing.T) {
 		}
 	}
 	other := dialRaw(t, s, "tcp", us[1], 0) // valid credentials, but not the owner's
+	other.route = owner.route
 	if res := other.info(cid, ft, tt, true, chat); res.StatusCode != sip.StatusForbidden {
 		t.Errorf("INFO with another user's credentials: %d %s, want 403", res.StatusCode, res.Reason)
 	}
@@ -50,6 +52,7 @@ func TestPChatDialogHijack(t *testing.T) {
 		t.Errorf("the owner's INFO after the attempts: %d", res.StatusCode)
 	}
 	elsewhere := dialRaw(t, s, "tcp", us[0], 0)
+	elsewhere.route = owner.route
 	if res := elsewhere.info(cid, ft, tt, true, xccos.NewChat(room, us[0].URI, time.Now(), "mine too")); res.StatusCode != 200 {
 		t.Errorf("the owner's INFO with its credentials from another connection: %d %s", res.StatusCode, res.Reason)
 	}

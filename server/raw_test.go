@@ -30,6 +30,7 @@ type rawUA struct {
 	user    scenarios.User
 	res     chan *sip.Response
 	reqs    chan *sip.Request
+	route   string      // Record-Route of the last dialog made: in-dialog requests carry it as Route
 	quiet   atomic.Bool // do not answer the server's requests
 	stalled atomic.Bool // stop reading
 
@@ -169,6 +170,9 @@ func (u *rawUA) request(method sip.RequestMethod, ruri, to, callID, fromTag, toT
 	u.mu.Unlock()
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
+	if toTag != "" && u.route != "" {
+		req.AppendHeader(sip.NewHeader("Route", u.route))
+	}
 	req.AppendHeader(&sip.ContactHeader{Address: mustURI(u.t, "sip:"+scenarios.UserPart(u.user.URI)+"@"+la+";transport="+u.tr)})
 	if body != nil {
 		h := sip.ContentTypeHeader(ct)

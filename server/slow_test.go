@@ -72,6 +72,9 @@ func (u *rawUA) invite() (string, string, string) {
 		u.t.Fatalf("INVITE: %d %s", res.StatusCode, res.Reason)
 	}
 	tt, _ := res.To().Params.Get("tag")
+	if rr := res.GetHeader("Record-Route"); rr != nil {
+		u.route = rr.Value()
+	}
 	return cid, ft, tt
 }
 

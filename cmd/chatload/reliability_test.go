@@ -413,10 +413,6 @@ func TestReliabilityDamagedHistory(t *testing.T) {
 	})
 }
 
-// ---- iss15: server SIGKILL + restart mid-run, recovery checked in the intervals ----
-// TestReliabilityServerRestart belongs here (helper iss15 adds it with the
-// generator's recovery work): SIGKILL `chatload serve` 10 s into a steady run,
-// restart it 5 s later, and check the intervals show the outage and the
-// recovery (reconnect operations, sends succeeding again). scripts/reliability.sh
-// runs every TestReliability* test of this package.
-// ---- end iss15 ----
+// The server SIGKILL + restart mid-run test with recovery checked in the
+// intervals is TestReliabilityServerRestart in recover_test.go (iss15's
+// generator recovery work); scripts/reliability.sh runs it with these.

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -172,8 +173,8 @@ func (s *session) chatService(ctx context.Context) (uri, from string) {
 		p.pool, p.why, perUser = s.subscribeProvisioning(ctx)
 		d.log.Debug("in-band provisioning", "domain", s.domain, "pool", p.pool, "outcome", p.why)
 		if perUser {
-			// The user's own policy (Persistent Chat not enabled): the next
-			// session of the domain asks for itself.
+			// The user's own policy (Persistent Chat not enabled), or a
+			// cancelled attempt: the next session of the domain asks itself.
 			d.provMu.Lock()
 			delete(d.provisioned, key)
 			d.provMu.Unlock()
@@ -209,7 +210,11 @@ func (s *session) subscribeProvisioning(ctx context.Context) (pool, why string, 
 		ContentType: ProvisioningType, Body: ProvisioningRequest(PChatGroup),
 	})
 	if err != nil {
-		return "", "failed: " + err.Error(), false
+		// Cancelled with the caller's context: nothing was learnt about the
+		// domain, the next session asks again. Any other failure (a timeout,
+		// an error status) is the registrar's answer and kept.
+		c, _ := report.ClassOf(err)
+		return "", "failed: " + err.Error(), c == report.Canceled || ctx.Err() != nil
 	}
 	props, err := ParseProvisioning(res.Body(), PChatGroup)
 	switch {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/chatload/chatload/report"
 )
@@ -64,12 +63,13 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	if errors.Is(r.Err, context.Canceled) {
 		return "The test was interrupted before it completed; nothing can be concluded about the server."
 	}
+	cause, kind := report.CauseOf(r.Err)
 	switch {
-	case strings.Contains(r.Err.Error(), "CHAT_SERVER_NOT_FOUND"):
+	case cause == report.CauseNoChatServer:
 		return "The Persistent Chat service did not accept the session: no chat server answers the chat URI " +
 			"(default: the pool in-band provisioning names, else sip:ocschat@<domain>; give the pool's URI with --chat-service), or it refused the user. " +
 			"Check that Persistent Chat is deployed and its URI routable from this registrar."
-	case strings.Contains(r.Err.Error(), "NOT_AUTHORIZED_FOR_PCHAT"):
+	case cause == report.CauseNotChatEnabled:
 		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
 			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
 			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
@@ -97,7 +97,7 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 			"and that the room is provisioned.", r.Room)
 	case (class == report.Rejected || class == report.Auth) && join:
 		return fmt.Sprintf("The server refused to let %s join %s (%s). Check that the user is allowed in the "+
-			"room (private room, invitation or permission needed).", user, r.Room, statusText(r.Err, code))
+			"room (private room, invitation or permission needed).", user, r.Room, statusText(kind, code))
 	case class == report.Timeout && join:
 		return fmt.Sprintf("%s was not confirmed as a member of %s in time: the server acknowledged the join "+
 			"or did not answer, but sent no joined notification to the user's registered address. Check that the "+
@@ -112,7 +112,7 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	case class == report.Timeout:
 		return "The server did not answer in time. Check its load and logs; raise --timeout if it is merely slow."
 	case class == report.Rejected:
-		return fmt.Sprintf("The server rejected the request (%s). Check the server's policy and logs for this user and room.", statusText(r.Err, code))
+		return fmt.Sprintf("The server rejected the request (%s). Check the server's policy and logs for this user and room.", statusText(kind, code))
 	case class == report.Protocol:
 		return "The server answered something this protocol does not allow. Check that --protocol matches the server."
 	}
@@ -136,13 +136,12 @@ func certDiagnosis(problem, target string) string {
 	return s + "Give --tls-ca or fix the certificate."
 }
 
-// statusText names the code kept with err: an XCCOS reply code when the error
-// came from a Persistent Chat rpl (its text shows "rpl:"), else a SIP status.
-func statusText(err error, code int) string {
+// statusText names code by its kind: an XCCOS reply code or a SIP status.
+func statusText(kind report.CodeKind, code int) string {
 	switch {
 	case code == 0:
 		return "no status"
-	case strings.Contains(err.Error(), "rpl:"):
+	case kind == report.CodeReply:
 		return fmt.Sprintf("XCCOS reply code %d", code)
 	}
 	return fmt.Sprintf("SIP %d", code)

@@ -90,11 +90,13 @@ func (c *Class) UnmarshalText(b []byte) error {
 // Error is a classified failure. Errors crossing the protocol boundary are (or wrap)
 // an *Error so that the engine can count them by class and code without parsing text.
 type Error struct {
-	Class  Class
-	Code   int    // SIP status or protocol reply code; 0 when there is none
-	Op     string // the operation that failed: register, join, send, leave, unregister, ...
-	Detail string // what happened, for people: "403 Not A Member Of This Room from 127.0.0.1:5090/udp"
-	Err    error  // the underlying cause, if any
+	Class    Class
+	Code     int      // SIP status or protocol reply code; 0 when there is none
+	CodeKind CodeKind // what Code is: a SIP status (the zero value) or a protocol reply code
+	Cause    Cause    // a condition the driver recognised, for diagnosis; CauseNone when none
+	Op       string   // the operation that failed: register, join, send, leave, unregister, ...
+	Detail   string   // what happened, for people: "403 Not A Member Of This Room from 127.0.0.1:5090/udp"
+	Err      error    // the underlying cause, if any
 }
 
 // Error implements error: "op: detail: cause".

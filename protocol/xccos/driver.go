@@ -403,6 +403,7 @@ func (s *session) invite(ctx context.Context, uri, from string) error {
 		var e *report.Error
 		if errors.As(err, &e) && e.Code != 0 {
 			e.Detail = "INVITE to the chat service " + uri + " (" + from + "): " + e.Detail + " (CHAT_SERVER_NOT_FOUND: no chat server answers this URI, or it refused the session)"
+			e.Cause = report.CauseNoChatServer
 			if e.Code == sip.StatusNotFound {
 				e.Detail += "; name the Persistent Chat pool or lookup URI with --chat-service"
 			}
@@ -535,15 +536,17 @@ func (s *session) command(ctx context.Context, op string, c Command) (Reply, err
 			why, ok := s.ended, s.okCmds
 			s.mu.Unlock()
 			if ok == 0 || c.Name == NameRequri || c.Name == NameGetServerInfo {
-				return Reply{}, report.Errorf(report.Rejected, op, 0,
+				e := report.Errorf(report.Rejected, op, 0,
 					"the chat server ended the session (BYE) right after cmd:%s: the user is probably not enabled for Persistent Chat (NOT_AUTHORIZED_FOR_PCHAT): %s", c.Name, why)
+				e.Cause = report.CauseNotChatEnabled
+				return Reply{}, e
 			}
 			return Reply{}, report.Errorf(report.Rejected, op, 0, "session terminated during cmd:%s: %s", c.Name, why)
 		}
 		if err := r.Err(); err != nil {
 			var re *ReplyError
 			errors.As(err, &re)
-			return r, &report.Error{Class: re.Class(), Code: re.Code, Op: op, Detail: err.Error(), Err: err}
+			return r, &report.Error{Class: re.Class(), Code: re.Code, CodeKind: report.CodeReply, Op: op, Detail: err.Error(), Err: err}
 		}
 		s.mu.Lock()
 		s.okCmds++

@@ -206,6 +206,9 @@ func TestNoPermission(t *testing.T) {
 	if c, _ := report.ClassOf(err); c != report.Rejected || !strings.Contains(fmt.Sprint(err), "NOT_AUTHORIZED_FOR_PCHAT") {
 		t.Fatalf("Connect of a user without permission: %v; want Rejected NOT_AUTHORIZED_FOR_PCHAT", err)
 	}
+	if cause, _ := report.CauseOf(err); cause != report.CauseNotChatEnabled {
+		t.Errorf("Connect of a user without permission: cause %q; want %q (diagnosis reads it)", cause, report.CauseNotChatEnabled)
+	}
 }
 
 // TestSessionRefresh: with a short Session-Expires the driver refreshes with

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chatload/chatload/report"
-	"github.com/chatload/chatload/scenarios"
 )
 
 // Recovery after the target forgot a user: a server that restarted (or expired a
@@ -28,16 +27,6 @@ const (
 	recoverFirstBackoff = 200 * time.Millisecond
 	recoverMaxBackoff   = 2 * time.Second
 )
-
-// recoverable reports whether the scenario's users stay logged on with their
-// sessions held for the run (others log on per operation: nothing to recover).
-func recoverable(scenario string) bool {
-	switch scenario {
-	case scenarios.Steady, scenarios.Fanout, scenarios.Churn:
-		return true
-	}
-	return false
-}
 
 // stateLost reports whether err says the target no longer knows the user's
 // registration, session or membership: the transport broke (the server went

@@ -147,8 +147,9 @@ type runner struct {
 	iters int64 // closed model: this segment's iterations (0 = no limit)
 
 	// What setup produced (see setup.go).
-	sess      []Session  // by user index; nil = not logged on
-	joined    [][]string // by user index: rooms joined
+	sess      []Session          // by user index; nil = not logged on
+	joined    [][]string         // by user index: rooms joined
+	rost      map[string]*roster // by room: its joined members (roster), made after the log-ons
 	posters   []poster
 	cycles    []cyclePair
 	churns    []churnSlot

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,16 +14,21 @@ import (
 	"github.com/chatload/chatload/scenarios"
 )
 
-// setup logs on the plan's users (for the scenarios that keep them logged on), joins
-// their rooms, and turns what succeeded into the steady phase's units: a user whose
-// log-on failed, or a (user, room) whose join failed, is left out (the failure is
-// recorded as a register or join op). It returns an error wrapping ErrSetup when
+// setup asks the scenario's unit (scenarios.Lookup) to log on the plan's users,
+// join their rooms and add the steady phase's units through the runner's
+// scenarios.Setup side (unitSetup), then picks the operation those units run. A user
+// whose log-on failed, or a (user, room) whose join failed, is left out (the failure
+// is recorded as a register or join op). It returns an error wrapping ErrSetup when
 // nothing is left to run; an interrupt (ctx) is not an error.
 func (r *runner) setup(ctx context.Context) error {
 	c := r.c
 	users := r.cfg.Users
 	r.sess = make([]Session, len(users))
 	r.joined = make([][]string, len(users))
+	unit, err := scenarios.Lookup(c.Scenario)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
 	plan, err := scenarios.Assign(c, users)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
@@ -34,127 +38,41 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("%w: the plan names user %d of %d", ErrSetup, u, len(users))
 		}
 	}
-
-	var first error
-	switch c.Scenario {
-	case scenarios.Steady, scenarios.Fanout:
-		first = r.logon(ctx, plan.Users, membership(plan))
-	case scenarios.Churn, scenarios.Message:
-		first = r.logon(ctx, plan.Users, nil)
-	case scenarios.History:
-		first = r.logon(ctx, plan.Users, membership(plan))
+	if err := unit.Setup(ctx, c, plan, (*unitSetup)(r)); err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	if ctx.Err() != nil {
 		return nil // interrupted: teardown logs off whoever is on
 	}
-	switch c.Scenario {
-	case scenarios.Steady, scenarios.Fanout, scenarios.Churn, scenarios.Message, scenarios.History:
-		if r.loggedOn() == 0 {
-			return fmt.Errorf("%w: none of the %d users could log on (first error: %v)", ErrSetup, len(plan.Users), first)
-		}
-	}
-	if recoverable(c.Scenario) {
+	if unit.Uses().Recover {
 		r.wrapSessions(ctx) // a user the target forgets logs on again (recover.go)
 	}
-
-	switch c.Scenario {
-	case scenarios.Steady:
-		r.op = r.opPost
-		rosters := r.rosters()
-		for _, p := range plan.Pairs {
-			if !r.isJoined(p.Sender, p.Room) || !r.isJoined(p.Receiver, p.Room) {
-				continue
-			}
-			st := r.tr.addStream(int32(p.Sender), p.Room, rosters[p.Room])
-			r.posters = append(r.posters, poster{user: int32(p.Sender), room: p.Room, st: st})
-		}
-		if len(r.posters) == 0 {
-			return fmt.Errorf("%w: no pair has both users logged on and in its room (first error: %v)", ErrSetup, first)
-		}
-	case scenarios.Fanout:
-		r.op = r.opPost
-		rosters := r.rosters()
-		// Round-robin across rooms first, so consecutive posts go to different rooms.
-		for k := 0; ; k++ {
-			more := false
-			for _, rp := range plan.Rooms {
-				rs := rosters[rp.URI]
-				if rs == nil || k >= len(rs.members) {
-					continue
-				}
-				more = true
-				u := rs.members[k]
-				r.posters = append(r.posters, poster{user: u, room: rp.URI, st: r.tr.addStream(u, rp.URI, rs)})
-			}
-			if !more {
-				break
-			}
-		}
-		if len(r.posters) == 0 {
-			return fmt.Errorf("%w: nobody could join a room (first error: %v)", ErrSetup, first)
-		}
-	case scenarios.Message:
-		r.op = r.opPost
-		var rs *roster
-		for u := range users {
-			if r.sess[u] != nil && sameURI(users[u].URI, c.To) {
-				rs = newRoster([]int32{int32(u)})
-				break
-			}
-		}
-		for _, u := range plan.Users {
-			if r.sess[u] == nil {
-				continue
-			}
-			pg, ok := r.sess[u].(Pager)
-			if !ok {
-				return fmt.Errorf("%w: the protocol driver cannot send page-mode messages (its sessions are no engine.Pager)", ErrSetup)
-			}
-			r.posters = append(r.posters, poster{user: int32(u), room: c.To, st: r.tr.addStream(int32(u), c.To, rs), pager: pg})
-		}
-	case scenarios.Churn:
-		r.op = r.opChurn
-		for _, rp := range plan.Rooms {
-			for _, u := range rp.Members {
-				if r.sess[u] != nil {
-					r.churns = append(r.churns, churnSlot{user: int32(u), room: rp.URI})
-				}
-			}
-		}
-		if len(r.churns) == 0 {
-			return fmt.Errorf("%w: no logged-on user has a room to join", ErrSetup)
-		}
-		r.slots = freeSlots(len(r.churns))
-	case scenarios.History:
-		r.op = r.opHistory
-		if err := r.historyUnits(plan, first); err != nil {
-			return err
-		}
-	case scenarios.Login:
-		r.op = r.opLogin
-		for _, u := range plan.Users {
-			r.logins = append(r.logins, int32(u))
-		}
-		if len(r.logins) == 0 {
-			return fmt.Errorf("%w: the plan has no users", ErrSetup)
-		}
-		r.slots = freeSlots(len(r.logins))
-	case scenarios.PairCycle:
-		r.op = r.opCycle
-		for _, p := range plan.Pairs {
-			s, rc := int32(p.Sender), int32(p.Receiver)
-			r.cycles = append(r.cycles, cyclePair{sender: s, receiver: rc, room: p.Room,
-				fwd:  r.tr.addStream(s, p.Room, newRoster([]int32{rc})),
-				back: r.tr.addStream(rc, p.Room, newRoster([]int32{s}))})
-		}
-		if len(r.cycles) == 0 {
-			return fmt.Errorf("%w: the plan has no pairs", ErrSetup)
-		}
-		r.slots = freeSlots(len(r.cycles))
-	default:
-		return fmt.Errorf("%w: scenario %q has no engine unit", ErrSetup, c.Scenario)
+	if err := r.pickOp(); err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	if len(r.posters) > 0 {
+	r.tr.publish()
+	if len(r.histRooms) > 0 {
+		return r.seedRooms(ctx)
+	}
+	return nil
+}
+
+// pickOp sets the steady phase's operation from the units setup added: posts,
+// pair cycles, churns, logins or history fetches (one kind per run).
+func (r *runner) pickOp() error {
+	kinds := 0
+	for _, n := range []int{len(r.posters), len(r.cycles), len(r.churns), len(r.logins), len(r.histSlots)} {
+		if n > 0 {
+			kinds++
+		}
+	}
+	switch {
+	case kinds == 0:
+		return fmt.Errorf("scenario %s set up nothing to run", r.c.Scenario)
+	case kinds > 1:
+		return fmt.Errorf("scenario %s set up more than one kind of operation", r.c.Scenario)
+	case len(r.posters) > 0:
+		r.op = r.opPost
 		all := true
 		for i := range r.posters {
 			p := &r.posters[i]
@@ -165,38 +83,102 @@ func (r *runner) setup(ctx context.Context) error {
 			r.inline = r.startPost
 			r.batcher, _ = r.d.(Batcher)
 		}
-	}
-	r.tr.publish()
-	if c.Scenario == scenarios.History {
-		return r.seedRooms(ctx)
+	case len(r.cycles) > 0:
+		r.op = r.opCycle
+		r.slots = freeSlots(len(r.cycles))
+	case len(r.churns) > 0:
+		r.op = r.opChurn
+		r.slots = freeSlots(len(r.churns))
+	case len(r.logins) > 0:
+		r.op = r.opLogin
+		r.slots = freeSlots(len(r.logins))
+	default:
+		r.op = r.opHistory
 	}
 	return nil
 }
 
-// historyUnits makes the history scenario's rooms (each with its seeder: its first
-// joined member) and fetching slots (every joined member). It fails when the
-// protocol's sessions cannot fetch history or nobody could join.
-func (r *runner) historyUnits(plan scenarios.Plan, first error) error {
-	rosters := r.rosters()
-	for _, rp := range plan.Rooms {
-		rs := rosters[rp.URI]
-		if rs == nil || len(rs.members) == 0 {
-			continue
-		}
-		h := &historyRoom{uri: rp.URI, seeder: rs.members[0]}
-		h.st = r.tr.addStream(h.seeder, rp.URI, rs)
-		r.histRooms = append(r.histRooms, h)
-		for _, u := range rs.members {
-			hf, ok := r.sess[u].(HistoryFetcher)
-			if !ok {
-				return fmt.Errorf("%w: the %s protocol has no history (its sessions are no engine.HistoryFetcher); use --protocol xccos", ErrSetup, r.c.Protocol)
-			}
-			r.histSlots = append(r.histSlots, historySlot{hf: hf, room: h})
-		}
+// unitSetup is the runner as a scenario unit's scenarios.Setup. Its methods run on
+// the goroutine of setup (Logon runs its log-ons in parallel itself).
+type unitSetup runner
+
+func (s *unitSetup) Users() []User { return s.cfg.Users }
+
+func (s *unitSetup) Logon(ctx context.Context, users []int, rooms map[int][]string) error {
+	r := (*runner)(s)
+	r.rost = nil // joins change the rosters
+	return r.logon(ctx, users, rooms)
+}
+
+func (s *unitSetup) LoggedOn(u int) bool { return u >= 0 && u < len(s.sess) && s.sess[u] != nil }
+
+func (s *unitSetup) Joined(u int, room string) bool { return (*runner)(s).isJoined(u, room) }
+
+func (s *unitSetup) Members(room string) []int {
+	rs := (*runner)(s).roster(room)
+	if rs == nil {
+		return nil
 	}
-	if len(r.histRooms) == 0 {
-		return fmt.Errorf("%w: nobody could join a room (first error: %v)", ErrSetup, first)
+	m := make([]int, len(rs.members))
+	for i, u := range rs.members {
+		m[i] = int(u)
 	}
+	return m
+}
+
+func (s *unitSetup) Post(u int, room string) {
+	r := (*runner)(s)
+	r.posters = append(r.posters, poster{user: int32(u), room: room, st: r.tr.addStream(int32(u), room, r.roster(room))})
+}
+
+func (s *unitSetup) Page(u int, to string, receiver int) error {
+	r := (*runner)(s)
+	pg, ok := r.sess[u].(Pager)
+	if !ok {
+		return errors.New("the protocol driver cannot send page-mode messages (its sessions are no engine.Pager)")
+	}
+	var rs *roster
+	if receiver >= 0 {
+		rs = newRoster([]int32{int32(receiver)})
+	}
+	r.posters = append(r.posters, poster{user: int32(u), room: to, st: r.tr.addStream(int32(u), to, rs), pager: pg})
+	return nil
+}
+
+func (s *unitSetup) Cycle(sender, receiver int, room string) {
+	r := (*runner)(s)
+	sn, rc := int32(sender), int32(receiver)
+	r.cycles = append(r.cycles, cyclePair{sender: sn, receiver: rc, room: room,
+		fwd:  r.tr.addStream(sn, room, newRoster([]int32{rc})),
+		back: r.tr.addStream(rc, room, newRoster([]int32{sn}))})
+}
+
+func (s *unitSetup) Churn(u int, room string) {
+	s.churns = append(s.churns, churnSlot{user: int32(u), room: room})
+}
+
+func (s *unitSetup) Login(u int) { s.logins = append(s.logins, int32(u)) }
+
+// History makes room a history room (its seeder: its first joined member) and every
+// joined member a fetching slot.
+func (s *unitSetup) History(room string) error {
+	r := (*runner)(s)
+	rs := r.roster(room)
+	if rs == nil || len(rs.members) == 0 {
+		return nil
+	}
+	h := &historyRoom{uri: room, seeder: rs.members[0]}
+	h.st = r.tr.addStream(h.seeder, room, rs)
+	var slots []historySlot
+	for _, u := range rs.members {
+		hf, ok := r.sess[u].(HistoryFetcher)
+		if !ok {
+			return fmt.Errorf("the %s protocol has no history (its sessions are no engine.HistoryFetcher); use --protocol xccos", r.c.Protocol)
+		}
+		slots = append(slots, historySlot{hf: hf, room: h})
+	}
+	r.histRooms = append(r.histRooms, h)
+	r.histSlots = append(r.histSlots, slots...)
 	return nil
 }
 
@@ -214,51 +196,15 @@ func (r *runner) seedRooms(ctx context.Context) error {
 	return nil
 }
 
-// headOp is the operation whose p99 the progress line shows: delivery where copies
-// are tracked (what a chat user feels), else the scenario unit's own.
+// headOp is the operation whose p99 the progress line shows: the unit's Head
+// (delivery where copies are tracked: what a chat user feels).
 func headOp(c scenarios.Config, users []User) report.Op {
-	switch c.Scenario {
-	case scenarios.PairCycle:
-		return report.OpCycle
-	case scenarios.Churn:
-		return report.OpJoin
-	case scenarios.Login:
-		return report.OpRegister
-	case scenarios.History:
-		return report.OpHistory
-	case scenarios.Message:
-		for _, u := range users {
-			if sameURI(u.URI, c.To) {
-				return report.OpDelivery
-			}
+	if u, err := scenarios.Lookup(c.Scenario); err == nil {
+		if op, err := report.ParseOp(u.Head(c, users)); err == nil {
+			return op
 		}
-		return report.OpSend
 	}
 	return report.OpDelivery
-}
-
-// membership is who joins which room during setup: the plan's rooms with their
-// members, plus each pair's sender and receiver in the pair's room.
-func membership(p scenarios.Plan) map[int][]string {
-	m := map[int][]string{}
-	add := func(u int, room string) {
-		for _, x := range m[u] {
-			if x == room {
-				return
-			}
-		}
-		m[u] = append(m[u], room)
-	}
-	for _, rp := range p.Rooms {
-		for _, u := range rp.Members {
-			add(u, rp.URI)
-		}
-	}
-	for _, pr := range p.Pairs {
-		add(pr.Sender, pr.Room)
-		add(pr.Receiver, pr.Room)
-	}
-	return m
 }
 
 // logon logs users on with at most LogonParallel in flight and LogonRate per second,
@@ -348,16 +294,6 @@ func (r *runner) deliverTo(u int32) func(Delivery) {
 	return func(d Delivery) { r.tr.deliver(u, d) }
 }
 
-func (r *runner) loggedOn() int {
-	n := 0
-	for _, s := range r.sess {
-		if s != nil {
-			n++
-		}
-	}
-	return n
-}
-
 func (r *runner) isJoined(u int, room string) bool {
 	if u < 0 || u >= len(r.joined) {
 		return false
@@ -370,20 +306,23 @@ func (r *runner) isJoined(u int, room string) bool {
 	return false
 }
 
-// rosters returns each room's joined members, in user order: everyone who receives
-// a post there.
-func (r *runner) rosters() map[string]*roster {
-	members := map[string][]int32{}
-	for u, rooms := range r.joined {
-		for _, room := range rooms {
-			members[room] = append(members[room], int32(u))
+// roster returns room's joined members, in user order (everyone who receives a
+// post there), or nil when nobody joined it. The rosters are made once after the
+// log-ons, and shared by the room's streams.
+func (r *runner) roster(room string) *roster {
+	if r.rost == nil {
+		members := map[string][]int32{}
+		for u, rooms := range r.joined {
+			for _, room := range rooms {
+				members[room] = append(members[room], int32(u))
+			}
+		}
+		r.rost = make(map[string]*roster, len(members))
+		for room, m := range members {
+			r.rost[room] = newRoster(m)
 		}
 	}
-	rs := make(map[string]*roster, len(members))
-	for room, m := range members {
-		rs[room] = newRoster(m)
-	}
-	return rs
+	return r.rost[room]
 }
 
 func freeSlots(n int) chan int32 {
@@ -392,17 +331,6 @@ func freeSlots(n int) chan int32 {
 		ch <- int32(i)
 	}
 	return ch
-}
-
-// sameURI compares SIP URIs loosely (scheme and case), enough to recognize a run's
-// own user as --to.
-func sameURI(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.TrimSpace(strings.Trim(strings.TrimSpace(s), "<>"))
-		s = strings.TrimPrefix(strings.TrimPrefix(s, "sips:"), "sip:")
-		return strings.ToLower(s)
-	}
-	return a != "" && b != "" && norm(a) == norm(b)
 }
 
 // teardown leaves the rooms joined in setup and logs everyone off, with a fresh

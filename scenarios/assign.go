@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
-	"slices"
 	"strings"
 )
 
@@ -40,19 +39,20 @@ type RoomPlan struct {
 const assignStream = 0x636861746c6f6164
 
 // Assign assigns users to pairs and rooms: the user list is shuffled with a PCG seeded
-// from c.Seed (same seed, same plan, on every platform and Go version), then users are
-// taken in order: 2*Pairs for steady and pair-cycle (pair p: the 2p-th and 2p+1-th),
-// rooms*RoomSize for fanout (room r: the next RoomSize), and Users (all of the list
-// when 0) for churn (spread over the rooms round-robin), login and message. With
-// c.Segment it returns that segment's part of the whole plan (see Segment). It fails,
-// naming what is short, when there are too few users. It is pure and safe for
-// concurrent use; the caller sets c.Domain to the users' domain when they come from a
-// file, so that counted rooms are at conf.<their domain>.
+// from c.Seed (same seed, same plan, on every platform and Go version), then the
+// scenario's unit (its Plan) takes users in order: 2*Pairs where it has pairs (pair p:
+// the 2p-th and 2p+1-th), rooms*RoomSize where it has a room size (room r: the next
+// RoomSize), else Users (all of the list when 0; with PerVU at least Concurrency in
+// the closed model). With c.Segment it returns that segment's part of the whole plan
+// (see Segment). It fails, naming what is short, when there are too few users. It is
+// pure and safe for concurrent use; the caller sets c.Domain to the users' domain
+// when they come from a file, so that counted rooms are at conf.<their domain>.
 func Assign(c Config, users []User) (Plan, error) {
-	k, ok := kindOf(c.Scenario)
+	u, ok := unitOf(c.Scenario)
 	if !ok {
 		return Plan{}, unknownScenario(c.Scenario)
 	}
+	k := u.Uses()
 	if err := c.checkPopulation(k); err != nil {
 		return Plan{}, err
 	}
@@ -65,7 +65,7 @@ func Assign(c Config, users []User) (Plan, error) {
 			what = c.Scenario
 		}
 	}
-	if c.Model() == "closed" && (c.Scenario == Login || c.Scenario == Churn) && c.Concurrency > n {
+	if c.Model() == "closed" && k.PerVU && c.Concurrency > n {
 		// Each virtual user works with users of its own: one user cannot log on twice.
 		n = c.Concurrency
 		what = fmt.Sprintf("%s with --concurrency %d", c.Scenario, c.Concurrency)
@@ -78,39 +78,7 @@ func Assign(c Config, users []User) (Plan, error) {
 		return Plan{}, fmt.Errorf("%s needs %s; %s %d", what, plural(n, "user"), from, len(users))
 	}
 
-	take := shuffle(len(users), c.Seed)[:n]
-	p := Plan{Users: take}
-	rooms := RoomURIs(c)
-	switch {
-	case k.pairs:
-		members := make([][]int, len(rooms))
-		for i := range c.Pairs {
-			r := i % len(rooms)
-			s, rc := take[2*i], take[2*i+1]
-			p.Pairs = append(p.Pairs, Pair{Sender: s, Receiver: rc, Room: rooms[r]})
-			members[r] = append(members[r], s, rc)
-		}
-		for r, m := range members {
-			if len(m) > 0 {
-				p.Rooms = append(p.Rooms, RoomPlan{URI: rooms[r], Members: m})
-			}
-		}
-	case k.roomSize:
-		for r, uri := range rooms {
-			m := slices.Clone(take[r*c.RoomSize : (r+1)*c.RoomSize])
-			p.Rooms = append(p.Rooms, RoomPlan{URI: uri, Members: m})
-		}
-	case k.rooms: // churn
-		members := make([][]int, len(rooms))
-		for j, u := range take {
-			members[j%len(rooms)] = append(members[j%len(rooms)], u)
-		}
-		for r, m := range members {
-			if len(m) > 0 {
-				p.Rooms = append(p.Rooms, RoomPlan{URI: rooms[r], Members: m})
-			}
-		}
-	}
+	p := u.Plan(c, shuffle(len(users), c.Seed)[:n])
 	return c.slice(k, p) // the whole plan, or one segment's part of it (segment.go)
 }
 

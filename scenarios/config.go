@@ -10,40 +10,6 @@ import (
 	"time"
 )
 
-// The built-in scenarios. Each has a unit, the operation that the rate, Iterations and
-// the closed model's loop count:
-const (
-	// PairCycle is the synthetic transaction as a loop; unit: one cycle of a pair (log
-	// both on, join, exchange a message each way, leave, log off). Pairs are idle
-	// between their cycles; pair p uses room p mod rooms.
-	PairCycle = "pair-cycle"
-	// Steady keeps pairs logged on and joined; unit: one post by a pair's sender.
-	// Pairs are spread round-robin over the rooms and every member of a room receives
-	// every post in it, so a post is expected to be delivered to (members of its room -
-	// 1) users. By default there is one room per pair: one delivery per post.
-	Steady = "steady"
-	// Fanout fills rooms of RoomSize members; unit: one post by a member chosen
-	// round-robin, expected to be delivered to the RoomSize-1 others.
-	Fanout = "fanout"
-	// Churn keeps users logged on; unit: one join and leave of a user in its room.
-	Churn = "churn"
-	// Login is the log-on storm; unit: one log on and log off of a user.
-	Login = "login"
-	// Message sends page-mode MESSAGEs from each user to To, without rooms; unit: one
-	// MESSAGE. With NoRegister the users are not registered first, so any SIP UAS
-	// (such as SIPp's) is a target.
-	Message = "message"
-	// History keeps users logged on and joined (spread over the rooms round-robin, as
-	// churn); before the steady phase one member of each room posts History messages
-	// there. Unit: one member fetches the last History messages of its room (the
-	// session's engine.HistoryFetcher) and checks they are exactly the ones posted, in
-	// order. Only xccos has history: its default protocol is xccos.
-	History = "history"
-)
-
-// Names returns the built-in scenario names, in the order help texts list them.
-func Names() []string { return []string{PairCycle, Steady, Fanout, Churn, Login, Message, History} }
-
 const (
 	// defaultUsers is how many users to generate for churn, login and message when
 	// Users does not say.
@@ -55,12 +21,6 @@ const (
 	// 1300 bytes (ErrUDPMTUCongestion), and a MESSAGE's request line and headers
 	// (Via, From, To, Call-ID, Contact, a digest Authorization) take about 600 of them.
 	maxUDPMessageSize = 700
-	// defaultHistory is how many messages the history scenario posts and fetches back
-	// per room when History does not say.
-	defaultHistory = 20
-	// maxHistory bounds --history: the embedded server keeps the last 1000 messages of
-	// a room in memory.
-	maxHistory = 1000
 )
 
 // Config is a run configuration: the scenario, the load and the population. Its zero
@@ -109,29 +69,6 @@ type Config struct {
 	Thresholds []string
 }
 
-// kind says which settings a scenario uses.
-type kind struct {
-	pairs, rooms, roomSize, posts, deliveries bool
-}
-
-func kindOf(scenario string) (kind, bool) {
-	switch scenario {
-	case PairCycle, Steady:
-		return kind{pairs: true, rooms: true, posts: true, deliveries: true}, true
-	case Fanout:
-		return kind{rooms: true, roomSize: true, posts: true, deliveries: true}, true
-	case Churn:
-		return kind{rooms: true}, true
-	case History:
-		return kind{rooms: true, posts: true, deliveries: true}, true
-	case Login:
-		return kind{}, true
-	case Message:
-		return kind{posts: true}, true
-	}
-	return kind{}, false
-}
-
 // Default returns the built-in scenario's configuration with every setting at its
 // default: Protocol imc, Transport udp, MaxInFlight 10000, MessageSize 64,
 // DeliveryTimeout and Timeout 10s, LogonParallel 64, Domain example.test, Seed 1, and
@@ -155,23 +92,24 @@ func Default(scenario string) (Config, error) {
 		Domain:          "example.test",
 		Seed:            1,
 	}
-	switch scenario {
-	case PairCycle:
-		c.Rate, c.Concurrency, c.Pairs, c.Duration = 0, 1, 1, 0
-	case Steady:
-		c.Pairs = 10
-	case Fanout:
-		c.Rooms, c.RoomSize = 1, 10
-	case Churn:
-		c.Rooms = 1
-	case History:
-		c.Rooms, c.History = 1, defaultHistory
-		c.Protocol, c.Transport = "xccos", "tls"
-	case Login, Message:
-	default:
+	u, ok := unitOf(scenario)
+	if !ok {
 		return Config{}, unknownScenario(scenario)
 	}
+	u.Defaults(&c)
 	return c, nil
+}
+
+// KeepsLoggedOn reports whether c's scenario keeps its users logged on for the
+// whole run (not within each operation).
+func (c Config) KeepsLoggedOn() bool { return !c.uses().PerOp }
+
+// uses is c's scenario's Uses (none for an unknown scenario: Validate names it).
+func (c Config) uses() Uses {
+	if u, ok := unitOf(c.Scenario); ok {
+		return u.Uses()
+	}
+	return Uses{}
 }
 
 func unknownScenario(name string) error {
@@ -189,15 +127,15 @@ func (c Config) Model() string {
 // roomCount returns the number of rooms c uses: len(RoomList), else Rooms, else (for
 // steady and pair-cycle) one per pair; 0 for scenarios without rooms.
 func (c Config) roomCount() int {
-	k, _ := kindOf(c.Scenario)
+	k := c.uses()
 	switch {
-	case !k.rooms:
+	case !k.Rooms:
 		return 0
 	case len(c.RoomList) > 0:
 		return len(c.RoomList)
 	case c.Rooms > 0:
 		return c.Rooms
-	case k.pairs:
+	case k.Pairs:
 		return c.Pairs
 	}
 	return 0
@@ -219,11 +157,11 @@ func (c Config) UserCount() int {
 
 // need returns how many users the pairs or rooms take (0 for churn, login, message).
 func (c Config) need() int {
-	k, _ := kindOf(c.Scenario)
+	k := c.uses()
 	switch {
-	case k.pairs:
+	case k.Pairs:
 		return 2 * c.Pairs
-	case k.roomSize:
+	case k.RoomSize:
 		return c.roomCount() * c.RoomSize
 	}
 	return 0
@@ -232,7 +170,7 @@ func (c Config) need() int {
 // Validate reports the first setting that is wrong or conflicts with another, naming
 // its flag ("--rate ...", "--room-size ...") and what is wrong.
 func (c Config) Validate() error {
-	k, ok := kindOf(c.Scenario)
+	u, ok := unitOf(c.Scenario)
 	if !ok {
 		return unknownScenario(c.Scenario)
 	}
@@ -242,10 +180,14 @@ func (c Config) Validate() error {
 	if err := c.checkLoad(); err != nil {
 		return err
 	}
+	k := u.Uses()
 	if err := c.checkPopulation(k); err != nil {
 		return err
 	}
 	if err := c.checkMessages(k); err != nil {
+		return err
+	}
+	if err := u.Check(c); err != nil {
 		return err
 	}
 	if err := c.checkSegment(k); err != nil {
@@ -360,7 +302,7 @@ func checkRate(flag string, r Rate) error {
 }
 
 // checkPopulation checks users, pairs and rooms.
-func (c Config) checkPopulation(k kind) error {
+func (c Config) checkPopulation(k Uses) error {
 	switch {
 	case c.Pairs < 0:
 		return fmt.Errorf("--pairs %d is negative", c.Pairs)
@@ -377,13 +319,13 @@ func (c Config) checkPopulation(k kind) error {
 	case c.Rooms > 0 && len(c.RoomList) > 0:
 		return fmt.Errorf("--rooms: a count (%d) and a list of %d rooms: give one", c.Rooms, len(c.RoomList))
 	}
-	if !k.pairs && c.Pairs != 0 {
-		return fmt.Errorf("--pairs %d: only steady and pair-cycle have pairs (%s does not)", c.Pairs, c.Scenario)
+	if !k.Pairs && c.Pairs != 0 {
+		return fmt.Errorf("--pairs %d: only %s have pairs (%s does not)", c.Pairs, namesWhere(func(u Uses) bool { return u.Pairs }), c.Scenario)
 	}
-	if !k.roomSize && c.RoomSize != 0 {
-		return fmt.Errorf("--room-size %d: only fanout has a room size (%s does not)", c.RoomSize, c.Scenario)
+	if !k.RoomSize && c.RoomSize != 0 {
+		return fmt.Errorf("--room-size %d: only %s has a room size (%s does not)", c.RoomSize, namesWhere(func(u Uses) bool { return u.RoomSize }), c.Scenario)
 	}
-	if !k.rooms && (c.Rooms != 0 || len(c.RoomList) > 0) {
+	if !k.Rooms && (c.Rooms != 0 || len(c.RoomList) > 0) {
 		return fmt.Errorf("--rooms: %s uses no rooms", c.Scenario)
 	}
 	seen := map[string]int{}
@@ -397,19 +339,15 @@ func (c Config) checkPopulation(k kind) error {
 		}
 		seen[u] = i
 	}
-	if k.pairs {
+	if k.Pairs {
 		if c.Pairs < 1 {
 			return fmt.Errorf("--pairs %d: %s needs at least one pair", c.Pairs, c.Scenario)
 		}
-		if c.Scenario == PairCycle && c.Model() == "closed" && c.Concurrency > c.Pairs {
-			return fmt.Errorf("--concurrency %d is more than --pairs %d: in pair-cycle each virtual user cycles its own pairs (give --pairs %d or more)",
-				c.Concurrency, c.Pairs, c.Concurrency)
-		}
 	}
-	if k.roomSize && c.RoomSize < 2 {
-		return fmt.Errorf("--room-size %d: fanout needs at least 2 members per room (a poster and a receiver)", c.RoomSize)
+	if k.RoomSize && c.RoomSize < 2 {
+		return fmt.Errorf("--room-size %d: %s needs at least 2 members per room (a poster and a receiver)", c.RoomSize, c.Scenario)
 	}
-	if k.rooms && c.roomCount() < 1 {
+	if k.Rooms && c.roomCount() < 1 {
 		return fmt.Errorf("--rooms 0: %s needs at least one room", c.Scenario)
 	}
 	if n := c.need(); c.Users > 0 && c.Users < n {
@@ -420,11 +358,11 @@ func (c Config) checkPopulation(k kind) error {
 
 // needs describes what sets need, for error messages: "10 pairs".
 func (c Config) needs() string {
-	k, _ := kindOf(c.Scenario)
+	k := c.uses()
 	switch {
-	case k.pairs:
+	case k.Pairs:
 		return plural(c.Pairs, "pair")
-	case k.roomSize:
+	case k.RoomSize:
 		return fmt.Sprintf("%s of %d", plural(c.roomCount(), "room"), c.RoomSize)
 	}
 	return fmt.Sprintf("--users %d", c.Users)
@@ -438,16 +376,16 @@ func plural(n int, what string) string {
 }
 
 // checkMessages checks what is posted and to whom.
-func (c Config) checkMessages(k kind) error {
+func (c Config) checkMessages(k Uses) error {
 	switch {
 	case c.Timeout <= 0:
 		return fmt.Errorf("--timeout %v: want more than 0", c.Timeout)
-	case c.DeliveryTimeout < 0, k.deliveries && c.DeliveryTimeout == 0:
+	case c.DeliveryTimeout < 0, k.Deliveries && c.DeliveryTimeout == 0:
 		return fmt.Errorf("--delivery-timeout %v: want more than 0", c.DeliveryTimeout)
 	case c.MessageSize < 0:
 		return fmt.Errorf("--message-size %d is negative", c.MessageSize)
 	}
-	if k.posts {
+	if k.Posts {
 		switch {
 		case c.MessageSize < 1:
 			return fmt.Errorf("--message-size %d: want at least 1 byte", c.MessageSize)
@@ -458,32 +396,16 @@ func (c Config) checkMessages(k kind) error {
 				c.MessageSize, maxUDPMessageSize)
 		}
 	}
-	if c.Scenario == Message {
-		if c.To == "" {
-			return errors.New("--to: the message scenario needs the request URI to send to, such as --to sip:uas@host")
-		}
-		if strings.ContainsAny(c.To, " \t\r\n") {
-			return fmt.Errorf("--to %q: want a SIP URI such as sip:uas@host", c.To)
-		}
-	} else {
+	if !k.To {
 		if c.To != "" {
-			return fmt.Errorf("--to %s: only the message scenario sends to a URI (%s does not)", c.To, c.Scenario)
+			return fmt.Errorf("--to %s: only the %s scenario sends to a URI (%s does not)", c.To, namesWhere(func(u Uses) bool { return u.To }), c.Scenario)
 		}
 		if c.NoRegister {
-			return fmt.Errorf("--no-register: only the message scenario can run without registering (%s logs its users on)", c.Scenario)
+			return fmt.Errorf("--no-register: only the %s scenario can run without registering (%s logs its users on)", namesWhere(func(u Uses) bool { return u.To }), c.Scenario)
 		}
 	}
-	if c.Scenario == History {
-		switch {
-		case c.Protocol == "imc":
-			return errors.New("--protocol imc: the imc protocol has no history; use --protocol xccos")
-		case c.History < 1:
-			return fmt.Errorf("--history %d: want at least 1 message to post and fetch back", c.History)
-		case c.History > maxHistory:
-			return fmt.Errorf("--history %d is more than the maximum %d", c.History, maxHistory)
-		}
-	} else if c.History != 0 {
-		return fmt.Errorf("--history %d: only the history scenario fetches history (%s does not)", c.History, c.Scenario)
+	if !k.History && c.History != 0 {
+		return fmt.Errorf("--history %d: only the %s scenario fetches history (%s does not)", c.History, namesWhere(func(u Uses) bool { return u.History }), c.Scenario)
 	}
 	return nil
 }

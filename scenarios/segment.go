@@ -83,7 +83,7 @@ func (s Segment) Share(total int64) int64 {
 
 // checkSegment refuses a segment that would have nothing to run: each of the n segments
 // needs a unit of its own.
-func (c Config) checkSegment(k kind) error {
+func (c Config) checkSegment(k Uses) error {
 	s := c.Segment
 	if s.Whole() {
 		return nil
@@ -92,16 +92,14 @@ func (c Config) checkSegment(k kind) error {
 		return fmt.Errorf("--segment %d/%d: want INDEX/COUNT with 0 <= INDEX < COUNT <= %d", s.Index, s.Count, maxSegments)
 	}
 	units, what := 0, ""
-	switch {
-	case c.Scenario == Steady:
+	switch k.Segment {
+	case ByPairRoom:
 		units, what = min(c.Pairs, c.roomCount()), "rooms with pairs"
-	case k.pairs:
+	case ByPair:
 		units, what = c.Pairs, "pairs"
-	case k.roomSize:
-		units, what = c.roomCount(), "rooms"
-	case c.Scenario == History:
-		// By room: a room's posts and fetches are one process's, so that nobody else
-		// posts between them.
+	case ByRoom:
+		// By room: a room's posts (and history fetches) are one process's, so that
+		// every receiver of a post is there and nobody else posts between them.
 		units, what = c.roomCount(), "rooms"
 	default:
 		units, what = c.Users, "users (--users)"
@@ -122,19 +120,19 @@ func (c Config) checkSegment(k kind) error {
 }
 
 // slice returns segment c.Segment's part of the whole plan p (see Segment).
-func (c Config) slice(k kind, p Plan) (Plan, error) {
+func (c Config) slice(k Uses, p Plan) (Plan, error) {
 	s := c.Segment
 	if s.Whole() {
 		return p, nil
 	}
 	var out Plan
 	keep := map[int]bool{} // users kept
-	switch {
-	case k.pairs:
+	switch k.Segment {
+	case ByPair, ByPairRoom:
 		rooms := RoomURIs(c)
 		for i, pr := range p.Pairs {
-			unit := i // pair-cycle: by pair
-			if c.Scenario == Steady {
+			unit := i // by pair
+			if k.Segment == ByPairRoom {
 				unit = i % len(rooms) // by room: pair i is in room i mod rooms
 			}
 			if s.Has(int64(unit)) {
@@ -145,7 +143,7 @@ func (c Config) slice(k kind, p Plan) (Plan, error) {
 		if len(out.Pairs) == 0 {
 			return Plan{}, fmt.Errorf("--segment %s: no pair of the %d falls in this segment", s, len(p.Pairs))
 		}
-	case k.roomSize, c.Scenario == History:
+	case ByRoom:
 		for r, rp := range p.Rooms {
 			if s.Has(int64(r)) {
 				for _, u := range rp.Members {

@@ -89,7 +89,7 @@ func (c *Config) set(key, text string) error {
 	var err error
 	switch key {
 	case "scenario":
-		if _, ok := kindOf(s); !ok {
+		if _, ok := unitOf(s); !ok {
 			return fmt.Errorf("%q: unknown scenario (known: %s)", s, strings.Join(Names(), ", "))
 		}
 		c.Scenario = s

@@ -143,3 +143,14 @@ func ParseUsers(name string, r io.Reader) ([]User, error) {
 	}
 	return users, nil
 }
+
+// SameURI compares SIP URIs loosely (scheme and case), enough to recognize a run's
+// own user as --to. It is a pure function.
+func SameURI(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.TrimSpace(strings.Trim(strings.TrimSpace(s), "<>"))
+		s = strings.TrimPrefix(strings.TrimPrefix(s, "sips:"), "sip:")
+		return strings.ToLower(s)
+	}
+	return a != "" && b != "" && norm(a) == norm(b)
+}

@@ -86,16 +86,6 @@ func readUint(path string) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
-// keepsLoggedOn reports whether the scenario keeps its users logged on for the
-// whole run.
-func keepsLoggedOn(scenario string) bool {
-	switch scenario {
-	case scenarios.Login, scenarios.PairCycle:
-		return false
-	}
-	return true
-}
-
 // runMemory estimates the memory a run of cfg needs with users users: the
 // generator's, and with embedded (no --target) the server's too. It returns the
 // bytes, what it counts per user, and the setting that weighs most (for the
@@ -104,7 +94,7 @@ func runMemory(cfg scenarios.Config, users int, embedded bool) (need uint64, per
 	rooms := uint64(cfg.RoomCount())
 	per := uint64(genPerUser)
 	perUser = "generator " + iec(genPerUser)
-	if keepsLoggedOn(cfg.Scenario) {
+	if cfg.KeepsLoggedOn() {
 		per += genPerLoggedOn
 		perUser = "generator " + iec(genPerUser+genPerLoggedOn) + " (logged on)"
 	}

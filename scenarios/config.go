@@ -320,10 +320,12 @@ func (c Config) checkPopulation(k Uses) error {
 		return fmt.Errorf("--rooms: a count (%d) and a list of %d rooms: give one", c.Rooms, len(c.RoomList))
 	}
 	if !k.Pairs && c.Pairs != 0 {
-		return fmt.Errorf("--pairs %d: only %s have pairs (%s does not)", c.Pairs, namesWhere(func(u Uses) bool { return u.Pairs }), c.Scenario)
+		names, n := namesWhere(func(u Uses) bool { return u.Pairs })
+		return fmt.Errorf("--pairs %d: only %s %s pairs (%s does not)", c.Pairs, names, verb(n, "has", "have"), c.Scenario)
 	}
 	if !k.RoomSize && c.RoomSize != 0 {
-		return fmt.Errorf("--room-size %d: only %s has a room size (%s does not)", c.RoomSize, namesWhere(func(u Uses) bool { return u.RoomSize }), c.Scenario)
+		names, n := namesWhere(func(u Uses) bool { return u.RoomSize })
+		return fmt.Errorf("--room-size %d: only %s %s a room size (%s does not)", c.RoomSize, names, verb(n, "has", "have"), c.Scenario)
 	}
 	if !k.Rooms && (c.Rooms != 0 || len(c.RoomList) > 0) {
 		return fmt.Errorf("--rooms: %s uses no rooms", c.Scenario)
@@ -397,15 +399,17 @@ func (c Config) checkMessages(k Uses) error {
 		}
 	}
 	if !k.To {
+		names, n := namesWhere(func(u Uses) bool { return u.To })
 		if c.To != "" {
-			return fmt.Errorf("--to %s: only the %s scenario sends to a URI (%s does not)", c.To, namesWhere(func(u Uses) bool { return u.To }), c.Scenario)
+			return fmt.Errorf("--to %s: only the %s %s to a URI (%s does not)", c.To, names, verb(n, "scenario sends", "scenarios send"), c.Scenario)
 		}
 		if c.NoRegister {
-			return fmt.Errorf("--no-register: only the %s scenario can run without registering (%s logs its users on)", namesWhere(func(u Uses) bool { return u.To }), c.Scenario)
+			return fmt.Errorf("--no-register: only the %s %s without registering (%s logs its users on)", names, verb(n, "scenario can run", "scenarios can run"), c.Scenario)
 		}
 	}
 	if !k.History && c.History != 0 {
-		return fmt.Errorf("--history %d: only the %s scenario fetches history (%s does not)", c.History, namesWhere(func(u Uses) bool { return u.History }), c.Scenario)
+		names, n := namesWhere(func(u Uses) bool { return u.History })
+		return fmt.Errorf("--history %d: only the %s %s history (%s does not)", c.History, names, verb(n, "scenario fetches", "scenarios fetch"), c.Scenario)
 	}
 	return nil
 }

@@ -155,7 +155,7 @@ func TestValidate(t *testing.T) {
 		{"negative pairs", Steady, func(c *Config) { c.Pairs = -1 }, "--pairs -1 is negative"},
 		{"no pairs", Steady, func(c *Config) { c.Pairs = 0 }, "--pairs 0: steady needs at least one pair"},
 		{"pairs in fanout", Fanout, func(c *Config) { c.Pairs = 3 }, "--pairs 3: only pair-cycle and steady have pairs (fanout does not)"},
-		{"room size in steady", Steady, func(c *Config) { c.RoomSize = 3 }, "--room-size 3: only fanout has a room size"},
+		{"room size in steady", Steady, func(c *Config) { c.RoomSize = 3 }, "--room-size 3: only fanout"},
 		{"rooms in login", Login, func(c *Config) { c.Rooms = 3 }, "--rooms: login uses no rooms"},
 		{"negative rooms", Fanout, func(c *Config) { c.Rooms = -1 }, "--rooms -1 is negative"},
 		{"negative room size", Fanout, func(c *Config) { c.RoomSize = -1 }, "--room-size -1 is negative"},

@@ -237,9 +237,9 @@ func planRoundRobin(c Config, take []int) Plan {
 	return p
 }
 
-// namesWhere lists the scenarios whose Uses has what, in table order: "steady and
-// pair-cycle".
-func namesWhere(what func(Uses) bool) string {
+// namesWhere lists the scenarios whose Uses has what, in table order ("pair-cycle
+// and steady"), and how many there are.
+func namesWhere(what func(Uses) bool) (string, int) {
 	var ns []string
 	for _, u := range table() {
 		if what(u.Uses()) {
@@ -248,9 +248,17 @@ func namesWhere(what func(Uses) bool) string {
 	}
 	switch len(ns) {
 	case 0:
-		return "no scenario"
+		return "no scenario", 0
 	case 1:
-		return ns[0]
+		return ns[0], 1
 	}
-	return strings.Join(ns[:len(ns)-1], ", ") + " and " + ns[len(ns)-1]
+	return strings.Join(ns[:len(ns)-1], ", ") + " and " + ns[len(ns)-1], len(ns)
+}
+
+// verb is one when n is 1, else many.
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -48,6 +48,7 @@ func table() []Unit {
 		login{},
 		message{},
 		history{},
+		lurker{},
 	}
 }
 

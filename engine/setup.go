@@ -173,7 +173,7 @@ func (s *unitSetup) History(room string) error {
 	for _, u := range rs.members {
 		hf, ok := r.sess[u].(HistoryFetcher)
 		if !ok {
-			return fmt.Errorf("the %s protocol has no history (its sessions are no engine.HistoryFetcher); use --protocol xccos", r.c.Protocol)
+			return fmt.Errorf("the %s protocol has no history; use --protocol xccos (its sessions are no engine.HistoryFetcher)", r.c.Protocol)
 		}
 		slots = append(slots, historySlot{hf: hf, room: h})
 	}

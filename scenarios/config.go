@@ -202,10 +202,8 @@ func (c Config) Validate() error {
 }
 
 func checkWords(c Config) error {
-	switch c.Protocol {
-	case "imc", "xccos":
-	default:
-		return fmt.Errorf("--protocol %q: want imc or xccos", c.Protocol)
+	if !isWord(c.Protocol) {
+		return fmt.Errorf("--protocol %q: want a protocol name such as imc or xccos", c.Protocol)
 	}
 	switch c.Transport {
 	case "udp", "tcp", "tls":

@@ -177,7 +177,6 @@ func TestValidate(t *testing.T) {
 		{"no-register outside message", Login, func(c *Config) { c.NoRegister = true }, "--no-register: only the message scenario"},
 		{"no delivery timeout", Steady, func(c *Config) { c.DeliveryTimeout = 0 }, "--delivery-timeout 0s: want more than 0"},
 		{"no timeout", Login, func(c *Config) { c.Timeout = 0 }, "--timeout 0s: want more than 0"},
-		{"history on imc", History, func(c *Config) { c.Protocol = "imc" }, "--protocol imc: the imc protocol has no history; use --protocol xccos"},
 		{"history of none", History, func(c *Config) { c.History = 0 }, "--history 0: want at least 1 message"},
 		{"history too long", History, func(c *Config) { c.History = 1001 }, "--history 1001 is more than the maximum 1000"},
 		{"history in churn", Churn, func(c *Config) { c.History = 5 }, "--history 5: only the history scenario fetches history (churn does not)"},
@@ -186,7 +185,7 @@ func TestValidate(t *testing.T) {
 
 		// Words.
 		{"unknown scenario", "nope", nil, "--scenario \"nope\": unknown scenario (known: pair-cycle"},
-		{"unknown protocol", Steady, func(c *Config) { c.Protocol = "xmpp" }, "--protocol \"xmpp\": want imc or xccos"},
+		{"protocol not a name", Steady, func(c *Config) { c.Protocol = "x mpp" }, "--protocol \"x mpp\": want a protocol name"},
 		{"unknown transport", Steady, func(c *Config) { c.Transport = "sctp" }, "--transport \"sctp\": want udp, tcp or tls"},
 		{"target URL", Steady, func(c *Config) { c.Target = "sip://host" }, "--target \"sip://host\": want HOST or HOST:PORT"},
 		{"target URI", Steady, func(c *Config) { c.Target = "sip:host:5060" }, "--target \"sip:host:5060\": want HOST or HOST:PORT"},

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -38,8 +37,6 @@ func (history) Defaults(c *Config) {
 
 func (history) Check(c Config) error {
 	switch {
-	case c.Protocol == "imc":
-		return errors.New("--protocol imc: the imc protocol has no history; use --protocol xccos")
 	case c.History < 1:
 		return fmt.Errorf("--history %d: want at least 1 message to post and fetch back", c.History)
 	case c.History > maxHistory:

@@ -97,8 +97,8 @@ func (c *Config) set(key, text string) error {
 		c.Target = s
 	case "protocol":
 		s = strings.ToLower(s)
-		if s != "imc" && s != "xccos" {
-			return fmt.Errorf("%q: want imc or xccos", s)
+		if !isWord(s) {
+			return fmt.Errorf("%q: want a protocol name such as imc or xccos", s)
 		}
 		c.Protocol = s
 	case "transport":
@@ -289,4 +289,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// isWord reports whether s is a name: letters, digits and '-', not empty. Which
+// names exist is the protocols' to say (CheckProtocol).
+func isWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -85,7 +85,7 @@ func TestApplyErrors(t *testing.T) {
 		{map[string]string{"rooms": "2.5"}, `--rooms: "2.5": want a whole number`},
 		{map[string]string{"no-register": "maybe"}, `--no-register: "maybe": want true or false`},
 		{map[string]string{"scenario": "stedy"}, `--scenario: "stedy": unknown scenario (known: pair-cycle`},
-		{map[string]string{"protocol": "xmpp"}, `--protocol: "xmpp": want imc or xccos`},
+		{map[string]string{"protocol": "x/mpp"}, `--protocol: "x/mpp": want a protocol name`},
 		{map[string]string{"ramp": "1m"}, `--ramp: stage 1: "1m": want DURATION:RATE`},
 		// Errors come in key order, so the same one every time.
 		{map[string]string{"rate": "x", "duration": "y"}, "--duration:"},

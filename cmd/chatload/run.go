@@ -170,11 +170,14 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	}
 	if cfg.Transport == "" {
 		cfg.Transport = defTransport
-		if cfg.Protocol == "xccos" {
-			cfg.Transport = "tls"
+		if p, ok := protocolNamed(cfg.Protocol); ok {
+			cfg.Transport = p.Transports[0] // the protocol's default
 		}
 	}
 	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	if err := cfg.CheckProtocol(protocolList()); err != nil {
 		return cfg, usageErr("%v", err)
 	}
 	if _, err := checkThresholds(cfg, path, data, f.thresholds); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,8 +61,8 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
   chatload test --transport tls --target sip.example.test --tls-ca ca.pem --sender ... --receiver ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.protocol == "xccos" && !cmd.Flags().Changed("transport") {
-				f.transport = "tls" // Persistent Chat clients reach the Front End over TLS
+			if p, ok := protocolNamed(f.protocol); ok && !cmd.Flags().Changed("transport") {
+				f.transport = p.Transports[0] // the protocol's default (xccos: TLS, as Persistent Chat clients use)
 			}
 			return runTest(cmd.Context(), e, f)
 		},
@@ -86,18 +87,19 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 }
 
 func (f *testFlags) validate() error {
-	switch f.protocol {
-	case "imc", "xccos":
-	default:
-		return usageErr("--protocol %q: want imc or xccos", f.protocol)
+	p, ok := protocolNamed(f.protocol)
+	if !ok {
+		var names []string
+		for _, p := range protocolList() {
+			names = append(names, p.Name)
+		}
+		return usageErr("--protocol %q: want %s", f.protocol, strings.Join(names, " or "))
 	}
 	if f.chatURI != "" && f.protocol != "xccos" {
 		return usageErr("--chat-service applies to --protocol xccos only")
 	}
-	switch f.transport {
-	case "udp", "tcp", "tls":
-	default:
-		return usageErr("--transport %q: want udp, tcp or tls", f.transport)
+	if !slices.Contains(p.Transports, f.transport) {
+		return usageErr("--transport %q: want %s", f.transport, strings.Join(p.Transports, ", "))
 	}
 	if err := f.tls.validate(f.transport, f.target); err != nil {
 		return err

@@ -32,7 +32,7 @@ type driverOptions struct {
 	chatURI           string // xccos only: the chat service to INVITE ("" default)
 }
 
-// drivers chooses the driver of a protocol (the names scenarios.Config accepts).
+// drivers chooses the driver of a protocol (the names protocolList describes).
 var drivers = map[string]func(o driverOptions) (closingDriver, error){
 	"imc": func(o driverOptions) (closingDriver, error) {
 		return imc.New(imc.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
@@ -42,4 +42,19 @@ var drivers = map[string]func(o driverOptions) (closingDriver, error){
 		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
 			UserAgent: o.userAgent, ChatURI: o.chatURI})
 	},
+}
+
+// protocolList is what each protocol of drivers declares it can do, for validation.
+func protocolList() []scenarios.Protocol {
+	return []scenarios.Protocol{imc.Protocol(), xccos.Protocol()}
+}
+
+// protocolNamed returns the descriptor of the protocol called name.
+func protocolNamed(name string) (scenarios.Protocol, bool) {
+	for _, p := range protocolList() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return scenarios.Protocol{}, false
 }

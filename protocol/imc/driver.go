@@ -826,3 +826,11 @@ func annotate(err error, what string) error {
 	}
 	return &report.Error{Class: report.Other, Detail: what, Err: err}
 }
+
+// Protocol describes the imc driver for validation (scenarios.Config.CheckProtocol):
+// udp (its default), tcp and tls; page-mode messages (Pager), posts without a
+// goroutine each (AsyncSender), and sending without registering (NoRegister); no
+// history.
+func Protocol() scenarios.Protocol {
+	return scenarios.Protocol{Name: "imc", Transports: []string{"udp", "tcp", "tls"}, Page: true, AsyncSend: true, NoRegister: true}
+}

@@ -1083,3 +1083,10 @@ func annotate(err error, what string) error {
 	}
 	return &report.Error{Class: report.Other, Detail: what, Err: err}
 }
+
+// Protocol describes the xccos driver for validation (scenarios.Config.CheckProtocol):
+// tls (its default: Persistent Chat clients use it), tcp and udp; room history
+// (HistoryFetcher). It always registers and has no page mode.
+func Protocol() scenarios.Protocol {
+	return scenarios.Protocol{Name: "xccos", Transports: []string{"tls", "tcp", "udp"}, History: true}
+}

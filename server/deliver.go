@@ -12,7 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/imc/wire"
 )
 
 // delivery is one thing a room sends to some members: a copy of a line or a notice.
@@ -121,7 +121,7 @@ func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
 	from.Params.Add("tag", sip.GenerateTagN(32))
 	to := &sip.ToHeader{Address: t.uri(), Params: sip.NewParams()}
 	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + s.cfg.Domain)
-	cseq := &sip.CSeqHeader{SeqNo: imc.FanoutCSeq, MethodName: sip.MESSAGE}
+	cseq := &sip.CSeqHeader{SeqNo: wire.FanoutCSeq, MethodName: sip.MESSAGE}
 	maxfwd := sip.MaxForwardsHeader(70)
 	ct := sip.ContentTypeHeader("text/plain")
 	req.AppendHeader(from)
@@ -131,8 +131,8 @@ func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
 	req.AppendHeader(&maxfwd)
 	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
 	req.AppendHeader(&ct)
-	req.AppendHeader(sip.NewHeader("Supported", imc.SupportedTag))
-	req.AppendHeader(sip.NewHeader(imc.HeaderInReplyTo, d.inReplyTo))
+	req.AppendHeader(sip.NewHeader("Supported", wire.SupportedTag))
+	req.AppendHeader(sip.NewHeader(wire.HeaderInReplyTo, d.inReplyTo))
 	req.SetBody([]byte(d.body))
 
 	select {

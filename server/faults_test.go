@@ -13,7 +13,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/imc/wire"
 )
 
 func TestFaultsValidate(t *testing.T) {
@@ -160,10 +160,10 @@ func testDropDup(t *testing.T, tr string, faults Faults, lines int) lineOutcome 
 	a.register()
 	b.register()
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
-	b.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
+	b.expect(wire.NoticeJoined("user0002"))
 
 	ids := make([]string, lines)
 	for i := range ids {
@@ -179,7 +179,7 @@ func testDropDup(t *testing.T, tr string, faults Faults, lines int) lineOutcome 
 	received := 0
 	for len(b.inbox) > 0 {
 		c := <-b.inbox
-		id := header(c, imc.HeaderInReplyTo)
+		id := header(c, wire.HeaderInReplyTo)
 		i := slices.Index(ids, id)
 		if i < 0 {
 			t.Fatalf("b got %q in reply to %q: not one of the lines", c.Body(), id)
@@ -241,10 +241,10 @@ func TestFaultsSpareNotices(t *testing.T) {
 	a.register()
 	b.register()
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
-	b.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
+	b.expect(wire.NoticeJoined("user0002"))
 	for i := range 3 {
 		a.must(room1, fmt.Sprintf("line %d", i), 200)
 	}
@@ -301,7 +301,7 @@ func newBubbleConfig(t *testing.T, cfg Config) *bubble {
 	s.copyTx = func(req *sip.Request, _ binding) (sip.ClientTransaction, error) {
 		b.mu.Lock()
 		b.sent = append(b.sent, sentReq{at: time.Now(), to: req.Recipient.User, body: string(req.Body()),
-			inReplyTo: header(req, imc.HeaderInReplyTo), callID: req.CallID().Value()})
+			inReplyTo: header(req, wire.HeaderInReplyTo), callID: req.CallID().Value()})
 		b.mu.Unlock()
 		tx := &fakeClientTx{res: make(chan *sip.Response, 1), done: make(chan struct{})}
 		tx.res <- sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
@@ -636,14 +636,14 @@ func TestFaultDelayDupNetwork(t *testing.T) {
 	a.register()
 	b.register()
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
-	b.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
+	b.expect(wire.NoticeJoined("user0002"))
 	id := a.must(room1, "twice", 200)
 	c1, c2 := b.expect("[user0001]: twice"), b.expect("[user0001]: twice")
-	if header(c1, imc.HeaderInReplyTo) != id || header(c2, imc.HeaderInReplyTo) != id {
-		t.Errorf("In-Reply-To %q and %q; want both %q", header(c1, imc.HeaderInReplyTo), header(c2, imc.HeaderInReplyTo), id)
+	if header(c1, wire.HeaderInReplyTo) != id || header(c2, wire.HeaderInReplyTo) != id {
+		t.Errorf("In-Reply-To %q and %q; want both %q", header(c1, wire.HeaderInReplyTo), header(c2, wire.HeaderInReplyTo), id)
 	}
 	if c1.CallID().Value() == c2.CallID().Value() {
 		t.Error("the extra copy reuses the Call-ID")

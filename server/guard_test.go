@@ -12,8 +12,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/imc"
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/imc/wire"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // TestPChatDialogHijack: knowing a dialog's Call-ID and tags is not enough. A
@@ -28,7 +28,7 @@ func TestPChatDialogHijack(t *testing.T) {
 	owner := dialRaw(t, s, "tcp", us[0], 0)
 	cid, ft, tt := owner.invite()
 	owner.join(cid, ft, tt, room)
-	chat := xccos.NewChat(room, us[0].URI, time.Now(), "hijacked")
+	chat := codec.NewChat(room, us[0].URI, time.Now(), "hijacked")
 	for _, tr := range []string{"tcp", "udp"} {
 		thief := dialRaw(t, s, tr, us[0], 0) // the owner's From URI, tag, Call-ID and route; no credentials
 		thief.route = owner.route
@@ -48,29 +48,29 @@ func TestPChatDialogHijack(t *testing.T) {
 	if st := s.Stats(); st.DialogsOpen != 1 || st.InDialogRefused < 5 {
 		t.Errorf("dialogs_open %d in_dialog_refused %d, want 1 and >= 5", st.DialogsOpen, st.InDialogRefused)
 	}
-	if res := owner.info(cid, ft, tt, false, xccos.NewChat(room, us[0].URI, time.Now(), "mine")); res.StatusCode != 200 {
+	if res := owner.info(cid, ft, tt, false, codec.NewChat(room, us[0].URI, time.Now(), "mine")); res.StatusCode != 200 {
 		t.Errorf("the owner's INFO after the attempts: %d", res.StatusCode)
 	}
 	elsewhere := dialRaw(t, s, "tcp", us[0], 0)
 	elsewhere.route = owner.route
-	if res := elsewhere.info(cid, ft, tt, true, xccos.NewChat(room, us[0].URI, time.Now(), "mine too")); res.StatusCode != 200 {
+	if res := elsewhere.info(cid, ft, tt, true, codec.NewChat(room, us[0].URI, time.Now(), "mine too")); res.StatusCode != 200 {
 		t.Errorf("the owner's INFO with its credentials from another connection: %d %s", res.StatusCode, res.Reason)
 	}
 }
 
 // replyTo waits for the server's rpl to the named command in u's inbox.
-func replyTo(t *testing.T, u *rawUA, name string) xccos.Reply {
+func replyTo(t *testing.T, u *rawUA, name string) codec.Reply {
 	t.Helper()
 	deadline := time.After(wait)
 	for {
 		select {
 		case r := <-u.reqs:
-			env, err := xccos.Parse(r.Body())
+			env, err := codec.Parse(r.Body())
 			if err != nil {
 				continue
 			}
 			for _, it := range env.Items {
-				if rp, ok := it.(xccos.Reply); ok && rp.Name == name {
+				if rp, ok := it.(codec.Reply); ok && rp.Name == name {
 					return rp
 				}
 			}
@@ -89,17 +89,17 @@ func TestPChatHistoryNeedsMembership(t *testing.T) {
 	member := dialRaw(t, s, "tcp", us[0], 0)
 	mcid, mft, mtt := member.invite()
 	member.join(mcid, mft, mtt, room)
-	if res := member.info(mcid, mft, mtt, false, xccos.NewChat(room, us[0].URI, time.Now(), "secret")); res.StatusCode != 200 {
+	if res := member.info(mcid, mft, mtt, false, codec.NewChat(room, us[0].URI, time.Now(), "secret")); res.StatusCode != 200 {
 		t.Fatalf("post: %d", res.StatusCode)
 	}
 	outsider := dialRaw(t, s, "tcp", us[1], 0)
 	cid, ft, tt := outsider.invite()
-	outsider.info(cid, ft, tt, false, xccos.NewBCContext(room, 10))
-	if rp := replyTo(t, outsider, xccos.NameBCContext); rp.Code != xccos.CodePermission || len(rp.Data.Channels) > 0 {
-		t.Errorf("bccontext by a non-member: code %d, %d channels; want %d and none", rp.Code, len(rp.Data.Channels), xccos.CodePermission)
+	outsider.info(cid, ft, tt, false, codec.NewBCContext(room, 10))
+	if rp := replyTo(t, outsider, codec.NameBCContext); rp.Code != codec.CodePermission || len(rp.Data.Channels) > 0 {
+		t.Errorf("bccontext by a non-member: code %d, %d channels; want %d and none", rp.Code, len(rp.Data.Channels), codec.CodePermission)
 	}
-	member.info(mcid, mft, mtt, false, xccos.NewBCContext(room, 10))
-	if rp := replyTo(t, member, xccos.NameBCContext); rp.Code != xccos.CodeOK || len(rp.Data.Channels) != 1 || len(rp.Data.Channels[0].Messages) != 1 {
+	member.info(mcid, mft, mtt, false, codec.NewBCContext(room, 10))
+	if rp := replyTo(t, member, codec.NameBCContext); rp.Code != codec.CodeOK || len(rp.Data.Channels) != 1 || len(rp.Data.Channels[0].Messages) != 1 {
 		t.Errorf("bccontext by a member: %+v", rp)
 	}
 }
@@ -254,13 +254,13 @@ func TestUDPSourceStateBounded(t *testing.T) {
 		t.Fatalf("pool of %d entries after %d sources: the test does not see sipgo's state", n, sources)
 	}
 	b.must(room, "across a restart", 200)
-	a.expect(imc.FormatLine("user0002", "across a restart"))
+	a.expect(wire.FormatLine("user0002", "across a restart"))
 
 	clk.advance(udpSourceTTL + time.Second)
 	flood(1) // a datagram sweeps the expired sources
 	waitFor(t, s, func(Stats) bool { return pool.Size() < 50 })
 	b.must(room, "after the expiry", 200)
-	a.expect(imc.FormatLine("user0002", "after the expiry"))
+	a.expect(wire.FormatLine("user0002", "after the expiry"))
 }
 
 // wildcardUDPSockets counts this process's UDP sockets bound to 0.0.0.0 (the
@@ -427,7 +427,7 @@ func TestHistoryErrorsLoggedAtErrorLevel(t *testing.T) {
 	if err := s.pc.store.close(); err != nil { // the store fails from now on
 		t.Fatal(err)
 	}
-	res := u.info(cid, ft, tt, false, xccos.NewChat(room, u.user.URI, time.Now(), "lost"))
+	res := u.info(cid, ft, tt, false, codec.NewChat(room, u.user.URI, time.Now(), "lost"))
 	if res.StatusCode != sip.StatusInternalServerError {
 		t.Errorf("post with a failing store: %d, want 500", res.StatusCode)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/imc/wire"
 )
 
 // helpText answers #help. imc's own wording is not part of what clients rely on.
@@ -83,10 +83,10 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 	name := strings.ToLower(req.Recipient.User)
 	callID := req.CallID().Value()
 	if body == "" { // imc rc -1
-		s.respond(req, tx, sip.StatusInternalServerError, imc.ReasonCommandFailed)
+		s.respond(req, tx, sip.StatusInternalServerError, wire.ReasonCommandFailed)
 		return
 	}
-	if imc.IsCommand(body) {
+	if wire.IsCommand(body) {
 		s.command(req, tx, sender, name, callID, body)
 		return
 	}
@@ -96,19 +96,19 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 	}
 	r := s.rooms[name]
 	if r == nil { // imc rc -200
-		s.respond(req, tx, sip.StatusForbidden, imc.ReasonNotMember)
+		s.respond(req, tx, sip.StatusForbidden, wire.ReasonNotMember)
 		return
 	}
 	r.mu.Lock()
 	if r.index(sender.key) < 0 {
 		r.mu.Unlock()
-		s.respond(req, tx, sip.StatusForbidden, imc.ReasonNotMember)
+		s.respond(req, tx, sip.StatusForbidden, wire.ReasonNotMember)
 		return
 	}
 	s.stats.lines.Add(1)
 	// Queued before the 200 so that a sender waiting for each 200 keeps its order.
 	s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID,
-		body: imc.FormatLine(sender.user, body), targets: r.all(sender.key), rng: r.rng})
+		body: wire.FormatLine(sender.user, body), targets: r.all(sender.key), rng: r.rng})
 	r.mu.Unlock()
 	s.respond(req, tx, sip.StatusOK, "OK")
 }
@@ -116,18 +116,18 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 // command handles a body starting with '#'.
 func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender member, name, callID, body string) {
 	if len(body) == 1 || strings.ContainsRune(" \t\r\n", rune(body[1])) { // imc rc -20
-		s.respond(req, tx, sip.StatusBadRequest, imc.ReasonBadCommand)
+		s.respond(req, tx, sip.StatusBadRequest, wire.ReasonBadCommand)
 		return
 	}
 	ok := func() { s.respond(req, tx, sip.StatusOK, "OK") }
-	failed := func() { s.respond(req, tx, sip.StatusInternalServerError, imc.ReasonCommandFailed) }
+	failed := func() { s.respond(req, tx, sip.StatusInternalServerError, wire.ReasonCommandFailed) }
 	self := sip.Uri{Scheme: "sip", User: name, Host: s.confHost}
 	tell := func(from sip.Uri, text string) {
 		s.enqueue(from.User, delivery{from: from, inReplyTo: callID, body: text, notice: true, targets: []member{sender}})
 	}
-	cmd, known := imc.ParseCommand(body)
+	cmd, known := wire.ParseCommand(body)
 	if !known {
-		tell(self, imc.NoticeInvalidCommand(cmd.Name))
+		tell(self, wire.NoticeInvalidCommand(cmd.Name))
 		ok()
 		return
 	}
@@ -135,17 +135,17 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 	case "join":
 		r, addr := s.roomArg(cmd.Args, name)
 		if r == nil {
-			tell(addr, imc.NoticeRoomNotFound)
+			tell(addr, wire.NoticeRoomNotFound)
 			ok()
 			return
 		}
 		r.mu.Lock()
 		if r.index(sender.key) >= 0 {
-			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeAlreadyIn, notice: true, targets: []member{sender}})
+			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeAlreadyIn, notice: true, targets: []member{sender}})
 		} else {
 			r.members = append([]member{sender}, r.members...)
 			s.stats.joins.Add(1)
-			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeJoined(sender.user), notice: true, targets: r.all("")})
+			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeJoined(sender.user), notice: true, targets: r.all("")})
 		}
 		r.mu.Unlock()
 		ok()
@@ -163,7 +163,7 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		// The leaver is told too: imc sends before it removes.
-		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.NoticeLeft(sender.user), notice: true, targets: r.all("")})
+		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeLeft(sender.user), notice: true, targets: r.all("")})
 		r.members = append(r.members[:i:i], r.members[i+1:]...)
 		s.stats.leaves.Add(1)
 		r.mu.Unlock()
@@ -180,15 +180,15 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			failed()
 			return
 		}
-		ms := make([]imc.Member, 0, len(r.members))
+		ms := make([]wire.Member, 0, len(r.members))
 		for _, m := range r.members {
-			ms = append(ms, imc.Member{User: m.user})
+			ms = append(ms, wire.Member{User: m.user})
 		}
-		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: imc.FormatMembers(ms), notice: true, targets: []member{sender}})
+		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.FormatMembers(ms), notice: true, targets: []member{sender}})
 		r.mu.Unlock()
 		ok()
 	case "rooms":
-		tell(self, imc.FormatRooms(s.names))
+		tell(self, wire.FormatRooms(s.names))
 		ok()
 	case "help":
 		tell(self, helpText)

@@ -8,7 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/sipua"
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // TestPChatLyncSIP: the SIP layer around XCCOS as a Lync pool does it, over
@@ -63,8 +63,8 @@ func TestPChatLyncSIP(t *testing.T) {
 				t.Fatalf("Record-Route %q; want %q", rr, want)
 			}
 			cseq := uint32(100)
-			info := func(route bool, env xccos.Envelope) *sip.Response {
-				body, err := xccos.Marshal(env)
+			info := func(route bool, env codec.Envelope) *sip.Response {
+				body, err := codec.Marshal(env)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -80,23 +80,23 @@ func TestPChatLyncSIP(t *testing.T) {
 				if route {
 					r.AppendHeader(sip.NewHeader("Route", header(inv, "Record-Route")))
 				}
-				ct := sip.ContentTypeHeader(xccos.ContentType)
+				ct := sip.ContentTypeHeader(codec.ContentType)
 				r.AppendHeader(&ct)
 				r.SetBody(body)
 				r.SetTransport(strings.ToUpper(tr))
 				r.SetDestination(u.server)
 				return u.do(r)
 			}
-			requri := xccos.Envelope{EnvID: 77, Items: []xccos.Item{xccos.NewRequri()}}
+			requri := codec.Envelope{EnvID: 77, Items: []codec.Item{codec.NewRequri()}}
 			if res := info(false, requri); res.StatusCode != 403 || res.Reason != ReasonMissingRoute {
 				t.Fatalf("INFO without the route set: %d %s; want 403 %s", res.StatusCode, res.Reason, ReasonMissingRoute)
 			}
 			if res := info(true, requri); res.StatusCode != 200 {
 				t.Fatalf("INFO with the route set: %d %s", res.StatusCode, res.Reason)
 			}
-			next := func() (*sip.Request, xccos.Envelope) {
+			next := func() (*sip.Request, codec.Envelope) {
 				r := u.next()
-				env, err := xccos.Parse(r.Body())
+				env, err := codec.Parse(r.Body())
 				if err != nil {
 					t.Fatalf("INFO from the chat service: %v\n%s", err, r.Body())
 				}
@@ -112,15 +112,15 @@ func TestPChatLyncSIP(t *testing.T) {
 			if from := r.From().Address; from.User != "ocschat" || from.Host != "example.test" {
 				t.Errorf("rpl:requri From %s; want the URI INVITEd, sip:ocschat@example.test", from.String())
 			}
-			if rp, ok := env.Items[0].(xccos.Reply); !ok || rp.Name != xccos.NameRequri || rp.CommandEnvID != 77 {
+			if rp, ok := env.Items[0].(codec.Reply); !ok || rp.Name != codec.NameRequri || rp.CommandEnvID != 77 {
 				t.Fatalf("want rpl:requri for envid 77, got %+v", env.Items)
 			}
 
-			room, err := xccos.ParseRoom(s.PChatRoomURIs()[0])
+			room, err := codec.ParseRoom(s.PChatRoomURIs()[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res := info(true, xccos.Envelope{EnvID: 78, Items: []xccos.Item{xccos.NewJoin(room)}}); res.StatusCode != 200 {
+			if res := info(true, codec.Envelope{EnvID: 78, Items: []codec.Item{codec.NewJoin(room)}}); res.StatusCode != 200 {
 				t.Fatalf("join: %d", res.StatusCode)
 			}
 			if _, env := next(); len(env.Items) == 0 {
@@ -128,14 +128,14 @@ func TestPChatLyncSIP(t *testing.T) {
 			}
 			const n = 20 // the burst the pidgin-sipe harness sends
 			for i := range n {
-				chat := xccos.NewChat(room, u.user.URI, s.now(), "line "+strconv.Itoa(i))
-				if res := info(true, xccos.Envelope{EnvID: uint64(80 + i), Items: []xccos.Item{chat}}); res.StatusCode != 200 {
+				chat := codec.NewChat(room, u.user.URI, s.now(), "line "+strconv.Itoa(i))
+				if res := info(true, codec.Envelope{EnvID: uint64(80 + i), Items: []codec.Item{chat}}); res.StatusCode != 200 {
 					t.Fatalf("grpchat %d: %d %s", i, res.StatusCode, res.Reason)
 				}
 			}
 			for i := range n { // the echoes, one per INFO
 				if _, env := next(); len(env.Items) == 1 {
-					if c, ok := env.Items[0].(xccos.Chat); !ok || c.Text != "line "+strconv.Itoa(i) {
+					if c, ok := env.Items[0].(codec.Chat); !ok || c.Text != "line "+strconv.Itoa(i) {
 						t.Errorf("echo %d: %+v", i, env.Items[0])
 					}
 				}
@@ -147,14 +147,14 @@ func TestPChatLyncSIP(t *testing.T) {
 // TestPChatGroups: a real pool's envelopes (one item each, several rpl of
 // one command together) unless MergeItems asks for merging.
 func TestPChatGroups(t *testing.T) {
-	cmd := xccos.NewRequri()
-	items := []xccos.Item{
-		xccos.NewReply(1, cmd, 200, xccos.Data{}), xccos.NewReply(1, cmd, 200, xccos.Data{}),
-		xccos.NewNotice("join", xccos.Data{}),
-		xccos.Chat{Text: "a"}, xccos.Chat{Text: "b"},
-		xccos.NewReply(2, cmd, 200, xccos.Data{}), xccos.NewReply(3, cmd, 200, xccos.Data{}),
+	cmd := codec.NewRequri()
+	items := []codec.Item{
+		codec.NewReply(1, cmd, 200, codec.Data{}), codec.NewReply(1, cmd, 200, codec.Data{}),
+		codec.NewNotice("join", codec.Data{}),
+		codec.Chat{Text: "a"}, codec.Chat{Text: "b"},
+		codec.NewReply(2, cmd, 200, codec.Data{}), codec.NewReply(3, cmd, 200, codec.Data{}),
 	}
-	sizes := func(g [][]xccos.Item) []int {
+	sizes := func(g [][]codec.Item) []int {
 		var out []int
 		for _, x := range g {
 			out = append(out, len(x))

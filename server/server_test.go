@@ -11,7 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
-	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/imc/wire"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -226,21 +226,21 @@ func TestJoinNotices(t *testing.T) {
 	u.register()
 
 	id := u.must(room1, "#join", 200)
-	n := u.expect(imc.NoticeJoined("user0001"))
+	n := u.expect(wire.NoticeJoined("user0001"))
 	if got := header(n, "From"); !strings.HasPrefix(got, "<"+room1+">;tag=") {
 		t.Errorf("notice From: got %q, want the room URI with a tag", got)
 	}
-	if got := header(n, imc.HeaderInReplyTo); got != id {
+	if got := header(n, wire.HeaderInReplyTo); got != id {
 		t.Errorf("notice In-Reply-To: got %q, want %q", got, id)
 	}
 	u.must(room1, "#join", 200)
-	u.expect(imc.NoticeAlreadyIn)
+	u.expect(wire.NoticeAlreadyIn)
 	u.must("sip:nosuch@conf.example.test", "#join", 200)
-	u.expect(imc.NoticeRoomNotFound)
+	u.expect(wire.NoticeRoomNotFound)
 	u.must(room1, "#join room999", 200)
-	u.expect(imc.NoticeRoomNotFound)
+	u.expect(wire.NoticeRoomNotFound)
 	u.must(room1, "#hello there", 200)
-	u.expect(imc.NoticeInvalidCommand("hello"))
+	u.expect(wire.NoticeInvalidCommand("hello"))
 	u.must(room1, "#rooms", 200)
 	u.expect("Rooms:\n[room001]\n[room002]\n[room003]")
 	u.must(room1, "#list", 200)
@@ -249,9 +249,9 @@ func TestJoinNotices(t *testing.T) {
 	u.must(room1, "#destroy", 500)
 	// Room names are case-insensitive, in the R-URI and as an argument.
 	u.must("sip:ROOM002@conf.example.test", "#join", 200)
-	u.expect(imc.NoticeJoined("user0001"))
+	u.expect(wire.NoticeJoined("user0001"))
 	u.must(room1, "#exit Room002", 200)
-	u.expect(imc.NoticeLeft("user0001"))
+	u.expect(wire.NoticeLeft("user0001"))
 	if st := s.Stats(); st.Joins != 2 || st.Leaves != 1 {
 		t.Errorf("stats: joins %d leaves %d, want 2 and 1", st.Joins, st.Leaves)
 	}
@@ -262,16 +262,16 @@ func TestNonMember(t *testing.T) {
 	u := newTestUA(t, s, "udp", s.Users()[0])
 	u.register()
 	_, res := u.message(room1, "hello")
-	if res.StatusCode != 403 || res.Reason != imc.ReasonNotMember {
-		t.Fatalf("line from a non-member: got %d %s, want 403 %s", res.StatusCode, res.Reason, imc.ReasonNotMember)
+	if res.StatusCode != 403 || res.Reason != wire.ReasonNotMember {
+		t.Fatalf("line from a non-member: got %d %s, want 403 %s", res.StatusCode, res.Reason, wire.ReasonNotMember)
 	}
 	_, res = u.message("sip:nosuch@conf.example.test", "hello")
-	if res.StatusCode != 403 || res.Reason != imc.ReasonNotMember {
-		t.Fatalf("line to an unknown room: got %d %s, want 403 %s", res.StatusCode, res.Reason, imc.ReasonNotMember)
+	if res.StatusCode != 403 || res.Reason != wire.ReasonNotMember {
+		t.Fatalf("line to an unknown room: got %d %s, want 403 %s", res.StatusCode, res.Reason, wire.ReasonNotMember)
 	}
 	_, res = u.message(room1, "#exit")
-	if res.StatusCode != 500 || res.Reason != imc.ReasonCommandFailed {
-		t.Fatalf("#exit by a non-member: got %d %s, want 500 %s", res.StatusCode, res.Reason, imc.ReasonCommandFailed)
+	if res.StatusCode != 500 || res.Reason != wire.ReasonCommandFailed {
+		t.Fatalf("#exit by a non-member: got %d %s, want 500 %s", res.StatusCode, res.Reason, wire.ReasonCommandFailed)
 	}
 	if st := s.Stats(); st.Lines != 0 {
 		t.Errorf("lines: got %d, want 0", st.Lines)
@@ -292,19 +292,19 @@ func testFanout(t *testing.T, tr string) {
 	b.register()
 
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
-	b.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
+	b.expect(wire.NoticeJoined("user0002"))
 
 	id := a.must(room1, "hello from user0001", 200)
 	c := b.expect("[user0001]: hello from user0001")
 	for name, want := range map[string]string{
-		"To":                "<sip:user0002@example.test>",
-		"CSeq":              "10 MESSAGE",
-		"Content-Type":      "text/plain",
-		"Supported":         "kamailio/imc",
-		imc.HeaderInReplyTo: id,
+		"To":                 "<sip:user0002@example.test>",
+		"CSeq":               "10 MESSAGE",
+		"Content-Type":       "text/plain",
+		"Supported":          "kamailio/imc",
+		wire.HeaderInReplyTo: id,
 	} {
 		if got := header(c, name); got != want {
 			t.Errorf("copy %s: got %q, want %q", name, got, want)
@@ -336,10 +336,10 @@ func testFanout(t *testing.T, tr string) {
 	}
 
 	b.must(room1, "#exit", 200)
-	a.expect(imc.NoticeLeft("user0002"))
-	b.expect(imc.NoticeLeft("user0002"))
+	a.expect(wire.NoticeLeft("user0002"))
+	b.expect(wire.NoticeLeft("user0002"))
 	a.must(room1, "#exit", 200)
-	a.expect(imc.NoticeLeft("user0001"))
+	a.expect(wire.NoticeLeft("user0001"))
 	_, res := b.message(room1, "still here?")
 	if res.StatusCode != 403 {
 		t.Errorf("line after #exit: got %d, want 403", res.StatusCode)
@@ -370,9 +370,9 @@ func TestUnregisteredMemberStays(t *testing.T) {
 	b := newTestUA(t, s, "udp", s.Users()[1]) // joins without registering
 	a.register()
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
 	b.must(room1, "from b", 200)
 	a.expect("[user0002]: from b")
 	a.must(room1, "from a", 200)
@@ -390,10 +390,10 @@ func TestRetransmittedLineNotRebroadcast(t *testing.T) {
 	a.register()
 	b.register()
 	a.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0001"))
+	a.expect(wire.NoticeJoined("user0001"))
 	b.must(room1, "#join", 200)
-	a.expect(imc.NoticeJoined("user0002"))
-	b.expect(imc.NoticeJoined("user0002"))
+	a.expect(wire.NoticeJoined("user0002"))
+	b.expect(wire.NoticeJoined("user0002"))
 
 	// Send the same authenticated line twice from a raw socket, the second time
 	// after its 200: the server transaction must answer it again without handling it.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // stall makes u stop reading its socket (after at most one more message): the
@@ -86,15 +86,15 @@ func (u *rawUA) invite() (string, string, string) {
 }
 
 // info sends one XCCOS envelope in the dialog; signed adds credentials.
-func (u *rawUA) info(cid, ft, tt string, signed bool, items ...xccos.Item) *sip.Response {
+func (u *rawUA) info(cid, ft, tt string, signed bool, items ...codec.Item) *sip.Response {
 	u.t.Helper()
-	body, err := xccos.Marshal(xccos.Envelope{EnvID: 7, Items: items})
+	body, err := codec.Marshal(codec.Envelope{EnvID: 7, Items: items})
 	if err != nil {
 		u.t.Fatal(err)
 	}
 	pool := "sip:" + PChatPoolUser + "@example.test"
 	mk := func() *sip.Request {
-		return u.request(sip.INFO, pool, "sip:"+PChatLookupUser+"@example.test", cid, ft, tt, body, xccos.ContentType)
+		return u.request(sip.INFO, pool, "sip:"+PChatLookupUser+"@example.test", cid, ft, tt, body, codec.ContentType)
 	}
 	if signed {
 		return u.authed(mk)
@@ -102,8 +102,8 @@ func (u *rawUA) info(cid, ft, tt string, signed bool, items ...xccos.Item) *sip.
 	return u.mustDo(mk())
 }
 
-func pchatRoom(t *testing.T, s *Server) xccos.Room {
-	r, err := xccos.ParseRoom(s.PChatRoomURIs()[0])
+func pchatRoom(t *testing.T, s *Server) codec.Room {
+	r, err := codec.ParseRoom(s.PChatRoomURIs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestPChatSlowMemberDropped(t *testing.T) {
 	slow.quiet.Store(true)
 	d := dialogs[1]
 	for i := range pchatQueue + 100 {
-		res := poster.info(d[0], d[1], d[2], false, xccos.NewChat(room, us[1].URI, time.Now(), fmt.Sprint("post ", i)))
+		res := poster.info(d[0], d[1], d[2], false, codec.NewChat(room, us[1].URI, time.Now(), fmt.Sprint("post ", i)))
 		if res.StatusCode != 200 {
 			t.Fatalf("post %d: %d %s", i, res.StatusCode, res.Reason)
 		}
@@ -143,12 +143,12 @@ func TestPChatSlowMemberDropped(t *testing.T) {
 
 // join joins room in the dialog and waits for the rpl (commands are answered
 // 200 at once and run after).
-func (u *rawUA) join(cid, ft, tt string, room xccos.Room) {
+func (u *rawUA) join(cid, ft, tt string, room codec.Room) {
 	u.t.Helper()
-	if res := u.info(cid, ft, tt, false, xccos.NewJoin(room)); res.StatusCode != 200 {
+	if res := u.info(cid, ft, tt, false, codec.NewJoin(room)); res.StatusCode != 200 {
 		u.t.Fatalf("join: %d %s", res.StatusCode, res.Reason)
 	}
-	if rp := replyTo(u.t, u, xccos.NameJoin); rp.Code != xccos.CodeOK {
+	if rp := replyTo(u.t, u, codec.NameJoin); rp.Code != codec.CodeOK {
 		u.t.Fatalf("rpl:join %d", rp.Code)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // The XCCOS (Lync/Skype for Business Persistent Chat) front end. A client
@@ -132,7 +132,7 @@ type pdialog struct {
 	rr                          string  // host:port of our Record-Route; "" when not Record-Routed
 	b                           binding
 	cseq                        atomic.Uint32
-	out                         chan xccos.Item
+	out                         chan codec.Item
 	rooms                       map[*proom]struct{} // guarded by pchat.mu
 	commands                    atomic.Int32
 	seen                        atomic.Int64 // unix ns of the client's last request on the dialog
@@ -172,7 +172,7 @@ func newPChat(s *Server) (*pchat, error) {
 	}
 	for _, n := range s.names {
 		id := roomID(n)
-		r := &proom{name: n, id: id, uri: xccos.Room{Domain: p.domain, ID: id}.String(), members: map[*pdialog]struct{}{}}
+		r := &proom{name: n, id: id, uri: codec.Room{Domain: p.domain, ID: id}.String(), members: map[*pdialog]struct{}{}}
 		p.rooms[id] = r
 		p.byName[n] = r
 		p.order = append(p.order, r)
@@ -302,7 +302,7 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 	d := &pdialog{
 		callID: req.CallID().Value(), localTag: sip.GenerateTagN(16), remoteTag: tag,
 		user: a.user, aor: *req.From().Address.Clone(), local: *req.To().Address.Clone(), denied: p.isDenied(a.user),
-		out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{}),
+		out: make(chan codec.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{}),
 	}
 	d.local.UriParams, d.local.Headers = nil, nil
 	d.b = binding{contact: *c.Address.Clone(), transport: strings.ToLower(req.Transport())}
@@ -451,7 +451,7 @@ func (p *pchat) drop(d *pdialog) {
 
 // enqueue queues an item for d's sender; it waits while the queue is full and
 // gives up when d ends or the server closes.
-func (p *pchat) enqueue(d *pdialog, it xccos.Item) {
+func (p *pchat) enqueue(d *pdialog, it codec.Item) {
 	select {
 	case d.out <- it:
 	case <-d.ended:
@@ -465,7 +465,7 @@ func (p *pchat) sender(d *pdialog) {
 	s := p.s
 	defer s.wg.Done()
 	for {
-		var items []xccos.Item
+		var items []codec.Item
 		select {
 		case it := <-d.out:
 			items = append(items, it)
@@ -519,9 +519,9 @@ func (p *pchat) sender(d *pdialog) {
 // one command go together (note §3; a client like SIPE shows only the first
 // grpchat of an envelope and drops an ntc beside a rpl). With
 // PChatConfig.MergeItems above 1: up to that many items of any kind.
-func (p *pchat) groups(items []xccos.Item) [][]xccos.Item {
+func (p *pchat) groups(items []codec.Item) [][]codec.Item {
 	if n := p.s.cfg.PChat.MergeItems; n > 1 {
-		out := make([][]xccos.Item, 0, (len(items)+n-1)/n)
+		out := make([][]codec.Item, 0, (len(items)+n-1)/n)
 		for len(items) > n {
 			out = append(out, items[:n])
 			items = items[n:]
@@ -531,12 +531,12 @@ func (p *pchat) groups(items []xccos.Item) [][]xccos.Item {
 		}
 		return out
 	}
-	out := make([][]xccos.Item, 0, len(items))
+	out := make([][]codec.Item, 0, len(items))
 	for i := 0; i < len(items); {
 		j := i + 1
-		if r, ok := items[i].(xccos.Reply); ok {
+		if r, ok := items[i].(codec.Reply); ok {
 			for j < len(items) {
-				r2, ok := items[j].(xccos.Reply)
+				r2, ok := items[j].(codec.Reply)
 				if !ok || r2.CommandEnvID != r.CommandEnvID || r2.Name != r.Name {
 					break
 				}
@@ -557,11 +557,11 @@ const udpBody = 800
 
 // envelopes encodes items as one envelope, or one per item when that is too
 // big for d's UDP transport.
-func (p *pchat) envelopes(d *pdialog, items []xccos.Item) [][]byte {
+func (p *pchat) envelopes(d *pdialog, items []codec.Item) [][]byte {
 	if len(items) == 0 {
 		return nil
 	}
-	body, err := xccos.Marshal(xccos.Envelope{EnvID: p.envID.Add(1), Items: items})
+	body, err := codec.Marshal(codec.Envelope{EnvID: p.envID.Add(1), Items: items})
 	if err != nil {
 		p.s.log.Debug("xccos: cannot encode", "error", err)
 		return nil
@@ -571,7 +571,7 @@ func (p *pchat) envelopes(d *pdialog, items []xccos.Item) [][]byte {
 	}
 	out := make([][]byte, 0, len(items))
 	for _, it := range items {
-		if b, err := xccos.Marshal(xccos.Envelope{EnvID: p.envID.Add(1), Items: []xccos.Item{it}}); err == nil {
+		if b, err := codec.Marshal(codec.Envelope{EnvID: p.envID.Add(1), Items: []codec.Item{it}}); err == nil {
 			out = append(out, b)
 		}
 	}
@@ -580,7 +580,7 @@ func (p *pchat) envelopes(d *pdialog, items []xccos.Item) [][]byte {
 
 // byeItem in a dialog's queue makes the sender end the dialog with BYE after
 // what was queued before it.
-type byeItem struct{ xccos.Notice }
+type byeItem struct{ codec.Notice }
 
 func (p *pchat) sendInDialog(d *pdialog, method sip.RequestMethod, body []byte) (*sip.Response, error) {
 	s := p.s
@@ -597,7 +597,7 @@ func (p *pchat) sendInDialog(d *pdialog, method sip.RequestMethod, body []byte) 
 	req.AppendHeader(&mf)
 	req.AppendHeader(sip.NewHeader("User-Agent", userAgent))
 	if body != nil {
-		ct := sip.ContentTypeHeader(xccos.ContentType)
+		ct := sip.ContentTypeHeader(codec.ContentType)
 		req.AppendHeader(&ct)
 	}
 	req.SetBody(body)
@@ -618,26 +618,26 @@ func (p *pchat) sendInDialog(d *pdialog, method sip.RequestMethod, body []byte) 
 // info answers an INFO on d: the XCCOS items it carries.
 func (p *pchat) info(req *sip.Request, tx sip.ServerTransaction, d *pdialog) {
 	s := p.s
-	env, err := xccos.Parse(req.Body())
+	env, err := codec.Parse(req.Body())
 	if err != nil {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad XCCOS Body")
 		return
 	}
 	// grpchat first: it decides the SIP answer (non-200: not delivered, note §3).
 	now := s.now()
-	var chats []xccos.Chat
+	var chats []codec.Chat
 	var cmds []struct {
 		env uint64
-		c   xccos.Command
+		c   codec.Command
 	}
 	for _, it := range env.Items {
 		switch it := it.(type) {
-		case xccos.Chat:
+		case codec.Chat:
 			chats = append(chats, it)
-		case xccos.Command:
+		case codec.Command:
 			cmds = append(cmds, struct {
 				env uint64
-				c   xccos.Command
+				c   codec.Command
 			}{env.EnvID, it})
 		}
 	}
@@ -662,7 +662,7 @@ func (p *pchat) info(req *sip.Request, tx sip.ServerTransaction, d *pdialog) {
 
 // post stores a grpchat and fans it out to every member including the author;
 // it returns the SIP status for the INFO.
-func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
+func (p *pchat) post(d *pdialog, c codec.Chat, now time.Time) (int, string) {
 	r := p.roomOf(c.ChanURI)
 	if r == nil {
 		return sip.StatusNotFound, "No Such Room"
@@ -679,7 +679,7 @@ func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
 	if !member {
 		return sip.StatusForbidden, "Not A Member Of This Room"
 	}
-	out := xccos.Chat{SeqID: "1", ChanURI: r.uri, Author: d.aor.String(), TS: now.UTC(), Text: c.Text}
+	out := codec.Chat{SeqID: "1", ChanURI: r.uri, Author: d.aor.String(), TS: now.UTC(), Text: c.Text}
 	r.post.Lock()
 	defer r.post.Unlock()
 	if err := p.store.append(r.id, out); err != nil {
@@ -700,7 +700,7 @@ func (p *pchat) post(d *pdialog, c xccos.Chat, now time.Time) (int, string) {
 }
 
 func (p *pchat) roomOf(uri string) *proom {
-	room, err := xccos.ParseRoom(uri)
+	room, err := codec.ParseRoom(uri)
 	if err != nil || !strings.EqualFold(room.Domain, p.domain) {
 		return nil
 	}
@@ -709,39 +709,39 @@ func (p *pchat) roomOf(uri string) *proom {
 	return p.rooms[strings.ToLower(room.ID)]
 }
 
-func (p *pchat) channel(r *proom) xccos.Channel {
-	return xccos.Channel{Name: r.name, URI: r.uri,
-		Info: []xccos.Property{
-			{ID: xccos.InfoUserCount, Value: strconv.Itoa(len(r.members))},
-			{ID: xccos.InfoVisibility, Value: "open"},
+func (p *pchat) channel(r *proom) codec.Channel {
+	return codec.Channel{Name: r.name, URI: r.uri,
+		Info: []codec.Property{
+			{ID: codec.InfoUserCount, Value: strconv.Itoa(len(r.members))},
+			{ID: codec.InfoVisibility, Value: "open"},
 		},
-		Props: []xccos.Property{
-			{ID: xccos.PropFilePost, Value: "false"},
-			{ID: xccos.PropInvite, Value: "false"},
-			{ID: xccos.PropLogged, Value: "true"},
+		Props: []codec.Property{
+			{ID: codec.PropFilePost, Value: "false"},
+			{ID: codec.PropInvite, Value: "false"},
+			{ID: codec.PropLogged, Value: "true"},
 		}}
 }
 
 // command runs one command and queues its rpl.
-func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
-	reply := func(code int, data xccos.Data) { p.enqueue(d, xccos.NewReply(env, c, code, data)) }
+func (p *pchat) command(d *pdialog, env uint64, c codec.Command) {
+	reply := func(code int, data codec.Data) { p.enqueue(d, codec.NewReply(env, c, code, data)) }
 	switch c.Name {
-	case xccos.NameRequri:
-		reply(xccos.CodeOK, xccos.Data{Users: []xccos.User{{URI: p.pool}}})
-	case xccos.NameGetServerInfo:
-		reply(xccos.CodeOK, xccos.Data{Servers: []xccos.ServerInfo{{
-			InfoType: xccos.ServerInfoType, ServerTime: p.s.now().UTC(), SearchLimit: 999,
+	case codec.NameRequri:
+		reply(codec.CodeOK, codec.Data{Users: []codec.User{{URI: p.pool}}})
+	case codec.NameGetServerInfo:
+		reply(codec.CodeOK, codec.Data{Servers: []codec.ServerInfo{{
+			InfoType: codec.ServerInfoType, ServerTime: p.s.now().UTC(), SearchLimit: 999,
 			MessageSizeLimit: 8192, StorySizeLimit: 65536,
 			RootURI: "ma-cat://" + p.domain + "/" + roomID("root"), DBVersion: roomID("chatload-db"),
 		}}})
-	case xccos.NameGetInv:
-		reply(xccos.CodeOK, xccos.Data{})
-	case xccos.NameChanSrch:
+	case codec.NameGetInv:
+		reply(codec.CodeOK, codec.Data{})
+	case codec.NameChanSrch:
 		crit := ""
 		if len(c.Data.Queries) > 0 {
 			crit = strings.ToLower(strings.TrimSpace(c.Data.Queries[0].Criteria))
 		}
-		var data xccos.Data
+		var data codec.Data
 		p.mu.Lock()
 		for _, r := range p.order {
 			if crit == "" || strings.Contains(r.name, crit) {
@@ -756,17 +756,17 @@ func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
 			}
 		}
 		p.mu.Unlock()
-		reply(xccos.CodeOK, data)
-	case xccos.NameJoin, xccos.NameBJoin:
+		reply(codec.CodeOK, data)
+	case codec.NameJoin, codec.NameBJoin:
 		p.join(d, c, reply)
-	case xccos.NamePart:
+	case codec.NamePart:
 		if len(c.Data.Channels) == 0 {
-			reply(xccos.CodeInvalidArgument, xccos.Data{})
+			reply(codec.CodeInvalidArgument, codec.Data{})
 			return
 		}
 		r := p.roomOf(c.Data.Channels[0].URI)
 		if r == nil {
-			reply(xccos.CodeNoSuchNode, xccos.Data{})
+			reply(codec.CodeNoSuchNode, codec.Data{})
 			return
 		}
 		p.mu.Lock()
@@ -774,25 +774,25 @@ func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
 		delete(r.members, d)
 		delete(d.rooms, r)
 		p.mu.Unlock()
-		reply(xccos.CodeOK, xccos.Data{Channels: []xccos.Channel{{URI: r.uri}}})
+		reply(codec.CodeOK, codec.Data{Channels: []codec.Channel{{URI: r.uri}}})
 		if was {
 			p.notifyPart(r, d)
 		}
-	case xccos.NameBCContext:
+	case codec.NameBCContext:
 		if len(c.Data.Channels) == 0 {
-			reply(xccos.CodeInvalidArgument, xccos.Data{})
+			reply(codec.CodeInvalidArgument, codec.Data{})
 			return
 		}
 		r := p.roomOf(c.Data.Channels[0].URI)
 		if r == nil {
-			reply(xccos.CodeNoSuchNode, xccos.Data{})
+			reply(codec.CodeNoSuchNode, codec.Data{})
 			return
 		}
 		p.mu.Lock()
 		_, member := r.members[d]
 		p.mu.Unlock()
 		if !member { // history is the room's, as posting is: members only
-			reply(xccos.CodePermission, xccos.Data{})
+			reply(codec.CodePermission, codec.Data{})
 			return
 		}
 		n := 25
@@ -803,21 +803,21 @@ func (p *pchat) command(d *pdialog, env uint64, c xccos.Command) {
 		if err != nil {
 			p.s.stats.historyErrors.Add(1)
 			p.s.diag(slog.LevelError, "xccos: history not read (--data)", "room", r.name, "error", err)
-			reply(xccos.CodeDatabaseConnection, xccos.Data{})
+			reply(codec.CodeDatabaseConnection, codec.Data{})
 			return
 		}
-		reply(xccos.CodeOK, xccos.Data{Channels: []xccos.Channel{{URI: r.uri, Messages: msgs}}})
+		reply(codec.CodeOK, codec.Data{Channels: []codec.Channel{{URI: r.uri, Messages: msgs}}})
 	default:
-		reply(xccos.CodeMsgNotSupported, xccos.Data{})
+		reply(codec.CodeMsgNotSupported, codec.Data{})
 	}
 }
 
-func (p *pchat) join(d *pdialog, c xccos.Command, reply func(int, xccos.Data)) {
+func (p *pchat) join(d *pdialog, c codec.Command, reply func(int, codec.Data)) {
 	if len(c.Data.ChanIDs) == 0 {
-		reply(xccos.CodeInvalidArgument, xccos.Data{})
+		reply(codec.CodeInvalidArgument, codec.Data{})
 		return
 	}
-	var data xccos.Data
+	var data codec.Data
 	var joined []*proom
 	failed := 0
 	for _, id := range c.Data.ChanIDs {
@@ -829,13 +829,13 @@ func (p *pchat) join(d *pdialog, c xccos.Command, reply func(int, xccos.Data)) {
 		}
 		if r == nil {
 			failed++
-			data.Failures = append(data.Failures, xccos.Failure{Key: xccos.OperationFailed, Value: id.Value, Domain: id.Domain})
+			data.Failures = append(data.Failures, codec.Failure{Key: codec.OperationFailed, Value: id.Value, Domain: id.Domain})
 			continue
 		}
 		joined = append(joined, r)
 	}
-	if c.Name == xccos.NameJoin && failed > 0 {
-		reply(xccos.CodeNoSuchNode, xccos.Data{})
+	if c.Name == codec.NameJoin && failed > 0 {
+		reply(codec.CodeNoSuchNode, codec.Data{})
 		return
 	}
 	ids := map[*pdialog]string{}
@@ -849,17 +849,17 @@ func (p *pchat) join(d *pdialog, c xccos.Command, reply func(int, xccos.Data)) {
 			if !ok {
 				id = strconv.Itoa(len(ids))
 				ids[m] = id
-				data.Users = append(data.Users, xccos.User{ID: id, URI: m.aor.String()})
+				data.Users = append(data.Users, codec.User{ID: id, URI: m.aor.String()})
 			}
 			list = append(list, id)
 		}
 		ch := p.channel(r)
 		ch.Info, ch.Props = nil, nil
-		ch.Roles = []xccos.Role{{Key: xccos.RoleMember, Value: strings.Join(list, ",")}}
+		ch.Roles = []codec.Role{{Key: codec.RoleMember, Value: strings.Join(list, ",")}}
 		data.Channels = append(data.Channels, ch)
 	}
 	p.mu.Unlock()
-	reply(xccos.CodeOK, data)
+	reply(codec.CodeOK, data)
 	for _, r := range joined {
 		p.notifyJoin(r, d)
 	}
@@ -878,16 +878,16 @@ func (p *pchat) others(r *proom, d *pdialog) []*pdialog {
 }
 
 func (p *pchat) notifyJoin(r *proom, d *pdialog) {
-	n := xccos.NewNotice("join", xccos.Data{Users: []xccos.User{{URI: d.aor.String(),
-		Roles: []xccos.Role{{Key: xccos.RoleMember, Domain: p.domain, Value: r.id}}}}})
+	n := codec.NewNotice("join", codec.Data{Users: []codec.User{{URI: d.aor.String(),
+		Roles: []codec.Role{{Key: codec.RoleMember, Domain: p.domain, Value: r.id}}}}})
 	for _, m := range p.others(r, d) {
 		p.offer(m, n)
 	}
 }
 
 func (p *pchat) notifyPart(r *proom, d *pdialog) {
-	n := xccos.NewNotice("part", xccos.Data{Channels: []xccos.Channel{{URI: r.uri,
-		Users: []xccos.User{{URI: d.aor.String()}}}}})
+	n := codec.NewNotice("part", codec.Data{Channels: []codec.Channel{{URI: r.uri,
+		Users: []codec.User{{URI: d.aor.String()}}}}})
 	for _, m := range p.others(r, d) {
 		p.offer(m, n)
 	}

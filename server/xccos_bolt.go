@@ -13,7 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // HistoryFile is the name of the durable history in PChatConfig.DataDir.
@@ -176,7 +176,7 @@ func precheckBolt(path string, size int64) error {
 	return nil
 }
 
-func (h *boltHistory) append(room string, c xccos.Chat) error {
+func (h *boltHistory) append(room string, c codec.Chat) error {
 	v, err := json.Marshal(boltRecord{Author: c.Author, TS: c.TS, Text: c.Text, URI: c.ChanURI})
 	if err != nil {
 		return err
@@ -196,7 +196,7 @@ func (h *boltHistory) append(room string, c xccos.Chat) error {
 	})
 }
 
-func (h *boltHistory) last(room string, n int) (out []xccos.Chat, err error) {
+func (h *boltHistory) last(room string, n int) (out []codec.Chat, err error) {
 	defer func() {
 		// A page damaged after the start-up check panics in bbolt: the client
 		// still gets an answer (ERR_DATABASE_CONNECTION), the server lives on.
@@ -215,7 +215,7 @@ func (h *boltHistory) last(room string, n int) (out []xccos.Chat, err error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("history record %x: %w", k, err)
 			}
-			out = append(out, xccos.Chat{ChanURI: r.URI, Author: r.Author, TS: r.TS, Text: r.Text})
+			out = append(out, codec.Chat{ChanURI: r.URI, Author: r.Author, TS: r.TS, Text: r.Text})
 		}
 		return nil
 	})

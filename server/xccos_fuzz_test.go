@@ -7,14 +7,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/emiago/sipgo/siptest"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // FuzzServerInfo feeds random bodies to the XCCOS front end as INFOs on a live
 // dialog that has joined room001: nothing may panic and every INFO gets
 // exactly one final response. The server's own INFOs go nowhere (no network).
 func FuzzServerInfo(f *testing.F) {
-	room := xccos.Room{Domain: DefaultDomain, ID: roomID("room001")}
+	room := codec.Room{Domain: DefaultDomain, ID: roomID("room001")}
 	for _, seed := range []string{
 		`<xccos ver="1" envid="1" xmlns="urn:parlano:xml:ns:xccos"><cmd id="cmd:requri" seqid="1"><data/></cmd></xccos>`,
 		`<xccos ver="1" envid="2" xmlns="urn:parlano:xml:ns:xccos"><cmd id="cmd:chansrch" seqid="1"><data><qib qtype="BYNAME" criteria="room" extended="false"/></data></cmd></xccos>`,
@@ -51,13 +51,13 @@ func FuzzServerInfo(f *testing.F) {
 		}
 		d = &pdialog{callID: "fuzz", localTag: "l", remoteTag: "r", user: "user0001", aor: aor,
 			b:   binding{contact: aor, transport: "udp", dest: "127.0.0.1:9", laddr: s.Addr("udp")},
-			out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
+			out: make(chan codec.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
 		p.mu.Lock()
 		p.dialogs[d.callID] = d
 		p.mu.Unlock()
 		s.wg.Add(1)
 		go p.sender(d)
-		p.command(d, 1, xccos.NewJoin(room))
+		p.command(d, 1, codec.NewJoin(room))
 	}
 
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // XCCOS dialogs belong to whoever created them. An in-dialog request (INFO,
@@ -65,7 +65,7 @@ func (p *pchat) hookConn(d *pdialog) {
 // offer queues a fan-out item (a message, a notice) for member d without
 // waiting: a member whose queue is full does not keep up, so it is dropped
 // (its dialog ended, its rooms told) rather than holding the room back.
-func (p *pchat) offer(d *pdialog, it xccos.Item) {
+func (p *pchat) offer(d *pdialog, it codec.Item) {
 	select {
 	case d.out <- it:
 		return

@@ -7,7 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // TestPChatSessionExpiry: a dialog whose client sends nothing for the
@@ -29,7 +29,7 @@ func TestPChatSessionExpiry(t *testing.T) {
 	aor := sip.Uri{Scheme: "sip", User: "user0001", Host: DefaultDomain}
 	d := &pdialog{callID: "idle", localTag: "l", remoteTag: "r", user: "user0001", aor: aor,
 		b:   binding{contact: aor, transport: "udp", dest: "127.0.0.1:9", laddr: s.Addr("udp")},
-		out: make(chan xccos.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
+		out: make(chan codec.Item, pchatQueue), rooms: map[*proom]struct{}{}, ended: make(chan struct{})}
 	d.seen.Store(s.now().UnixNano())
 	p.mu.Lock()
 	p.dialogs[d.callID] = d

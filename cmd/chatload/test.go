@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatload/chatload/engine"
-	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/imc/wire"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -177,7 +177,7 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		return err
 	}
 	if cfg.Room != "" && f.protocol == "imc" {
-		cfg.Room = imc.RoomURI(cfg.Room, scenarios.HostPart(cfg.Sender.URI))
+		cfg.Room = wire.RoomURI(cfg.Room, scenarios.HostPart(cfg.Sender.URI))
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)

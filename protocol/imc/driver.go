@@ -1,3 +1,6 @@
+// Package imc speaks chat rooms over SIP MESSAGE in the dialect of Kamailio's imc
+// module: a Driver for the engine, over the dialect's wire model (package wire,
+// which the embedded server shares).
 package imc
 
 import (
@@ -14,6 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/imc/wire"
 	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
@@ -310,7 +314,7 @@ type waiter struct {
 }
 
 type answer struct {
-	kind  NoticeKind
+	kind  wire.NoticeKind
 	rooms []string // room URIs, for a list
 }
 
@@ -433,7 +437,7 @@ func (s *session) scheduleRefresh(d time.Duration) {
 
 // resolveRoom turns a room name or URI into its URI string, parsed form and key.
 func (s *session) resolveRoom(op, room string) (string, sip.Uri, error) {
-	uri := RoomURI(strings.TrimSpace(room), s.domain)
+	uri := wire.RoomURI(strings.TrimSpace(room), s.domain)
 	u, ok := s.d.uris.parse(uri)
 	if !ok || u.User == "" {
 		return "", sip.Uri{}, report.Errorf(report.Protocol, op, 0, "room %q is not a room name or SIP URI", room)
@@ -474,7 +478,7 @@ func (s *session) Join(ctx context.Context, room string) error {
 	// Registered before sending: the notification may overtake the 200.
 	w := s.addWaiter(key, false)
 	defer s.removeWaiter(w)
-	if err := s.message(ctx, "join", ruri, "", JoinBody); err != nil {
+	if err := s.message(ctx, "join", ruri, "", wire.JoinBody); err != nil {
 		return annotate(err, uri)
 	}
 	a, err := s.wait(ctx, w, "join", uri, "joined notification")
@@ -482,8 +486,8 @@ func (s *session) Join(ctx context.Context, room string) error {
 		return err
 	}
 	switch a.kind {
-	case NoticeNotFound:
-		return report.Errorf(report.NotFound, "join", 0, "room %s not found (%q from the room)", uri, NoticeRoomNotFound)
+	case wire.NoticeNotFound:
+		return report.Errorf(report.NotFound, "join", 0, "room %s not found (%q from the room)", uri, wire.NoticeRoomNotFound)
 	default: // NoticeJoin, NoticeAlready
 		s.mu.Lock()
 		s.joined[key] = uri
@@ -569,8 +573,8 @@ func (s *session) post(ctx context.Context, room string, page bool, m engine.Mes
 			done(report.Errorf(report.Protocol, "send", 0, "empty message body (imc refuses it)"))
 			return
 		}
-		if IsCommand(m.Body) {
-			done(report.Errorf(report.Protocol, "send", 0, "message body starts with %q: imc would run it as a command, not relay it", string(CmdChar)))
+		if wire.IsCommand(m.Body) {
+			done(report.Errorf(report.Protocol, "send", 0, "message body starts with %q: imc would run it as a command, not relay it", string(wire.CmdChar)))
 			return
 		}
 		uri, u, err := s.resolveRoom("send", room)
@@ -616,7 +620,7 @@ func (s *session) leave(ctx context.Context, room string) error {
 	if err != nil {
 		return err
 	}
-	err = s.message(ctx, "leave", ruri, "", ExitBody)
+	err = s.message(ctx, "leave", ruri, "", wire.ExitBody)
 	c, code := report.ClassOf(err)
 	if err == nil || (c == report.Rejected && code == 500) {
 		// 500 Chat Command Failed: imc says we are not a member; either way we are out.
@@ -644,7 +648,7 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 	_ = sip.ParseUri(uri, &ruri)
 	w := s.addWaiter("", true)
 	defer s.removeWaiter(w)
-	if err := s.message(ctx, "rooms", ruri, "", RoomsBody); err != nil {
+	if err := s.message(ctx, "rooms", ruri, "", wire.RoomsBody); err != nil {
 		return nil, annotate(err, uri)
 	}
 	a, err := s.wait(ctx, w, "rooms", uri, "room list")
@@ -738,17 +742,17 @@ func (s *session) onRequest(req *sip.Request) {
 		s.deliver(engine.Delivery{From: from.Address.User, ID: id, Body: body, At: at})
 		return
 	}
-	kind, user := ParseNotice(body)
-	if body == NoticeCreated {
+	kind, user := wire.ParseNotice(body)
+	if body == wire.NoticeCreated {
 		// create_on_join=1: the joiner created the room and is its owner (a member).
-		kind, user = NoticeJoin, s.self
+		kind, user = wire.NoticeJoin, s.self
 	}
-	if kind != NoticeNone {
+	if kind != wire.NoticeNone {
 		s.notify(string(k), kind, user)
 		s.mu.Unlock()
 		return
 	}
-	if names, ok := ParseRooms(body); ok {
+	if names, ok := wire.ParseRooms(body); ok {
 		uris := make([]string, len(names))
 		for i, n := range names {
 			// The list names rooms by user part; they live where the list came from.
@@ -764,7 +768,7 @@ func (s *session) onRequest(req *sip.Request) {
 	}
 	s.mu.Unlock()
 
-	author, text, ok := ParseLine(body)
+	author, text, ok := wire.ParseLine(body)
 	if !ok {
 		return // Members: lists, help text: nothing to deliver
 	}
@@ -779,7 +783,7 @@ func (s *session) onRequest(req *sip.Request) {
 // (an allocation each for names like Supported), once per copy received.
 func inReplyTo(req *sip.Request) string {
 	for _, h := range req.Headers() {
-		if strings.EqualFold(h.Name(), HeaderInReplyTo) {
+		if strings.EqualFold(h.Name(), wire.HeaderInReplyTo) {
 			return strings.TrimSpace(h.Value())
 		}
 	}
@@ -788,13 +792,13 @@ func inReplyTo(req *sip.Request) string {
 
 // notify hands a room notification to the join waiters on that room. Called
 // with s.mu held.
-func (s *session) notify(key string, kind NoticeKind, user string) {
+func (s *session) notify(key string, kind wire.NoticeKind, user string) {
 	switch kind {
-	case NoticeJoin:
+	case wire.NoticeJoin:
 		if !strings.EqualFold(user, s.self) {
 			return // someone else joining
 		}
-	case NoticeAlready, NoticeNotFound:
+	case wire.NoticeAlready, wire.NoticeNotFound:
 	default:
 		return
 	}

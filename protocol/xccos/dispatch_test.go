@@ -1,6 +1,7 @@
 package xccos
 
 import (
+	"github.com/chatload/chatload/protocol/xccos/codec"
 	"log/slog"
 	"testing"
 
@@ -14,17 +15,17 @@ import (
 // another name.
 func TestDispatchByName(t *testing.T) {
 	s := &session{d: &Driver{log: slog.New(slog.DiscardHandler)}, waiters: map[uint64]*waiter{}}
-	for env, name := range map[uint64]string{10: NameJoin, 11: NameJoin, 12: NamePart} {
-		s.waiters[env] = &waiter{name: name, ch: make(chan Reply, 1)}
+	for env, name := range map[uint64]string{10: codec.NameJoin, 11: codec.NameJoin, 12: codec.NamePart} {
+		s.waiters[env] = &waiter{name: name, ch: make(chan codec.Reply, 1)}
 	}
-	join := Command{Name: NameJoin, SeqID: "1"}
-	byName := NewReply(0, join, CodeOK, Data{})
+	join := codec.Command{Name: codec.NameJoin, SeqID: "1"}
+	byName := codec.NewReply(0, join, codec.CodeOK, codec.Data{})
 	byName.Text = "by name"
 	s.dispatch(byName)
 	if w := s.waiters[10]; len(w.ch) != 1 || !w.byName {
 		t.Fatalf("the reply without envid did not go to the oldest join")
 	}
-	strict := NewReply(10, join, CodeNoSuchNode, Data{})
+	strict := codec.NewReply(10, join, codec.CodeNoSuchNode, codec.Data{})
 	s.dispatch(strict)
 	if r := <-s.waiters[10].ch; r.CommandEnvID != 10 {
 		t.Errorf("command 10 got %+v; want its own reply (envid 10)", r)
@@ -35,8 +36,8 @@ func TestDispatchByName(t *testing.T) {
 	if len(s.waiters[12].ch) != 0 {
 		t.Error("a part command got a join reply")
 	}
-	s.dispatch(NewReply(99, join, CodeOK, Data{})) // nobody's: dropped, nothing blocks
-	s.dispatch(NewReply(0, Command{Name: NameBJoin}, CodeOK, Data{}))
+	s.dispatch(codec.NewReply(99, join, codec.CodeOK, codec.Data{})) // nobody's: dropped, nothing blocks
+	s.dispatch(codec.NewReply(0, codec.Command{Name: codec.NameBJoin}, codec.CodeOK, codec.Data{}))
 	if len(s.waiters[12].ch) != 0 {
 		t.Error("an unmatched reply reached a command")
 	}

@@ -1,3 +1,6 @@
+// Package xccos speaks Lync / Skype for Business Persistent Chat ([MS-XCCOSIP]) for
+// the engine: a Driver whose sessions hold an INVITE dialog with the chat service and
+// carry XCCOS documents (package codec, which the embedded server shares) in INFO.
 package xccos
 
 import (
@@ -18,6 +21,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 )
@@ -213,7 +217,7 @@ type session struct {
 	dlg      *sipua.Dialog
 	waiters  map[uint64]*waiter    // by envid of the command
 	joined   map[string]joinedRoom // by canonical room key
-	names    map[string]Room       // room names resolved through chansrch, lower case
+	names    map[string]codec.Room // room names resolved through chansrch, lower case
 	closed   bool
 	ended    string // why the server ended the dialog (BYE), "" while it lives
 	lost     bool   // the server answered 481: the dialog is gone, a reconnect may help
@@ -236,7 +240,7 @@ type session struct {
 }
 
 type joinedRoom struct {
-	room Room
+	room codec.Room
 	as   string // the room as the caller named it in Join
 }
 
@@ -246,7 +250,7 @@ var (
 	_ engine.HistoryFetcher = (*session)(nil)
 )
 
-func roomKey(r Room) string { return strings.ToLower(r.Domain + "/" + r.ID) }
+func roomKey(r codec.Room) string { return strings.ToLower(r.Domain + "/" + r.ID) }
 
 // Connect registers u, INVITEs the chat service (following a rpl:requri
 // redirect to another channel server), and asks for the server info. Errors:
@@ -266,7 +270,7 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 		d: d, domain: domain, deliver: deliver,
 		waiters: map[uint64]*waiter{},
 		joined:  map[string]joinedRoom{},
-		names:   map[string]Room{},
+		names:   map[string]codec.Room{},
 		done:    make(chan struct{}),
 	}
 	acct, err := d.ua.NewAccount(uri, u.Username(), u.Password, s.onRequest)
@@ -356,7 +360,7 @@ func (s *session) connect(ctx context.Context) error {
 	if err := s.invite(ctx, scenarios.NormalizeURI(chat), from); err != nil {
 		return err
 	}
-	r, err := s.command(ctx, "connect", NewRequri())
+	r, err := s.command(ctx, "connect", codec.NewRequri())
 	if err != nil {
 		return err
 	}
@@ -370,7 +374,7 @@ func (s *session) connect(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := s.command(ctx, "connect", NewGetServerInfo(s.domain)); err != nil {
+	if _, err := s.command(ctx, "connect", codec.NewGetServerInfo(s.domain)); err != nil {
 		return err
 	}
 	return nil
@@ -479,8 +483,8 @@ func (s *session) bye(ctx context.Context) {
 }
 
 // info sends one envelope in an INFO on the chat dialog.
-func (s *session) info(ctx context.Context, op string, env Envelope) error {
-	body, err := Marshal(env)
+func (s *session) info(ctx context.Context, op string, env codec.Envelope) error {
+	body, err := codec.Marshal(env)
 	if err != nil {
 		return &report.Error{Class: report.Protocol, Op: op, Detail: "encoding the XCCOS envelope", Err: err}
 	}
@@ -496,7 +500,7 @@ func (s *session) info(ctx context.Context, op string, env Envelope) error {
 	if dlg == nil {
 		return report.Errorf(report.Canceled, op, 0, "no chat session")
 	}
-	_, err = dlg.Do(ctx, op, sip.INFO, ContentType, body)
+	_, err = dlg.Do(ctx, op, sip.INFO, codec.ContentType, body)
 	if c, code := report.ClassOf(err); err != nil && code == 481 {
 		s.mu.Lock()
 		if s.dlg == dlg {
@@ -511,9 +515,9 @@ func (s *session) info(ctx context.Context, op string, env Envelope) error {
 
 // command sends c and waits for its rpl; a reply code other than 200 is an
 // error wrapping the *ReplyError (class from ReplyError.Class, code = resp code).
-func (s *session) command(ctx context.Context, op string, c Command) (Reply, error) {
+func (s *session) command(ctx context.Context, op string, c codec.Command) (codec.Reply, error) {
 	env := s.d.envID.Add(1)
-	w := &waiter{name: strings.ToLower(c.Name), ch: make(chan Reply, 1)}
+	w := &waiter{name: strings.ToLower(c.Name), ch: make(chan codec.Reply, 1)}
 	ch := w.ch
 	s.mu.Lock()
 	s.waiters[env] = w
@@ -524,8 +528,8 @@ func (s *session) command(ctx context.Context, op string, c Command) (Reply, err
 		delete(s.waiters, env)
 		s.mu.Unlock()
 	}()
-	if err := s.info(ctx, op, Envelope{EnvID: env, Items: []Item{c}}); err != nil {
-		return Reply{}, annotate(err, "cmd:"+c.Name)
+	if err := s.info(ctx, op, codec.Envelope{EnvID: env, Items: []codec.Item{c}}); err != nil {
+		return codec.Reply{}, annotate(err, "cmd:"+c.Name)
 	}
 	t := time.NewTimer(s.d.cfg.Timeout)
 	defer t.Stop()
@@ -535,16 +539,16 @@ func (s *session) command(ctx context.Context, op string, c Command) (Reply, err
 			s.mu.Lock()
 			why, ok := s.ended, s.okCmds
 			s.mu.Unlock()
-			if ok == 0 || c.Name == NameRequri || c.Name == NameGetServerInfo {
+			if ok == 0 || c.Name == codec.NameRequri || c.Name == codec.NameGetServerInfo {
 				e := report.Errorf(report.Rejected, op, 0,
 					"the chat server ended the session (BYE) right after cmd:%s: the user is probably not enabled for Persistent Chat (NOT_AUTHORIZED_FOR_PCHAT): %s", c.Name, why)
 				e.Cause = report.CauseNotChatEnabled
-				return Reply{}, e
+				return codec.Reply{}, e
 			}
-			return Reply{}, report.Errorf(report.Rejected, op, 0, "session terminated during cmd:%s: %s", c.Name, why)
+			return codec.Reply{}, report.Errorf(report.Rejected, op, 0, "session terminated during cmd:%s: %s", c.Name, why)
 		}
 		if err := r.Err(); err != nil {
-			var re *ReplyError
+			var re *codec.ReplyError
 			errors.As(err, &re)
 			return r, &report.Error{Class: re.Class(), Code: re.Code, CodeKind: report.CodeReply, Op: op, Detail: err.Error(), Err: err}
 		}
@@ -553,14 +557,14 @@ func (s *session) command(ctx context.Context, op string, c Command) (Reply, err
 		s.mu.Unlock()
 		return r, nil
 	case <-t.C:
-		return Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received within %s", c.Name, s.d.cfg.Timeout)
+		return codec.Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received within %s", c.Name, s.d.cfg.Timeout)
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received before the deadline", c.Name)
+			return codec.Reply{}, report.Errorf(report.Timeout, op, 0, "rpl:%s not received before the deadline", c.Name)
 		}
-		return Reply{}, &report.Error{Class: report.Canceled, Op: op, Detail: "cancelled waiting for rpl:" + c.Name, Err: ctx.Err()}
+		return codec.Reply{}, &report.Error{Class: report.Canceled, Op: op, Detail: "cancelled waiting for rpl:" + c.Name, Err: ctx.Err()}
 	case <-s.done:
-		return Reply{}, report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
+		return codec.Reply{}, report.Errorf(report.Canceled, op, 0, "session of %s closed", s.aor)
 	}
 }
 
@@ -575,12 +579,12 @@ func (s *session) checkOpen(op string) error {
 
 // resolve turns a room URI or name into its Room: a ma-chan:// URI is taken as
 // it is, a name is looked up with cmd:chansrch (once per session).
-func (s *session) resolve(ctx context.Context, op, room string) (Room, error) {
+func (s *session) resolve(ctx context.Context, op, room string) (codec.Room, error) {
 	room = strings.TrimSpace(room)
-	if len(room) >= len(RoomScheme) && strings.EqualFold(room[:len(RoomScheme)], RoomScheme) {
-		r, err := ParseRoom(room)
+	if len(room) >= len(codec.RoomScheme) && strings.EqualFold(room[:len(codec.RoomScheme)], codec.RoomScheme) {
+		r, err := codec.ParseRoom(room)
 		if err != nil {
-			return Room{}, report.Errorf(report.Protocol, op, 0, "%v", err)
+			return codec.Room{}, report.Errorf(report.Protocol, op, 0, "%v", err)
 		}
 		return r, nil
 	}
@@ -597,13 +601,13 @@ func (s *session) resolve(ctx context.Context, op, room string) (Room, error) {
 	if ok {
 		return r, nil
 	}
-	rpl, err := s.command(ctx, op, NewChanSrch(name))
+	rpl, err := s.command(ctx, op, codec.NewChanSrch(name))
 	if err != nil {
-		return Room{}, annotate(err, "looking up room "+strconv.Quote(name))
+		return codec.Room{}, annotate(err, "looking up room "+strconv.Quote(name))
 	}
 	for _, c := range rpl.Data.Channels {
 		if strings.EqualFold(c.Name, name) {
-			if r, err := ParseRoom(c.URI); err == nil {
+			if r, err := codec.ParseRoom(c.URI); err == nil {
 				s.mu.Lock()
 				s.names[key] = r
 				s.mu.Unlock()
@@ -611,7 +615,7 @@ func (s *session) resolve(ctx context.Context, op, room string) (Room, error) {
 			}
 		}
 	}
-	return Room{}, &report.Error{Class: report.NotFound, Code: CodeNoSuchNode, Op: op,
+	return codec.Room{}, &report.Error{Class: report.NotFound, Code: codec.CodeNoSuchNode, Op: op,
 		Detail: fmt.Sprintf("room %q not found: rpl:chansrch lists no room of that name", room)}
 }
 
@@ -634,13 +638,13 @@ func (s *session) recover(ctx context.Context) error {
 		return annotate(err, "SESSION_LOST: reconnecting")
 	}
 	s.mu.Lock()
-	rooms := make([]Room, 0, len(s.joined))
+	rooms := make([]codec.Room, 0, len(s.joined))
 	for _, j := range s.joined {
 		rooms = append(rooms, j.room)
 	}
 	s.mu.Unlock()
 	for _, r := range rooms {
-		if _, err := s.command(ctx, "join", NewJoin(r)); err != nil {
+		if _, err := s.command(ctx, "join", codec.NewJoin(r)); err != nil {
 			return annotate(err, "SESSION_LOST: joining "+r.String()+" again")
 		}
 	}
@@ -666,13 +670,13 @@ func (s *session) Join(ctx context.Context, room string) error {
 	if err := s.checkOpen("join"); err != nil {
 		return err
 	}
-	var r Room
+	var r codec.Room
 	err := s.retry(ctx, func() error {
 		var err error
 		if r, err = s.resolve(ctx, "join", room); err != nil {
 			return err
 		}
-		_, err = s.command(ctx, "join", NewJoin(r))
+		_, err = s.command(ctx, "join", codec.NewJoin(r))
 		return err
 	})
 	if err != nil {
@@ -684,7 +688,7 @@ func (s *session) Join(ctx context.Context, room string) error {
 	return nil
 }
 
-func (s *session) joinedRoom(room string) (Room, bool) {
+func (s *session) joinedRoom(room string) (codec.Room, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range s.joined {
@@ -692,7 +696,7 @@ func (s *session) joinedRoom(room string) (Room, bool) {
 			return j.room, true
 		}
 	}
-	return Room{}, false
+	return codec.Room{}, false
 }
 
 // Send posts m.Body as a grpchat (ts now) and returns on the INFO's final
@@ -710,7 +714,7 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 		}
 	}
 	err := s.retry(ctx, func() error {
-		env := Envelope{EnvID: s.d.envID.Add(1), Items: []Item{NewChat(r, s.aor, time.Now(), m.Body)}}
+		env := codec.Envelope{EnvID: s.d.envID.Add(1), Items: []codec.Item{codec.NewChat(r, s.aor, time.Now(), m.Body)}}
 		return s.info(ctx, "send", env)
 	})
 	if err != nil {
@@ -734,8 +738,8 @@ func (s *session) Leave(ctx context.Context, room string) error {
 	return s.part(ctx, r)
 }
 
-func (s *session) part(ctx context.Context, r Room) error {
-	_, err := s.command(ctx, "leave", NewPart(r))
+func (s *session) part(ctx context.Context, r codec.Room) error {
+	_, err := s.command(ctx, "leave", codec.NewPart(r))
 	s.mu.Lock()
 	delete(s.joined, roomKey(r))
 	s.mu.Unlock()
@@ -748,9 +752,9 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 	if err := s.checkOpen("rooms"); err != nil {
 		return nil, err
 	}
-	var r Reply
+	var r codec.Reply
 	err := s.retry(ctx, func() (err error) {
-		r, err = s.command(ctx, "rooms", NewChanSrch(""))
+		r, err = s.command(ctx, "rooms", codec.NewChanSrch(""))
 		return err
 	})
 	if err != nil {
@@ -776,9 +780,9 @@ func (s *session) History(ctx context.Context, room string, n int) ([]engine.Del
 			return nil, err
 		}
 	}
-	var rpl Reply
+	var rpl codec.Reply
 	err := s.retry(ctx, func() (err error) {
-		rpl, err = s.command(ctx, "history", NewBCContext(r, n))
+		rpl, err = s.command(ctx, "history", codec.NewBCContext(r, n))
 		return err
 	})
 	if err != nil {
@@ -798,7 +802,7 @@ func (s *session) History(ctx context.Context, room string, n int) ([]engine.Del
 func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		rooms := make([]Room, 0, len(s.joined))
+		rooms := make([]codec.Room, 0, len(s.joined))
 		for _, j := range s.joined {
 			rooms = append(rooms, j.room)
 		}
@@ -880,7 +884,7 @@ func (s *session) onRequest(req *sip.Request) {
 			s.ended = "the chat server sent BYE"
 			for env, w := range s.waiters {
 				select {
-				case w.ch <- Reply{}:
+				case w.ch <- codec.Reply{}:
 				default:
 				}
 				delete(s.waiters, env)
@@ -987,20 +991,20 @@ func (s *session) flush(o *inOrder) {
 
 // handle dispatches the XCCOS items of an INFO from the chat server.
 func (s *session) handle(req *sip.Request, at time.Time) {
-	env, err := Parse(req.Body())
+	env, err := codec.Parse(req.Body())
 	if err != nil {
 		s.d.log.Debug("unparsable INFO from the chat server", "user", s.aor, "error", err)
 		return
 	}
 	for _, it := range env.Items {
 		switch it := it.(type) {
-		case Reply:
+		case codec.Reply:
 			s.mu.Lock()
 			s.dispatch(it)
 			s.mu.Unlock()
-		case Chat:
+		case codec.Chat:
 			room := it.ChanURI
-			if r, err := ParseRoom(it.ChanURI); err == nil {
+			if r, err := codec.ParseRoom(it.ChanURI); err == nil {
 				s.mu.Lock()
 				if j, ok := s.joined[roomKey(r)]; ok {
 					room = j.as
@@ -1014,9 +1018,9 @@ func (s *session) handle(req *sip.Request, at time.Time) {
 
 // A waiter is a command in flight, waiting for its rpl.
 type waiter struct {
-	name   string     // the command's name, lower case
-	ch     chan Reply // capacity 1
-	byName bool       // ch holds a reply matched by name, not by envid
+	name   string           // the command's name, lower case
+	ch     chan codec.Reply // capacity 1
+	byName bool             // ch holds a reply matched by name, not by envid
 }
 
 // dispatch hands a reply to the command it answers: by commandid@envid, or,
@@ -1025,7 +1029,7 @@ type waiter struct {
 // place of one matched by envid: when the envid match of a waiter arrives
 // after a reply by name filled it, the envid one takes its place and the one
 // by name moves on to the next command of that name. Called with s.mu held.
-func (s *session) dispatch(r Reply) {
+func (s *session) dispatch(r codec.Reply) {
 	if r.CommandEnvID != 0 {
 		w := s.waiters[r.CommandEnvID]
 		if w == nil {
@@ -1051,7 +1055,7 @@ func (s *session) dispatch(r Reply) {
 	s.dispatchByName(r)
 }
 
-func (s *session) dispatchByName(r Reply) {
+func (s *session) dispatchByName(r codec.Reply) {
 	var best uint64
 	for env, w := range s.waiters {
 		if w.name == r.Name && len(w.ch) == 0 && (best == 0 || env < best) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -189,11 +190,11 @@ func TestNoSuchRoom(t *testing.T) {
 	}
 	defer s.Close(ctx(t))
 	err = s.Join(ctx(t), "nosuchroom")
-	if c, code := report.ClassOf(err); c != report.NotFound || code != xccos.CodeNoSuchNode {
+	if c, code := report.ClassOf(err); c != report.NotFound || code != codec.CodeNoSuchNode {
 		t.Errorf("join by name: %v (%v %d); want NotFound 404", err, c, code)
 	}
 	err = s.Join(ctx(t), "ma-chan://"+domain+"/00000000-dead")
-	var re *xccos.ReplyError
+	var re *codec.ReplyError
 	if c, _ := report.ClassOf(err); c != report.NotFound || !errors.As(err, &re) || re.Text != "ERR_NO_SUCH_NODE" {
 		t.Errorf("join by URI: %v; want NotFound with rpl:join 404 ERR_NO_SUCH_NODE", err)
 	}

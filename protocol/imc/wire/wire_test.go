@@ -1,4 +1,4 @@
-package imc
+package wire
 
 import (
 	"reflect"

@@ -1,13 +1,14 @@
-// Package xccos speaks Lync / Skype for Business Persistent Chat: [MS-XCCOSIP]
-// "Extensible Chat Control Over SIP". Commands, replies, notifications and chat
-// messages are XML documents carried as text/plain SIP INFO bodies, in both
-// directions, inside an INVITE dialog with the chat service.
+// Package codec is the wire model of Lync / Skype for Business Persistent Chat:
+// [MS-XCCOSIP] "Extensible Chat Control Over SIP". Commands, replies, notifications
+// and chat messages are XML documents carried as text/plain SIP INFO bodies, in both
+// directions, inside an INVITE dialog with the chat service. The xccos driver and
+// the embedded server share it.
 //
 // The codec (Parse, Marshal and the types they share) reads tolerantly and writes
 // one canonical form. Every fact it relies on is in the XCCOS protocol note
 // (shared/protocols/xccos.md, cited below as "note §N"), where each fact is tagged
 // confirmed [C], inferred [I] or ours [R].
-package xccos
+package codec
 
 import "time"
 

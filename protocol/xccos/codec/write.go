@@ -1,4 +1,4 @@
-package xccos
+package codec
 
 import (
 	"errors"

@@ -1,7 +1,7 @@
-// Package imc speaks chat rooms over SIP MESSAGE in the dialect of Kamailio's imc
-// module: the wire model (commands, notifications, the "[user]: " prefix), shared
-// with the embedded server, and a Driver for the engine.
-package imc
+// Package wire is the wire model of chat rooms over SIP MESSAGE in the dialect of
+// Kamailio's imc module (commands, notifications, the "[user]: " prefix), shared by
+// the imc driver and the embedded server. It imports nothing of chatload.
+package wire
 
 import (
 	"strings"

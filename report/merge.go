@@ -223,9 +223,14 @@ func Merge(reports ...*Report) (*Report, error) {
 			return nil, fmt.Errorf("merge: report %d (run %s): schema_version %d is not supported (want %d)", i+1, r.RunID, r.SchemaVersion, SchemaVersion)
 		}
 	}
-	scenario, err := mergeScenarios(reports)
-	if err != nil {
-		return nil, err
+	mixed := len(reports[0].Workloads) > 0
+	var scenario json.RawMessage
+	var err error
+	if !mixed {
+		// A mixed run's scenario is its workloads': merged with them, below.
+		if scenario, err = mergeScenarios(reports); err != nil {
+			return nil, err
+		}
 	}
 	first := reports[0]
 	out := &Report{
@@ -279,6 +284,43 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	if out.Intervals, err = mergeIntervals(intervals); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
+	}
+	if mixed {
+		for i, r := range reports {
+			if len(r.Workloads) == 0 {
+				return nil, fmt.Errorf("merge: report %d (run %s) is not of a mixed run, report 1 is", i+1, r.RunID)
+			}
+		}
+		if out.Workloads, err = mergeWorkloads(reports); err != nil {
+			return nil, err
+		}
+		if out.Scenario, err = workloadScenario(out.Workloads); err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// mergeWorkloads merges mixed runs' workloads by name (each name's reports as Merge
+// merges segments), in the order the names first appear.
+func mergeWorkloads(reports []*Report) ([]Workload, error) {
+	var names []string
+	by := map[string][]*Report{}
+	for _, r := range reports {
+		for _, w := range r.Workloads {
+			if _, ok := by[w.Name]; !ok {
+				names = append(names, w.Name)
+			}
+			by[w.Name] = append(by[w.Name], w.Report)
+		}
+	}
+	var out []Workload
+	for _, n := range names {
+		m, err := Merge(by[n]...)
+		if err != nil {
+			return nil, fmt.Errorf("merge: workload %s: %w", n, err)
+		}
+		out = append(out, Workload{Name: n, Report: m})
 	}
 	return out, nil
 }

@@ -33,6 +33,7 @@ type Report struct {
 	Intervals     []Interval           `json:"intervals"`
 	Generator     Generator            `json:"generator"`
 	Thresholds    []Verdict            `json:"thresholds,omitempty"` // one per --threshold, in the order given
+	Workloads     []Workload           `json:"workloads,omitempty"`  // a mixed run's workloads (Combine); the fields above are their total
 }
 
 // Tool names the program that wrote a report. A plain value, safe for concurrent reads.

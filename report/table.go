@@ -53,8 +53,35 @@ func (r *Report) WriteTables(w io.Writer) error {
 	if t := r.Target.Server.Text(); t != "" {
 		fmt.Fprintf(&b, "Server:    %s\n", t) // made of numbers and cell()s
 	}
+	if err := r.writeWorkloads(&b); err != nil {
+		return err
+	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeWorkloads writes each workload of a mixed run under its name: its
+// operations, messages and failures, and its load line.
+func (r *Report) writeWorkloads(b *bytes.Buffer) error {
+	for _, wl := range r.Workloads {
+		w := wl.Report
+		fmt.Fprintf(b, "\nWorkload %s (%s)\n", cell(wl.Name), cell(scenarioName(w)))
+		if err := w.writeOperations(b); err != nil {
+			return err
+		}
+		if w.Messages != (Messages{}) {
+			if err := w.writeMessages(b); err != nil {
+				return err
+			}
+		}
+		if len(w.Failures) > 0 {
+			if err := w.writeFailures(b); err != nil {
+				return err
+			}
+		}
+		w.writeLoad(b)
+	}
+	return nil
 }
 
 // newTable returns an ASCII table with the given headers and alignments (one per

@@ -14,12 +14,14 @@ import (
 // Threshold is one pass/fail criterion on a run (--threshold, the scenario file's
 // thresholds), parsed by ParseThreshold from
 //
-//	METRIC OP VALUE[UNIT] [for N intervals] [abort]
+//	[WORKLOAD:]METRIC OP VALUE[UNIT] [for N intervals] [abort]
 //
-// such as "delivery.p99 < 250ms", "messages.lost == 0", "failures.rate < 0.1%" or
-// "send.p99 <= 1s for 3 intervals abort". It is a plain value, safe for concurrent use.
+// such as "delivery.p99 < 250ms", "messages.lost == 0", "failures.rate < 0.1%",
+// "send.p99 <= 1s for 3 intervals abort" or, in a mixed run, "posts:delivery.p99 <
+// 250ms" (that workload's figures only). It is a plain value, safe for concurrent use.
 type Threshold struct {
 	Expr         string  // the text as given (trimmed)
+	Workload     string  // "" = the whole run; else the mixed run's workload of that name
 	Metric       string  // "delivery.p99", "messages.lost", "failures.rate", ... (p99.9 is written p999)
 	Op           string  // <, <=, >, >=, == or !=
 	Value        float64 // as written, in Unit
@@ -192,6 +194,12 @@ func parseThreshold(s string) (Threshold, error) {
 	case strings.ContainsAny(value, "<>=!"):
 		return t, errors.New("more than one comparison: " + thresholdGrammar)
 	}
+	if w, m, ok := strings.Cut(metric, ":"); ok {
+		if !workloadName.MatchString(w) {
+			return t, fmt.Errorf("workload %q: want a workload name (letters, digits, - and _) before the metric, such as posts:delivery.p99", w)
+		}
+		t.Workload, metric = w, m
+	}
 	kind, name, err := kindOf(metric)
 	if err != nil {
 		return t, err
@@ -252,9 +260,16 @@ func checkUnit(t Threshold, kind metricKind) error {
 	return nil
 }
 
-// String returns t in its canonical form: "delivery.p99 < 250ms for 3 intervals abort".
+// workloadName is what a threshold's workload prefix may be.
+var workloadName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// String returns t in its canonical form: "delivery.p99 < 250ms for 3 intervals abort"
+// ("posts:delivery.p99 < 250ms" for a workload's).
 func (t Threshold) String() string {
 	s := t.Metric + " " + t.Op + " " + strconv.FormatFloat(t.Value, 'f', -1, 64) + t.Unit
+	if t.Workload != "" {
+		s = t.Workload + ":" + s
+	}
 	if t.ForIntervals > 0 {
 		s += fmt.Sprintf(" for %d intervals", t.ForIntervals)
 	}
@@ -450,6 +465,17 @@ func (t Threshold) observe(s observable) (v float64, ok bool, why string) {
 // concurrent use.
 func (t Threshold) Check(r *Report) Verdict {
 	v := Verdict{Threshold: t.Expr, Observed: "-"}
+	if t.Workload != "" {
+		// A workload's threshold is judged on that workload's own report.
+		w := r.WorkloadNamed(t.Workload)
+		if w == nil {
+			v.Detail = "the report has no workload " + t.Workload + ": nothing to check"
+			return v
+		}
+		sub := t
+		sub.Workload = ""
+		return sub.Check(w)
+	}
 	if t.ForIntervals == 0 {
 		x, ok, why := t.observe(runObservable(r))
 		if !ok {
@@ -556,7 +582,9 @@ type Watch struct {
 func NewWatch(ts []Threshold) *Watch {
 	w := &Watch{}
 	for _, t := range ts {
-		if !t.Abort {
+		if !t.Abort || t.Workload != "" {
+			// A workload's thresholds are judged at the end, on its own report: the
+			// intervals a Watch is fed are the run's.
 			continue
 		}
 		w.ts = append(w.ts, t)

@@ -128,6 +128,12 @@ func load(name string, data []byte, c *Config) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadNode(name, root, c, nil)
+}
+
+// loadNode applies the settings of the mapping root onto c, as Load does, leaving
+// out the keys skip names (a mixed file's own keys).
+func loadNode(name string, root *yaml.Node, c *Config, skip map[string]bool) (map[string]bool, error) {
 	next := *c
 	set := map[string]bool{}
 	lines := map[string]int{}
@@ -141,6 +147,9 @@ func load(name string, data []byte, c *Config) (map[string]bool, error) {
 			return nil, fmt.Errorf("%s:%d: duplicate key %q (first on line %d)", name, k.Line, key, first)
 		}
 		lines[key] = k.Line
+		if skip[key] {
+			continue
+		}
 		if err := next.setNode(key, v); err != nil {
 			var le *lineError
 			switch {

@@ -187,6 +187,12 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 }
 
 func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
+	if mix, ok, err := loadMix(args); ok || err != nil { // a file with workloads (mix.go)
+		if err != nil {
+			return err
+		}
+		return runMix(cmd, e, f, mix)
+	}
 	ctx := cmd.Context()
 	cfg, err := f.config(cmd.Flags(), args)
 	if err != nil {

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/report"
+	"github.com/chatload/chatload/scenarios"
+	"github.com/chatload/chatload/server"
+)
+
+// runMix runs a mixed run (a scenario file with workloads, or a profile): the
+// run's scenario flags apply to every workload after the file, --threshold adds to
+// the mix's thresholds; one driver and (without --target) one embedded server with
+// every workload's users and rooms serve them all. Its exit statuses are run's.
+func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
+	ctx := cmd.Context()
+	fl := cmd.Flags()
+	if fl.Changed("scenario") {
+		return usageErr("--scenario: a mixed run names a scenario per workload (in its file)")
+	}
+	if fl.Changed("checkpoint") || fl.Changed("hlog") || fl.Changed("metrics-addr") {
+		return usageErr("--checkpoint, --hlog and --metrics-addr: not available for a mixed run yet")
+	}
+	set := mixFlagSettings(fl, f)
+	faults, err := f.faults.Faults()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	for i := range mix.Workloads {
+		w := &mix.Workloads[i]
+		if err := w.Config.Apply(set); err != nil {
+			return usageErr("workload %s: %v", w.Name, err)
+		}
+		if w.Config.Transport == "" {
+			w.Config.Transport = "udp"
+			if p, ok := protocolNamed(w.Config.Protocol); ok {
+				w.Config.Transport = p.Transports[0]
+			}
+		}
+		if err := w.Config.CheckProtocol(protocolList()); err != nil {
+			return usageErr("workload %s: %v", w.Name, err)
+		}
+	}
+	if err := mix.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	var ts []report.Threshold
+	for _, s := range append(mix.Thresholds, f.thresholds...) {
+		t, err := report.ParseThreshold(s)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		if t.Workload != "" && !mixHas(mix, t.Workload) {
+			return usageErr("threshold %q: no workload %s in this run", s, t.Workload)
+		}
+		ts = append(ts, t)
+	}
+	first := mix.Workloads[0].Config
+	if faults.Enabled() && first.Target != "" {
+		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
+	}
+	var users []scenarios.User
+	switch {
+	case first.UsersFile != "":
+		if users, err = readUsers(first.UsersFile); err != nil {
+			return err
+		}
+		if len(users) < mix.Users() {
+			return usageErr("the users file %s has %d users; the workloads take %d", first.UsersFile, len(users), mix.Users())
+		}
+	case first.Target != "":
+		return usageErr("--users-file is required with --target (the accounts to log on)")
+	default:
+		users = server.GeneratedUsers(mix.Users(), first.Domain)
+	}
+	if err := f.tls.validate(first.Transport, first.Target); err != nil {
+		return err
+	}
+	target := first.Target
+	embedded := target == ""
+	var tlsConf *tls.Config
+	if embedded {
+		srv, err := server.New(server.Config{Domain: first.Domain, Listen: []string{first.Transport + ":127.0.0.1:0"},
+			Users: users, Generated: true, Rooms: mix.Rooms(), Faults: faults})
+		if err != nil {
+			return usageErr("embedded server: %v", err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("embedded server: %w", err)}
+		}
+		defer srv.Close()
+		target = srv.Addrs()[0].Addr
+		if tlsConf, err = embeddedTLS(first.Transport, srv.CertificatePEM()); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	} else if target, err = resolveTarget(ctx, e, target, first.Transport); err != nil {
+		return usageErr("%v", err)
+	} else if tlsConf, err = f.tls.config(e, first.Transport, first.Target); err != nil {
+		return err
+	}
+	self, _ := buildVersions()
+	drv, err := drivers[first.Protocol](driverOptions{target: target, transport: first.Transport, tls: tlsConf,
+		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self})
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer drv.Close()
+	if mix.Note != "" {
+		fmt.Fprintln(e.stderr, mix.Note)
+	}
+	ws := make([]engine.Workload, len(mix.Workloads))
+	for i, w := range mix.Workloads {
+		ws[i] = engine.Workload{Name: w.Name, Start: w.Start,
+			Run: engine.RunConfig{Scenario: w.Config, Users: users[w.First : w.First+w.Count], Interval: f.iv.every}}
+		if !f.quiet {
+			fmt.Fprintf(e.stderr, "workload %s: %s\n", w.Name, w.Config)
+		}
+	}
+	procs := startProcs(f.procs, e.getenv)
+	rep, runErr := engine.RunMix(ctx, drv, newRunID(), ws)
+	procsNote := procs.stopProcs()
+	if rep == nil {
+		return &exitError{code: 1, err: runErr}
+	}
+	if procsNote != "" {
+		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
+	}
+	rep.Tool = report.Tool{Name: "chatload", Version: self}
+	rep.Target = report.Target{Address: target, Protocol: first.Protocol, Transport: first.Transport, Embedded: embedded}
+	var failed []report.Verdict
+	for _, t := range ts {
+		v := t.Check(rep)
+		rep.Thresholds = append(rep.Thresholds, v)
+		if !v.Pass {
+			failed = append(failed, v)
+		}
+	}
+	if err := rep.WriteTables(e.stdout); err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := writeReport(f.out, rep); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		fmt.Fprintf(e.stderr, "report written to %s\n", f.out)
+	}
+	switch {
+	case runErr != nil:
+		return &exitError{code: 1, err: runErr}
+	case rep.EndReason == engine.EndInterrupted:
+		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
+	}
+	return thresholdsFailed(e.stderr, failed, len(ts))
+}
+
+// mixFlagSettings are the scenario flags the user set, as Config.Apply takes them
+// (--threshold apart: it adds to the mix's thresholds).
+func mixFlagSettings(fl *pflag.FlagSet, f runFlags) map[string]string {
+	set := map[string]string{}
+	fl.Visit(func(p *pflag.Flag) {
+		if _, ok := f.settings[p.Name]; (ok && p.Name != "scenario") || p.Name == "no-register" {
+			set[p.Name] = p.Value.String()
+		}
+	})
+	return set
+}
+
+func mixHas(m scenarios.Mix, name string) bool {
+	for _, w := range m.Workloads {
+		if w.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// loadMix reads the scenario file of args when it is a mixed one (ok); a file that
+// is not is left to the one-scenario path.
+func loadMix(args []string) (mix scenarios.Mix, ok bool, err error) {
+	if len(args) != 1 {
+		return mix, false, nil
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil || !scenarios.IsMix(args[0], data) {
+		return mix, false, nil // the one-scenario path reports a read error
+	}
+	if mix, err = scenarios.LoadMix(args[0], data); err != nil {
+		return mix, true, usageErr("%v", err)
+	}
+	return mix, true, nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chatload/chatload/report"
+)
+
+// TestRunMixFile: `chatload run FILE` with workloads runs them at once against the
+// embedded server: the tables have a section per workload, the JSON report the
+// workloads with their own figures, and a threshold naming a workload is judged on
+// it (a failing one exits 3).
+func TestRunMixFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mix.yaml")
+	if err := os.WriteFile(file, []byte(`duration: 1s
+thresholds: [messages.lost == 0, idle:messages.delivered > 0]
+workloads:
+  - {name: posts, scenario: steady, pairs: 2, rate: 20/s}
+  - {name: idle, scenario: lurker, rooms: 1, room-size: 4, rate: 5/s, start: 200ms}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "r.json")
+	code, stdout, stderr := runCLI(t, nil, "run", file, "--quiet", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	for _, w := range []string{"Workload posts (steady)", "Workload idle (lurker)", "idle:messages.delivered > 0"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("tables lack %q:\n%s", w, stdout)
+		}
+	}
+	fh, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	rep, err := report.ReadReport(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, i := rep.WorkloadNamed("posts"), rep.WorkloadNamed("idle")
+	if p == nil || i == nil {
+		t.Fatalf("report workloads %v; want posts and idle", rep.Workloads)
+	}
+	if p.Messages.Sent != 20 || i.Messages.Sent != 5 || i.Messages.Delivered != 15 || rep.Messages.Sent != 25 {
+		t.Errorf("sent posts %d, idle %d (delivered %d), total %d; want 20, 5 (15), 25",
+			p.Messages.Sent, i.Messages.Sent, i.Messages.Delivered, rep.Messages.Sent)
+	}
+	// A threshold on a workload that fails exits 3; one naming no workload is a usage error.
+	code, _, stderr = runCLI(t, nil, "run", file, "--quiet", "--threshold", "posts:messages.sent > 1000")
+	if code != 3 || !strings.Contains(stderr, "posts:messages.sent > 1000") {
+		t.Errorf("failing workload threshold: exit %d, stderr %q; want 3 naming it", code, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "run", file, "--quiet", "--threshold", "nope:messages.sent > 1")
+	if code != 2 || !strings.Contains(stderr, "no workload nope") {
+		t.Errorf("threshold on an unknown workload: exit %d, stderr %q; want 2", code, stderr)
+	}
+}

@@ -1,0 +1,70 @@
+package scenarios
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLoadMix: a mixed file's workloads get the top level's settings under their
+// own, rooms and users of their own, and the thresholds of both levels.
+func TestLoadMix(t *testing.T) {
+	data, err := os.ReadFile("testdata/mix/two.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsMix("two.yaml", data) {
+		t.Fatal("IsMix = false; want true")
+	}
+	m, err := LoadMix("two.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Workloads) != 2 {
+		t.Fatalf("%d workloads; want 2", len(m.Workloads))
+	}
+	p, i := m.Workloads[0], m.Workloads[1]
+	if p.Name != "posts" || p.Config.Scenario != Steady || p.Config.Duration != 20*time.Second || p.Config.Rate != 20 || p.Start != 0 {
+		t.Errorf("posts = %+v; want steady at 20/s for the top level's 20s", p)
+	}
+	if i.Name != "idle" || i.Config.Scenario != Lurker || i.Config.RoomSize != 5 || i.Start != 5*time.Second {
+		t.Errorf("idle = %+v; want lurker rooms of 5 starting at 5s", i)
+	}
+	// posts: 3 pairs, a room each (room001-003); idle: 2 rooms after them.
+	if got, want := RoomURIs(i.Config), []string{"sip:room004@conf.example.test", "sip:room005@conf.example.test"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("idle rooms %v; want %v", got, want)
+	}
+	if p.First != 0 || p.Count != 6 || i.First != 6 || i.Count != 10 || m.Users() != 16 || m.Rooms() != 5 {
+		t.Errorf("users %d+%d, %d+%d (%d), rooms %d; want 0+6, 6+10 (16), 5", p.First, p.Count, i.First, i.Count, m.Users(), m.Rooms())
+	}
+	if want := []string{"messages.lost == 0", "posts:delivery.p99 < 250ms"}; !reflect.DeepEqual(m.Thresholds, want) {
+		t.Errorf("thresholds %q; want %q", m.Thresholds, want)
+	}
+	if p.Config.Transport != "" {
+		t.Errorf("transport %q; want it left to the protocol's default", p.Config.Transport)
+	}
+}
+
+// TestLoadMixErrors: bad mixed files are refused naming file:line and the workload.
+func TestLoadMixErrors(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"workloads: []", "m.yaml:1: workloads: want a list"},
+		{"workloads:\n  - {scenario: steady}", "m.yaml:2: workload without a name"},
+		{"workloads:\n  - {name: a}\n  - {name: a}", "m.yaml:3: name \"a\": a workload of that name is on line 2"},
+		{"workloads:\n  - {name: Bad Name}", "m.yaml:2: name \"Bad Name\""},
+		{"workloads:\n  - {name: a, start: soon}", "start \"soon\""},
+		{"workloads:\n  - {name: a, scenario: nope}", "workload a: --scenario \"nope\": unknown scenario"},
+		{"workloads:\n  - {name: a, pairs: -1}", "m.yaml:2: pairs"},
+		{"workloads:\n  - {name: a, scenario: fanout, room-size: 1}", "workload a: --room-size 1"},
+		{"workloads:\n  - {name: a}\n  - {name: b, protocol: xccos}", "workload b: protocol xccos differs"},
+		{"rate: fast\nworkloads:\n  - {name: a}", "m.yaml:1: rate"},
+	}
+	for _, c := range cases {
+		_, err := LoadMix("m.yaml", []byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v; want containing %q", c.yaml, err, c.want)
+		}
+	}
+}

@@ -161,6 +161,8 @@ func (c Config) need() int {
 	switch {
 	case k.Pairs:
 		return 2 * c.Pairs
+	case k.RoomSize && k.Shared && c.Users > 0:
+		return max(c.Users, c.RoomSize) // members shared between rooms: Users of them
 	case k.RoomSize:
 		return c.roomCount() * c.RoomSize
 	}

@@ -49,6 +49,7 @@ func table() []Unit {
 		message{},
 		history{},
 		lurker{},
+		rooms{},
 	}
 }
 
@@ -100,6 +101,10 @@ type Uses struct {
 	// PerOp: users log on and off within each operation (login, pair-cycle), not
 	// for the whole run.
 	PerOp bool
+	// Shared: with RoomSize, users may be members of several rooms: Users, when
+	// set, is how many users share the rooms' rooms*room-size places (at least
+	// room-size).
+	Shared bool
 }
 
 // SegmentBy is what a scenario's plan is sliced by for --segment.

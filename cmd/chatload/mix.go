@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,9 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 		return usageErr("--checkpoint, --hlog and --metrics-addr: not available for a mixed run yet")
 	}
 	set := mixFlagSettings(fl, f)
+	if f.profile != "" {
+		set = map[string]string{} // the profile took them (profileMix)
+	}
 	faults, err := f.faults.Faults()
 	if err != nil {
 		return usageErr("%v", err)
@@ -182,9 +186,12 @@ func mixHas(m scenarios.Mix, name string) bool {
 	return false
 }
 
-// loadMix reads the scenario file of args when it is a mixed one (ok); a file that
-// is not is left to the one-scenario path.
-func loadMix(args []string) (mix scenarios.Mix, ok bool, err error) {
+// loadMix returns the mixed run args and the flags ask for (ok): --profile, or a
+// scenario file with workloads. Anything else is left to the one-scenario path.
+func loadMix(cmd *cobra.Command, f runFlags, args []string) (mix scenarios.Mix, ok bool, err error) {
+	if f.profile != "" {
+		return profileMix(cmd, f, args)
+	}
 	if len(args) != 1 {
 		return mix, false, nil
 	}
@@ -194,6 +201,39 @@ func loadMix(args []string) (mix scenarios.Mix, ok bool, err error) {
 	}
 	if mix, err = scenarios.LoadMix(args[0], data); err != nil {
 		return mix, true, usageErr("%v", err)
+	}
+	return mix, true, nil
+}
+
+// profileMix is the mix of --profile for --users N, over the common settings of the
+// other flags (target, protocol, duration, ...).
+func profileMix(cmd *cobra.Command, f runFlags, args []string) (scenarios.Mix, bool, error) {
+	fl := cmd.Flags()
+	switch {
+	case len(args) > 0:
+		return scenarios.Mix{}, true, usageErr("--profile %s: give the profile or a scenario file, not both", f.profile)
+	case !fl.Changed("users"):
+		return scenarios.Mix{}, true, usageErr("--profile %s: give the population with --users N", f.profile)
+	}
+	base, err := scenarios.Default(scenarios.Steady)
+	if err != nil {
+		return scenarios.Mix{}, true, err
+	}
+	base.Transport = "" // the protocol's default unless --transport
+	set := mixFlagSettings(fl, f)
+	users, err := strconv.Atoi(strings.TrimSpace(set["users"]))
+	if err != nil {
+		return scenarios.Mix{}, true, usageErr("--users %q: want a whole number", set["users"])
+	}
+	for _, k := range []string{"users", "pairs", "rooms", "room-size", "rate", "ramp", "concurrency", "iterations", "think-time", "to", "no-register", "history"} {
+		delete(set, k) // the profile's own
+	}
+	if err := base.Apply(set); err != nil {
+		return scenarios.Mix{}, true, usageErr("%v", err)
+	}
+	mix, err := scenarios.Profile(f.profile, users, base)
+	if err != nil {
+		return scenarios.Mix{}, true, usageErr("%v", err)
 	}
 	return mix, true, nil
 }

@@ -61,3 +61,31 @@ workloads:
 		t.Errorf("threshold on an unknown workload: exit %d, stderr %q; want 2", code, stderr)
 	}
 }
+
+// TestRunProfile: `chatload run --profile lync-pchat --users N` runs the scaled
+// Persistent Chat model against the embedded server: a table section per workload
+// (room sizes, joins, sign-ins), nothing lost.
+func TestRunProfile(t *testing.T) {
+	code, stdout, stderr := runCLI(t, nil, "run", "--profile", "lync-pchat", "--users", "20", "--duration", "1s",
+		"--threshold", "messages.lost == 0", "--threshold", "large:messages.delivered >= 19")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, stderr, stdout)
+	}
+	for _, w := range []string{"Workload small (rooms)", "Workload medium (rooms)", "Workload large (rooms)", "Workload join (churn)", "Workload sign-in (login)"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("tables lack %q", w)
+		}
+	}
+	if !strings.Contains(stderr, "profile lync-pchat for 20 users") {
+		t.Errorf("stderr %q; want the profile's scaling said", stderr)
+	}
+	for _, bad := range [][]string{
+		{"run", "--profile", "lync-pchat"},
+		{"run", "--profile", "nope", "--users", "10"},
+		{"run", "--profile", "lync-pchat", "--users", "10", "--scenario", "steady"},
+	} {
+		if code, _, _ := runCLI(t, nil, bad...); code != 2 {
+			t.Errorf("%v: exit %d; want 2", bad, code)
+		}
+	}
+}

@@ -61,6 +61,7 @@ type runFlags struct {
 	tls        tlsFlags
 	iv         intervalFlags // --interval, --checkpoint, --hlog, --metrics-addr (intervals.go)
 	thresholds []string      // --threshold, repeatable (thresholds.go)
+	profile    string        // --profile: a built-in population (mix.go)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -114,6 +115,8 @@ or scenario error, 3 a threshold failed (or aborted the run).`,
 	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
 	fl.IntVar(&f.procs, "procs", 0, "GOMAXPROCS of the generator: 0 sizes it to the load (1 P, more when busy; the GOMAXPROCS environment variable, when set, is kept), N pins it")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
+	fl.StringVar(&f.profile, "profile", "", "a built-in population run with --users N: "+strings.Join(scenarios.Profiles(), ", ")+
+		" (Lync Server 2013 Persistent Chat's capacity model scaled to N users: rooms of 30, 150 and 16,000, joins, sign-ins and posts at once)")
 	addFaultFlags(cmd, &f.faults)
 	addTLSFlags(cmd, &f.tls)
 	addIntervalFlags(cmd, &f.iv)
@@ -187,7 +190,7 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 }
 
 func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
-	if mix, ok, err := loadMix(args); ok || err != nil { // a file with workloads (mix.go)
+	if mix, ok, err := loadMix(cmd, f, args); ok || err != nil { // --profile, or a file with workloads (mix.go)
 		if err != nil {
 			return err
 		}

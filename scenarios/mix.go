@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -23,6 +24,20 @@ type Mix struct {
 	Thresholds []string
 	// Note says how the mix was made (a profile's scaling), for people; "" for a file.
 	Note string
+	// UsersFile is the population's users file ("" = generated users): the
+	// workloads take their slices of it, so it is the mix's, not a workload's.
+	UsersFile string
+}
+
+// HoistUsersFile moves a users file set on the workloads (by a layer of settings)
+// to the mix: a workload's users are its slice of the file.
+func (m *Mix) HoistUsersFile() {
+	for i := range m.Workloads {
+		c := &m.Workloads[i].Config
+		if c.UsersFile != "" {
+			m.UsersFile, c.UsersFile = c.UsersFile, ""
+		}
+	}
 }
 
 // Workload is one workload of a Mix: its name, its start after the run's start, its
@@ -177,6 +192,10 @@ func LoadMix(name string, data []byte) (Mix, error) {
 		w.Config = c
 		mix.Workloads = append(mix.Workloads, w)
 	}
+	mix.HoistUsersFile()
+	if mix.UsersFile != "" && !filepath.IsAbs(mix.UsersFile) {
+		mix.UsersFile = filepath.Join(filepath.Dir(name), mix.UsersFile)
+	}
 	if err := mix.Validate(); err != nil {
 		return Mix{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -200,8 +219,7 @@ func place(c *Config, next *int) {
 
 // Validate checks every workload's configuration (Config.Validate, with a Transport
 // still "" taken as udp), that the workloads share what one driver and one server
-// serve (target, protocol, transport, domain, users file), and that their names
-// are unique.
+// serve (target, protocol, transport, domain), and that their names are unique.
 func (m Mix) Validate() error {
 	if len(m.Workloads) == 0 {
 		return errors.New("no workloads")
@@ -227,8 +245,8 @@ func (m Mix) Validate() error {
 			return fmt.Errorf("workload %s: protocol %s differs from workload %s's %s: a mixed run speaks one protocol", w.Name, c.Protocol, m.Workloads[0].Name, first.Protocol)
 		case c.Transport != first.Transport:
 			return fmt.Errorf("workload %s: transport %s differs from workload %s's %s", w.Name, c.Transport, m.Workloads[0].Name, first.Transport)
-		case c.Domain != first.Domain || c.UsersFile != first.UsersFile:
-			return fmt.Errorf("workload %s: domain and users file must be the same in every workload", w.Name)
+		case c.Domain != first.Domain:
+			return fmt.Errorf("workload %s: domain %s differs from workload %s's %s", w.Name, c.Domain, m.Workloads[0].Name, first.Domain)
 		}
 	}
 	return nil

@@ -68,3 +68,15 @@ func TestLoadMixErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadMixUsersFile: a users file is the mix's population, not a workload's: a
+// workload may still say how many users it takes, and a relative path is the file's.
+func TestLoadMixUsersFile(t *testing.T) {
+	m, err := LoadMix("dir/m.yaml", []byte("users-file: users.csv\nworkloads:\n  - {name: a, scenario: rooms, rooms: 4, room-size: 5, users: 10}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.UsersFile != "dir/users.csv" || m.Workloads[0].Config.UsersFile != "" || m.Workloads[0].Count != 10 {
+		t.Errorf("users file %q (workload's %q), count %d; want dir/users.csv on the mix, 10 users", m.UsersFile, m.Workloads[0].Config.UsersFile, m.Workloads[0].Count)
+	}
+}

@@ -64,14 +64,14 @@ func Profile(name string, users int, base Config) (Mix, error) {
 	f := float64(users) / pchatPool
 	rate := func(r float64) Rate { return Rate(math.Max(r*f, pchatMinRate)) }
 	count := func(n int) int { return max(1, int(math.Round(float64(n)*f))) }
-	var mix Mix
+	mix := Mix{UsersFile: base.UsersFile}
 	nextUser, nextRoom := 0, 0
 	add := func(name, scenario string, edit func(c *Config)) error {
 		c, err := Default(scenario)
 		if err != nil {
 			return err
 		}
-		c.Target, c.Protocol, c.Transport, c.Domain, c.UsersFile = base.Target, base.Protocol, base.Transport, base.Domain, base.UsersFile
+		c.Target, c.Protocol, c.Transport, c.Domain = base.Target, base.Protocol, base.Transport, base.Domain
 		c.Duration, c.Timeout, c.DeliveryTimeout, c.MessageSize = base.Duration, base.Timeout, base.DeliveryTimeout, base.MessageSize
 		c.LogonParallel, c.Seed = base.LogonParallel, base.Seed
 		c.Iterations, c.Concurrency = 0, 0

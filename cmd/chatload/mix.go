@@ -43,6 +43,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 		if err := w.Config.Apply(set); err != nil {
 			return usageErr("workload %s: %v", w.Name, err)
 		}
+		mix.HoistUsersFile()
 		if w.Config.Transport == "" {
 			w.Config.Transport = "udp"
 			if p, ok := protocolNamed(w.Config.Protocol); ok {
@@ -73,12 +74,12 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	}
 	var users []scenarios.User
 	switch {
-	case first.UsersFile != "":
-		if users, err = readUsers(first.UsersFile); err != nil {
+	case mix.UsersFile != "":
+		if users, err = readUsers(mix.UsersFile); err != nil {
 			return err
 		}
 		if len(users) < mix.Users() {
-			return usageErr("the users file %s has %d users; the workloads take %d", first.UsersFile, len(users), mix.Users())
+			return usageErr("the users file %s has %d users; the workloads take %d", mix.UsersFile, len(users), mix.Users())
 		}
 	case first.Target != "":
 		return usageErr("--users-file is required with --target (the accounts to log on)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,34 @@ func TestRunProfile(t *testing.T) {
 		if code, _, _ := runCLI(t, nil, bad...); code != 2 {
 			t.Errorf("%v: exit %d; want 2", bad, code)
 		}
+	}
+}
+
+// TestRunProfileKamailio: the lync-pchat profile against a real Kamailio imc
+// (CHATLOAD_KAMAILIO, as .ci/run starts it) completes with nothing lost. For 10
+// users it takes 50 accounts (user0001..0050) and 7 rooms (room001..007).
+func TestRunProfileKamailio(t *testing.T) {
+	addr := os.Getenv("CHATLOAD_KAMAILIO")
+	if addr == "" {
+		t.Skip("set CHATLOAD_KAMAILIO=127.0.0.1:5090 after scripts/kamailio/start.sh to run against Kamailio")
+	}
+	users := filepath.Join(t.TempDir(), "users.csv")
+	var b strings.Builder
+	b.WriteString("uri,username,password\n")
+	for i := 1; i <= 50; i++ {
+		fmt.Fprintf(&b, "sip:user%04d@example.test,,pass%04d\n", i, i)
+	}
+	if err := os.WriteFile(users, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, stderr := runCLI(t, nil, "run", "--profile", "lync-pchat", "--users", "10", "--duration", "5s",
+		"--target", addr, "--users-file", users, "--quiet", "--out", out, "--threshold", "messages.lost == 0")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep := readReportFile(t, out)
+	if len(rep.Workloads) != 5 || rep.Messages.Sent < 3 || rep.Messages.Delivered != rep.Messages.ExpectedDeliveries || rep.Messages.Lost != 0 {
+		t.Errorf("workloads %d, messages %+v; want 5 workloads, every post of the 3 room sizes delivered", len(rep.Workloads), rep.Messages)
 	}
 }

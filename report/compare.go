@@ -197,7 +197,11 @@ var compareIgnored = []string{"duration", "seed", "target", "thresholds"}
 // target and thresholds are refused (ErrScenarioMismatch) unless Force. It is safe for
 // concurrent use.
 func Compare(base, cur *Report, o CompareOptions) (*Comparison, error) {
-	if !o.Force {
+	if !o.Force && (len(base.Workloads) > 0 || len(cur.Workloads) > 0) {
+		if err := sameWorkloads(base, cur); err != nil {
+			return nil, err
+		}
+	} else if !o.Force {
 		a, err := scenarioFields(base.Scenario)
 		if err != nil {
 			return nil, fmt.Errorf("BASE: %w", err)
@@ -280,8 +284,54 @@ func Compare(base, cur *Report, o CompareOptions) (*Comparison, error) {
 	row := CompareRow{Metric: "load achieved rate", Unit: "/s", Base: ptr(base.Load.AchievedRate), New: ptr(cur.Load.AchievedRate)}
 	l, gated := lim["rate"]
 	c.judge(&row, l, gated && !l.Off, true, -1)
+	// A mixed run's workloads, each compared as a run of its own, its rows named
+	// "WORKLOAD: METRIC" after the totals'.
+	for _, bw := range base.Workloads {
+		cw := cur.WorkloadNamed(bw.Name)
+		if cw == nil {
+			continue
+		}
+		so := o
+		so.Force = true // checked above
+		sub, err := Compare(bw.Report, cw, so)
+		if err != nil {
+			return nil, fmt.Errorf("workload %s: %w", bw.Name, err)
+		}
+		for _, r := range sub.Rows {
+			r.Metric = bw.Name + ": " + r.Metric
+			c.Rows = append(c.Rows, r)
+		}
+		c.Regressions += sub.Regressions
+		c.Gated += sub.Gated
+	}
 	c.Regressed = c.Regressions > 0
 	return c, nil
+}
+
+// sameWorkloads checks that two mixed runs have the same workloads (by name) of the
+// same scenarios, but for the settings compareIgnored lists.
+func sameWorkloads(base, cur *Report) error {
+	if len(base.Workloads) != len(cur.Workloads) {
+		return fmt.Errorf("%w: %d workloads in BASE and %d in NEW", ErrScenarioMismatch, len(base.Workloads), len(cur.Workloads))
+	}
+	for _, bw := range base.Workloads {
+		cw := cur.WorkloadNamed(bw.Name)
+		if cw == nil {
+			return fmt.Errorf("%w: workload %s is in BASE, not in NEW", ErrScenarioMismatch, bw.Name)
+		}
+		a, err := scenarioFields(bw.Report.Scenario)
+		if err != nil {
+			return fmt.Errorf("BASE workload %s: %w", bw.Name, err)
+		}
+		b, err := scenarioFields(cw.Scenario)
+		if err != nil {
+			return fmt.Errorf("NEW workload %s: %w", bw.Name, err)
+		}
+		if k, x, y, same := diffFields(a, b, compareIgnored...); !same {
+			return fmt.Errorf("%w: workload %s: %s is %s in BASE and %s in NEW", ErrScenarioMismatch, bw.Name, k, x, y)
+		}
+	}
+	return nil
 }
 
 func ptr(f float64) *float64 { return &f }

@@ -67,6 +67,40 @@ type htmlView struct {
 	Latency                template.HTML
 	Throughput             template.HTML
 	Spectrum               template.HTML
+	Workloads              []htmlWorkload // a mixed run's, side by side
+}
+
+// htmlWorkload is one workload's row in the workloads table.
+type htmlWorkload struct {
+	Name, Scenario, Ops, Errors, Sent, Delivered, Lost string
+	DeliveryP50, DeliveryP99, SendP99, Rate            string
+}
+
+// workloadRows are r's workloads' rows, in order.
+func workloadRows(r *Report) []htmlWorkload {
+	var out []htmlWorkload
+	for _, wl := range r.Workloads {
+		w := wl.Report
+		var ops, errs uint64
+		for _, o := range w.Operations {
+			ops += o.Count
+			errs += o.Errors
+		}
+		p := func(op string, pct func(Latency) float64) string {
+			o, ok := w.Operations[op]
+			if !ok || o.Count == 0 {
+				return "-"
+			}
+			return formatMS(pct(o.LatencyUS))
+		}
+		out = append(out, htmlWorkload{Name: printable(wl.Name), Scenario: printable(scenarioName(w)), Ops: u64(ops), Errors: u64(errs),
+			Sent: u64(w.Messages.Sent), Delivered: u64(w.Messages.Delivered), Lost: u64(w.Messages.Lost),
+			DeliveryP50: p("delivery", func(l Latency) float64 { return l.P50 }),
+			DeliveryP99: p("delivery", func(l Latency) float64 { return l.P99 }),
+			SendP99:     p("send", func(l Latency) float64 { return l.P99 }),
+			Rate:        formatRate(w.Load.AchievedRate)})
+	}
+	return out
 }
 
 type htmlOp struct {
@@ -100,6 +134,7 @@ func newHTMLView(r *Report) htmlView {
 		Latency:      latencyChart(r),
 		Throughput:   throughputChart(r),
 		Spectrum:     spectrumChart(r),
+		Workloads:    workloadRows(r),
 	}
 	if v.EndReason == "" {
 		v.EndReason = "unknown"

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,62 @@ func TestWorkloadTablesAndMerge(t *testing.T) {
 	}
 	if p := m.WorkloadNamed("posts"); p == nil || p.Messages.Sent != 12 || len(m.Workloads) != 2 {
 		t.Errorf("merged workloads = %+v; want posts with 12 sent, and idle", m.Workloads)
+	}
+}
+
+// TestCompareWorkloads: comparing two mixed runs compares each workload too (rows
+// "NAME: METRIC", judged with the same limits), and refuses runs whose workloads
+// differ.
+func TestCompareWorkloads(t *testing.T) {
+	mk := func(lost uint64, scen string) *Report {
+		w := &Report{SchemaVersion: SchemaVersion, Scenario: []byte(`{"scenario":"` + scen + `","duration":"10s"}`), Operations: map[string]Operation{},
+			Messages: Messages{Sent: 10, ExpectedDeliveries: 10, Delivered: 10 - lost, Lost: lost}}
+		r, err := Combine("m", []Workload{{Name: "posts", Report: w}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	c, err := Compare(mk(0, "steady"), mk(3, "steady"), CompareOptions{Limits: Limits{"lost": {Value: 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range c.Rows {
+		if r.Metric == "posts: messages lost" {
+			found = r.Verdict == "REGRESSED"
+		}
+	}
+	if !found || c.Regressions != 2 {
+		t.Errorf("rows %+v, %d regressions; want the total's and posts' lost rows regressed", c.Rows, c.Regressions)
+	}
+	if _, err := Compare(mk(0, "steady"), mk(0, "fanout"), CompareOptions{}); !errors.Is(err, ErrScenarioMismatch) {
+		t.Errorf("workloads of different scenarios: %v; want ErrScenarioMismatch", err)
+	}
+}
+
+// TestWorkloadHTML: the HTML page of a mixed run shows its workloads side by side,
+// one row each; a one-scenario run's page has no workloads section.
+func TestWorkloadHTML(t *testing.T) {
+	w := func(scen string, lost uint64) *Report {
+		return &Report{SchemaVersion: SchemaVersion, Scenario: []byte(`{"scenario":"` + scen + `"}`), Operations: map[string]Operation{},
+			Messages: Messages{Sent: 4, ExpectedDeliveries: 8, Delivered: 8 - lost, Lost: lost}}
+	}
+	r, err := Combine("m", []Workload{{Name: "posts", Report: w("steady", 0)}, {Name: "idle", Report: w("lurker", 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	i, j := strings.Index(page, `<td class="l">posts</td><td class="l">steady</td>`), strings.Index(page, `<td class="l">idle</td><td class="l">lurker</td>`)
+	if !strings.Contains(page, `id="workloads"`) || i < 0 || j < i {
+		t.Errorf("page lacks the workloads, one row each in order")
+	}
+	b.Reset()
+	if err := w("steady", 0).WriteHTML(&b); err != nil || strings.Contains(b.String(), `id="workloads"`) {
+		t.Errorf("a one-scenario page has a workloads section (err %v)", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // In-band provisioning for Lync 2013 clients (note §1.1): a SUBSCRIBE to the
@@ -20,23 +20,23 @@ func (s *Server) subscribe(req *sip.Request, tx sip.ServerTransaction, a *accoun
 		ev, _, _ = strings.Cut(h.Value(), ";")
 		ev = strings.TrimSpace(ev)
 	}
-	if !strings.EqualFold(ev, xccos.ProvisioningEvent) {
-		s.respond(req, tx, 489, "Bad Event", sip.NewHeader("Allow-Events", xccos.ProvisioningEvent))
+	if !strings.EqualFold(ev, codec.ProvisioningEvent) {
+		s.respond(req, tx, 489, "Bad Event", sip.NewHeader("Allow-Events", codec.ProvisioningEvent))
 		return
 	}
 	enabled := "true"
 	if s.pc.isDenied(a.user) {
 		enabled = "false"
 	}
-	body := xccos.ProvisioningAnswer(xccos.PChatGroup,
-		xccos.PropEnablePChat, enabled,
-		xccos.PropDefaultPChatPool, s.pc.pool,
-		xccos.PropPChatPools, s.pc.pool)
+	body := codec.ProvisioningAnswer(codec.PChatGroup,
+		codec.PropEnablePChat, enabled,
+		codec.PropDefaultPChatPool, s.pc.pool,
+		codec.PropPChatPools, s.pc.pool)
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
 	res.AppendHeader(sip.NewHeader("Server", userAgent))
 	exp := sip.ExpiresHeader(0)
 	res.AppendHeader(&exp)
-	ct := sip.ContentTypeHeader(xccos.ProvisioningType)
+	ct := sip.ContentTypeHeader(codec.ProvisioningType)
 	res.AppendHeader(&ct)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "request", req.StartLine(), "error", err)

@@ -34,7 +34,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/sipua"
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -674,7 +674,7 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 }
 
 var (
-	allowEvents = sip.NewHeader("Allow-Events", xccos.ProvisioningEvent)
+	allowEvents = sip.NewHeader("Allow-Events", codec.ProvisioningEvent)
 	msKeepAlive = sip.NewHeader("ms-keep-alive", "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300")
 )
 

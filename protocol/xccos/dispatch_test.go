@@ -47,15 +47,15 @@ func TestDispatchByName(t *testing.T) {
 // registrar's 200 lists it in Allow-Events (several headers, lists, any case).
 func TestOffersEvent(t *testing.T) {
 	res := sip.NewResponse(200, "OK")
-	if offersEvent(res, ProvisioningEvent) {
+	if offersEvent(res, codec.ProvisioningEvent) {
 		t.Error("no Allow-Events: offered")
 	}
 	res.AppendHeader(sip.NewHeader("Allow-Events", "presence, vnd-microsoft-roaming-self"))
-	if offersEvent(res, ProvisioningEvent) {
+	if offersEvent(res, codec.ProvisioningEvent) {
 		t.Error("other events: offered")
 	}
 	res.AppendHeader(sip.NewHeader("Allow-Events", "benotify, VND-Microsoft-Provisioning-V2"))
-	if !offersEvent(res, ProvisioningEvent) {
+	if !offersEvent(res, codec.ProvisioningEvent) {
 		t.Error("listed in a second Allow-Events: not offered")
 	}
 }

@@ -327,7 +327,7 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 	}
 	if expires > 0 {
 		s.mu.Lock()
-		s.provOffered = offersEvent(res, ProvisioningEvent)
+		s.provOffered = offersEvent(res, codec.ProvisioningEvent)
 		if !s.closed {
 			if s.reg != nil {
 				s.reg.Stop()

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // silentProvisioner is a registrar that offers in-band provisioning but never
@@ -30,7 +31,7 @@ func silentProvisioner(t *testing.T) (addr string, subscribes *atomic.Int32) {
 	subscribes = new(atomic.Int32)
 	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow-Events", xccos.ProvisioningEvent))
+		res.AppendHeader(sip.NewHeader("Allow-Events", codec.ProvisioningEvent))
 		tx.Respond(res)
 	})
 	srv.OnSubscribe(func(*sip.Request, sip.ServerTransaction) { subscribes.Add(1) })

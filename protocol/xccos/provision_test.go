@@ -3,7 +3,7 @@ package xccos_test
 import (
 	"testing"
 
-	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/protocol/xccos/codec"
 )
 
 // TestParseProvisioning reads the persistentChatConfiguration out of an
@@ -18,29 +18,29 @@ func TestParseProvisioning(t *testing.T) {
  <property name="PersistentChatPoolUris">sip:a@contoso.com sip:b@contoso.com</property>
  <property name="PersistentChatWebManagerUriInt">https://pool/PersistentChat/RM</property>
 </propertyEntryList></provisionGroup></provisionGroupList>`)
-	props, err := xccos.ParseProvisioning(body, xccos.PChatGroup)
+	props, err := codec.ParseProvisioning(body, codec.PChatGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := xccos.ProvisionedPool(props); got != "sip:GC-1-PersistentChatService-2@contoso.com" {
+	if got := codec.ProvisionedPool(props); got != "sip:GC-1-PersistentChatService-2@contoso.com" {
 		t.Errorf("pool %q; want the persistentChatConfiguration's default pool", got)
 	}
-	if props[xccos.PropPChatPools] != "sip:a@contoso.com sip:b@contoso.com" {
+	if props[codec.PropPChatPools] != "sip:a@contoso.com sip:b@contoso.com" {
 		t.Errorf("props %v", props)
 	}
 	props["EnablePersistentChat"] = "false"
-	if got := xccos.ProvisionedPool(props); got != "" {
+	if got := codec.ProvisionedPool(props); got != "" {
 		t.Errorf("disabled: pool %q; want none", got)
 	}
-	if p, err := xccos.ParseProvisioning([]byte(`<provisionGroupList/>`), xccos.PChatGroup); err != nil || p != nil {
+	if p, err := codec.ParseProvisioning([]byte(`<provisionGroupList/>`), codec.PChatGroup); err != nil || p != nil {
 		t.Errorf("no group: %v %v; want nil, nil", p, err)
 	}
-	if _, err := xccos.ParseProvisioning([]byte(`<provisionGroupList><provisionGroup name="persistentChatConfiguration">`), xccos.PChatGroup); err == nil {
+	if _, err := codec.ParseProvisioning([]byte(`<provisionGroupList><provisionGroup name="persistentChatConfiguration">`), codec.PChatGroup); err == nil {
 		t.Error("a truncated answer parsed")
 	}
 	// What the embedded server sends reads back.
-	ans := xccos.ProvisioningAnswer(xccos.PChatGroup, xccos.PropEnablePChat, "true", xccos.PropDefaultPChatPool, "sip:p@d")
-	if p, _ := xccos.ParseProvisioning(ans, xccos.PChatGroup); xccos.ProvisionedPool(p) != "sip:p@d" {
+	ans := codec.ProvisioningAnswer(codec.PChatGroup, codec.PropEnablePChat, "true", codec.PropDefaultPChatPool, "sip:p@d")
+	if p, _ := codec.ParseProvisioning(ans, codec.PChatGroup); codec.ProvisionedPool(p) != "sip:p@d" {
 		t.Errorf("round trip: %v", p)
 	}
 }

@@ -461,3 +461,21 @@ func (s *Server) connOf(transport, src string) *guardConn {
 	defer s.mu.Unlock()
 	return s.conns[connKey(transport, src)]
 }
+
+// spawn runs f on a goroutine the server waits for on Close, unless Close has
+// begun (false then): a request handled while the server closes must not add to
+// the WaitGroup Close is waiting on.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}

@@ -154,9 +154,7 @@ func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
 		s.log.Debug("delivery not sent", "to", t.key, "dest", b.dest, "error", err)
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	spawned := s.spawn(func() {
 		defer func() { <-s.pending }()
 		res, err := s.await(tx)
 		switch {
@@ -167,7 +165,11 @@ func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
 		default:
 			o.ok.Add(1)
 		}
-	}()
+	})
+	if !spawned { // closing
+		tx.Terminate()
+		<-s.pending
+	}
 }
 
 // transmit starts a client transaction for req towards binding b. A fresh request

@@ -360,8 +360,9 @@ func (p *pchat) invite(req *sip.Request, tx sip.ServerTransaction, a *account) {
 		p.drop(d)
 		return
 	}
-	s.wg.Add(1)
-	go p.sender(d)
+	if !s.spawn(func() { p.sender(d) }) {
+		p.drop(d) // closing
+	}
 }
 
 // recordRoute is the Record-Route URI of the 200 to req: the listening
@@ -463,7 +464,6 @@ func (p *pchat) enqueue(d *pdialog, it codec.Item) {
 // envelope, one INFO at a time.
 func (p *pchat) sender(d *pdialog) {
 	s := p.s
-	defer s.wg.Done()
 	for {
 		var items []codec.Item
 		select {

@@ -55,8 +55,7 @@ func FuzzServerInfo(f *testing.F) {
 		p.mu.Lock()
 		p.dialogs[d.callID] = d
 		p.mu.Unlock()
-		s.wg.Add(1)
-		go p.sender(d)
+		s.spawn(func() { p.sender(d) })
 		p.command(d, 1, codec.NewJoin(room))
 	}
 

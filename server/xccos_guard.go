@@ -77,10 +77,8 @@ func (p *pchat) offer(d *pdialog, it codec.Item) {
 		s := p.s
 		s.stats.slowDropped.Add(1)
 		s.diag(slog.LevelError, "xccos: member dropped, its queue is full (it does not keep up)", "user", d.user, "queued", len(d.out))
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			p.drop(d)
-		}()
+		if !s.spawn(func() { p.drop(d) }) {
+			p.drop(d) // closing: nothing to wait for
+		}
 	}
 }

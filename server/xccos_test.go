@@ -34,8 +34,7 @@ func TestPChatSessionExpiry(t *testing.T) {
 	p.mu.Lock()
 	p.dialogs[d.callID] = d
 	p.mu.Unlock()
-	s.wg.Add(1)
-	go p.sender(d)
+	s.spawn(func() { p.sender(d) })
 	select {
 	case <-d.ended:
 	case <-time.After(3 * time.Second):

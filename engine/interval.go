@@ -99,6 +99,19 @@ func (m *monitor) loop(ctx context.Context) {
 	}
 }
 
+// closeDue closes, each at its boundary, the whole intervals that ended by end
+// and that loop did not close: it stopped while behind (a late timer on a busy
+// machine), and the run's last partial interval must not swallow them.
+func (m *monitor) closeDue(end time.Time) {
+	for m.every > 0 {
+		b := m.r.runStart.Add(time.Duration(m.k+1) * m.every)
+		if b.After(end) {
+			return
+		}
+		m.close(b)
+	}
+}
+
 // swap moves *rec's content into m.iv, leaving *rec empty (spare's storage); the
 // lock is held only for the pointer swap and read, never for the merge.
 //

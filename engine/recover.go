@@ -54,6 +54,9 @@ func stateLost(err error) bool {
 type recoveryGroup struct {
 	mu      sync.Mutex
 	members map[string][]*recovering
+	// slots bounds the reconnects in flight as --logon-parallel bounds the
+	// setup's log-ons: a restarted server is not hit by every user at once.
+	slots chan struct{}
 }
 
 func (g *recoveryGroup) add(room string, s *recovering) {
@@ -113,7 +116,7 @@ type recoveringAsync struct{ *recovering }
 // setup's log-ons and joins (their failures are the setup's to report, not
 // losses to recover from). ctx is the run's.
 func (r *runner) wrapSessions(ctx context.Context) {
-	g := &recoveryGroup{members: map[string][]*recovering{}}
+	g := &recoveryGroup{members: map[string][]*recovering{}, slots: make(chan struct{}, max(1, r.c.LogonParallel))}
 	for u, s := range r.sess {
 		if s != nil {
 			r.sess[u] = r.wrapRecovering(ctx, g, int32(u), s, r.joined[u])
@@ -212,6 +215,12 @@ func (s *recovering) recover(ctx context.Context, done chan struct{}) {
 			return
 		case <-t.C:
 		}
+		select {
+		case s.g.slots <- struct{}{}:
+		case <-ctx.Done():
+			s.finish(nil, nil, wait)
+			return
+		}
 		s.mu.Lock()
 		rooms := append([]string(nil), s.rooms...)
 		s.mu.Unlock()
@@ -231,6 +240,7 @@ func (s *recovering) recover(ctx context.Context, done chan struct{}) {
 			return nil
 		}()
 		cancel()
+		<-s.g.slots
 		err = classify(err, "reconnect")
 		if ctx.Err() != nil {
 			// The run ended (or the session was closed) during the attempt: not a

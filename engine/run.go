@@ -291,6 +291,7 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	stopMon()
 	monWG.Wait()
 	ended := time.Now()
+	mon.closeDue(ended)
 	mon.close(ended)
 	return r.report(end, cpu0, mon, ended), setupErr
 }

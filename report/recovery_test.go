@@ -40,3 +40,20 @@ func TestRecoveryText(t *testing.T) {
 		t.Errorf("without reconnects: %q", got)
 	}
 }
+
+func TestServerText(t *testing.T) {
+	s := &Server{Process: ServerChild, PID: 42, CPUSeconds: 1.5, MaxRSSBytes: 20 << 20,
+		Counters: map[string]uint64{"requests.MESSAGE": 120, "requests.REGISTER": 40, "registers_ok": 20, "joins": 0,
+			"lines": 100, "copies_failed": 0, "fault_dropped": 3, "fault_stalls": 0}}
+	want := "own process (pid 42): CPU 1.50 s, max RSS 20.0 MiB; requests 160, registers_ok 20, lines 100, fault_dropped 3"
+	if got := s.Text(); got != want {
+		t.Errorf("Text() = %q; want %q", got, want)
+	}
+	in := &Server{Process: ServerInProcess, Counters: map[string]uint64{"lines": 5}}
+	if got := in.Text(); !strings.HasPrefix(got, "in the generator's process") || !strings.HasSuffix(got, "; lines 5") {
+		t.Errorf("in-process Text() = %q", got)
+	}
+	if got := (*Server)(nil).Text(); got != "" {
+		t.Errorf("nil Text() = %q", got)
+	}
+}

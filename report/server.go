@@ -27,12 +27,14 @@ const (
 	ServerInProcess = "in-process"
 )
 
-// serverHeadline are the counters the one-line text shows, when present; fault_*
-// counters follow when not zero. The JSON report has them all.
+// serverHeadline are the counters the one-line text shows when not zero, after
+// the requests received (all methods); fault_* counters follow when not zero.
+// The JSON report has them all.
 var serverHeadline = []string{"registers_ok", "joins", "lines", "copies_sent", "copies_failed", "copies_unregistered"}
 
 // Text describes the server's figures on one line: "own process (pid 123): CPU
-// 1.20 s, max RSS 20.1 MiB; lines 100, copies_sent 100, ...". s may be nil ("").
+// 1.20 s, max RSS 20.1 MiB; requests 300, lines 100, copies_sent 100, ...". s may
+// be nil ("").
 func (s *Server) Text() string {
 	if s == nil {
 		return ""
@@ -51,8 +53,17 @@ func (s *Server) Text() string {
 		b.WriteString(cell(s.Process))
 	}
 	var parts []string
+	var requests uint64
+	for k, v := range s.Counters {
+		if strings.HasPrefix(k, "requests.") {
+			requests += v
+		}
+	}
+	if requests > 0 {
+		parts = append(parts, fmt.Sprintf("requests %d", requests))
+	}
 	for _, k := range serverHeadline {
-		if v, ok := s.Counters[k]; ok {
+		if v := s.Counters[k]; v > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, v))
 		}
 	}

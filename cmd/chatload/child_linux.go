@@ -10,3 +10,7 @@ import "syscall"
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// childFilesByFD: the child's --stats and --tls-cert-out are /dev/fd/3 and 4,
+// unlinked files it inherits (Linux opens /dev/fd/N of a regular file anew).
+const childFilesByFD = true

@@ -11,3 +11,7 @@ import "syscall"
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// childFilesByFD: the child's --stats and --tls-cert-out are /dev/fd/3 and 4,
+// unlinked files it inherits (Linux opens /dev/fd/N of a regular file anew).
+const childFilesByFD = false

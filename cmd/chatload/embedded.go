@@ -87,7 +87,9 @@ type embeddedServer struct {
 	// A child process.
 	cmd     *exec.Cmd
 	stdin   *os.File      // the write end of the child's stdin: closing it stops the child
-	dir     string        // its stats and certificate files
+	dir     string        // its stats and certificate files (not childFilesByFD)
+	statsF  *os.File      // childFilesByFD: its --stats, fd 3 in the child
+	certF   *os.File      // childFilesByFD: its --tls-cert-out, fd 4 in the child
 	done    chan struct{} // closed when the child has been waited for
 	waitErr error         // its exit, valid after done
 	errTail *tailBuffer   // its stderr, when not passed through
@@ -169,13 +171,14 @@ func startInProcess(ctx context.Context, o embeddedOptions, faults server.Faults
 	return s, nil
 }
 
-// childArgs are the serve arguments of the child, its files in dir.
-func childArgs(o embeddedOptions, dir string) []string {
+// childArgs are the serve arguments of the child, its files at statsPath and
+// certPath.
+func childArgs(o embeddedOptions, statsPath, certPath string) []string {
 	args := []string{"serve", "--parent-pipe",
 		"--listen", o.Transport + ":127.0.0.1:0",
 		"--domain", o.Domain,
 		"--rooms", strconv.Itoa(o.Rooms),
-		"--stats", filepath.Join(dir, "stats.json"),
+		"--stats", statsPath,
 		"--log-level", "error",
 	}
 	if o.UsersFile != "" {
@@ -188,7 +191,7 @@ func childArgs(o embeddedOptions, dir string) []string {
 		args = append(args, "--users", strconv.Itoa(max(1, len(o.Users))))
 	}
 	if o.Transport == "tls" {
-		args = append(args, "--tls-cert-out", filepath.Join(dir, "cert.pem"))
+		args = append(args, "--tls-cert-out", certPath)
 	}
 	for _, f := range []struct{ name, v string }{
 		{"--fault-drop", o.Faults.Drop}, {"--fault-dup", o.Faults.Dup},
@@ -206,18 +209,38 @@ func startChild(ctx context.Context, e *env, o embeddedOptions) (_ *embeddedServ
 	if err != nil {
 		return nil, fmt.Errorf("this executable: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "chatload-serve-")
-	if err != nil {
-		return nil, err
+	s := &embeddedServer{done: make(chan struct{})}
+	var statsPath, certPath string
+	var extra []*os.File
+	if childFilesByFD {
+		// Its files are unlinked files it inherits (fds 3 and 4): nothing is left
+		// on disk whatever ends the generator.
+		for range 2 {
+			f, err := unlinkedTemp()
+			if err != nil {
+				s.closeFiles()
+				return nil, err
+			}
+			extra = append(extra, f)
+		}
+		s.statsF, s.certF = extra[0], extra[1]
+		statsPath, certPath = "/dev/fd/3", "/dev/fd/4"
+	} else {
+		dir, err := os.MkdirTemp("", "chatload-serve-")
+		if err != nil {
+			return nil, err
+		}
+		s.dir = dir
+		statsPath, certPath = filepath.Join(dir, "stats.json"), filepath.Join(dir, "cert.pem")
 	}
-	s := &embeddedServer{dir: dir, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.kill()
-			os.RemoveAll(dir)
+			s.closeFiles()
 		}
 	}()
-	cmd := exec.Command(exe, childArgs(o, dir)...)
+	cmd := exec.Command(exe, childArgs(o, statsPath, certPath)...)
+	cmd.ExtraFiles = extra
 	cmd.Env = append(os.Environ(), extraEnv...)
 	cmd.SysProcAttr = childSysProcAttr()
 	// Pipes of our own (os.Pipe is close-on-exec here): exec.Cmd's would make
@@ -291,7 +314,7 @@ func startChild(ctx context.Context, e *env, o embeddedOptions) (_ *embeddedServ
 		return nil, errors.New("chatload serve did not say where it listens")
 	}
 	if o.Transport == "tls" {
-		pem, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+		pem, err := s.readFile(s.certF, certPath)
 		if err != nil {
 			return nil, fmt.Errorf("its certificate: %w", err)
 		}
@@ -323,6 +346,39 @@ func (s *embeddedServer) start() error {
 		close(s.done)
 	}()
 	return <-started
+}
+
+// unlinkedTemp returns a temporary file already removed from its directory.
+func unlinkedTemp() (*os.File, error) {
+	f, err := os.CreateTemp("", "chatload-serve-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// readFile reads one of the child's files: f (childFilesByFD) or path.
+func (s *embeddedServer) readFile(f *os.File, path string) ([]byte, error) {
+	if f == nil {
+		return os.ReadFile(path)
+	}
+	return io.ReadAll(io.NewSectionReader(f, 0, 1<<26))
+}
+
+// closeFiles releases the child's files.
+func (s *embeddedServer) closeFiles() {
+	for _, f := range []*os.File{s.statsF, s.certF} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }
 
 // kill ends the child at once and waits for it (startChild's failures).
@@ -385,7 +441,7 @@ func (s *embeddedServer) Stop(e *env) (*report.Server, string) {
 			fmt.Fprintf(e.stderr, "WARNING: embedded server (pid %d) ended during the run: %v%s\n", s.PID(), s.waitErr, s.stderrTail())
 		}
 		s.figures = &report.Server{Process: report.ServerChild, PID: s.PID()}
-		if b, err := os.ReadFile(filepath.Join(s.dir, "stats.json")); err == nil {
+		if b, err := s.readFile(s.statsF, filepath.Join(s.dir, "stats.json")); err == nil && len(b) > 0 {
 			var cpu float64
 			var rss uint64
 			counters, cpu, rss = flattenStats(b)
@@ -393,7 +449,7 @@ func (s *embeddedServer) Stop(e *env) (*report.Server, string) {
 		} else if !early {
 			notes = append(notes, "embedded server wrote no figures")
 		}
-		os.RemoveAll(s.dir)
+		s.closeFiles()
 	}
 	if s.faults.Enabled() {
 		fmt.Fprintf(e.stderr, "embedded server faults: %s; dropped %d, duplicated %d, delayed %d copies, %d stalls\n",

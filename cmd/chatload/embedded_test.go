@@ -248,6 +248,17 @@ func TestEmbeddedChildGoneAfterParentKilled(t *testing.T) {
 	if processGone(pid) {
 		t.Fatalf("the embedded server (pid %d) is not running", pid)
 	}
+	// Its files (--stats): on Linux unlinked files it inherits (/dev/fd/3), so
+	// nothing is left on disk when the generator is killed.
+	if runtime.GOOS == "linux" {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "--stats\x00/dev/fd/3\x00") {
+			t.Errorf("the child's --stats is no inherited file: %q", b)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

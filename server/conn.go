@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -37,16 +36,6 @@ const (
 	// acceptBackoffMax bounds the wait between failed accepts.
 	acceptBackoffMax = time.Second
 )
-
-// autoMaxConnections is the per-listener cap when Config.MaxConnections is 0:
-// what the file limit leaves after fdReserve, at least 16.
-func autoMaxConnections() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<20 {
-		return 1 << 16
-	}
-	return max(int(rl.Cur)-fdReserve, 16)
-}
 
 // errDropped is the write error of a connection dropped for not reading.
 var errDropped = errors.New("connection dropped: the peer does not read (send queue full or write timed out)")

@@ -77,6 +77,12 @@ type Config struct {
 	Advertise string
 	// Logger receives diagnostics (sipgo's too). Nil: nothing is logged.
 	Logger *slog.Logger
+	// Auth is the authentication mode (sipae.go): AuthAuto (also ""),
+	// AuthDigest, AuthNTLM or AuthKerberos.
+	Auth string
+	// Kerberos configures the Kerberos client (nil: none; AuthAuto then
+	// answers NTLM or Digest, AuthKerberos fails with "no credentials").
+	Kerberos *KerberosConfig
 }
 
 // Validate reports the first problem with c. It is a pure function.
@@ -114,6 +120,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("advertised address %q: want host:port", c.Advertise)
 		}
 	}
+	if !ValidAuthMode(c.Auth) {
+		return fmt.Errorf("auth %q: want auto, digest, ntlm or kerberos", c.Auth)
+	}
 	return nil
 }
 
@@ -122,6 +131,9 @@ func (c Config) String() string {
 	s := fmt.Sprintf("target=%s transport=%s timeout=%s", c.Target, c.Transport, c.timeout())
 	if c.LocalAddr != "" {
 		s += " local=" + c.LocalAddr
+	}
+	if c.Auth != "" && c.Auth != AuthAuto {
+		s += " auth=" + c.Auth
 	}
 	if c.Transport == "tls" {
 		t := c.clientTLS()
@@ -183,6 +195,7 @@ type UA struct {
 	log     *slog.Logger
 
 	shared  *sharedHeaders
+	krb     *kerberosClient // nil without Config.Kerberos
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -240,6 +253,13 @@ func New(cfg Config) (*UA, error) {
 	}
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Kerberos != nil {
+		k, err := newKerberosClient(*cfg.Kerberos)
+		if err != nil {
+			return nil, err
+		}
+		ua.krb = k
 	}
 	ok := false
 	defer func() {

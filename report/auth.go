@@ -24,7 +24,7 @@ type AuthFailure struct {
 	Scheme  string
 }
 
-func (a *AuthFailure) Error() string { return a.Scheme + " " + a.Problem }
+func (a *AuthFailure) Error() string { return a.Problem }
 
 // AuthProblemOf returns the problem and scheme of the AuthFailure err wraps,
 // or "" for none. It is a pure function.

@@ -51,7 +51,7 @@ func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, e
 	// From/To carry the bare AoR: Kamailio keys room membership on user@host.
 	u.UriParams, u.Headers = nil, nil
 	a := &Account{ua: ua, aor: u, auth: NewAuth(username, password), handler: h}
-	a.auth.mode, a.auth.krb = ua.cfg.Auth, ua.krb
+	a.auth.mode, a.auth.krb, a.auth.chosen = ua.cfg.Auth, ua.krb, &ua.scheme
 	// MS-SIPAE wants the endpoint identity of a registering endpoint: an
 	// account that signs in with NTLM or Kerberos is an MS endpoint.
 	if ua.cfg.Endpoint || a.auth.mode == AuthNTLM || a.auth.mode == AuthKerberos {

@@ -275,9 +275,10 @@ type Auth struct {
 
 	// MS-SIPAE (sipae.go): the mode (Config.Auth), the Kerberos client when
 	// one is configured, and the established security association.
-	mode string
-	krb  *kerberosClient
-	sa   atomic.Pointer[secAssoc]
+	mode   string
+	krb    *kerberosClient
+	sa     atomic.Pointer[secAssoc]
+	chosen *atomic.Pointer[string] // the UA's record of the scheme last chosen; nil: none
 }
 
 // nonceState is a cached challenge with its nonce count. Guarded by Auth.mu.

@@ -240,7 +240,7 @@ func (a *Auth) challenged(op string, method sip.RequestMethod, res *sip.Response
 			problem = report.AuthUnknownUser
 		}
 		return nil, nil, authError(op, code, "", sent.scheme, problem,
-			fmt.Sprintf("%d %s from %s: %s credentials of %s refused (%s)%s", code, res.Reason, where, sent.scheme, a.username, problem, diagSuffix(res)))
+			fmt.Sprintf("%d %s from %s: %s authentication of %s refused%s", code, res.Reason, where, sent.scheme, a.username, diagSuffix(res)))
 	}
 	if tries > 4 {
 		return nil, nil, authError(op, code, "", "", report.AuthHandshakeFailed,
@@ -251,6 +251,9 @@ func (a *Auth) challenged(op string, method sip.RequestMethod, res *sip.Response
 		return nil, nil, &report.Error{Class: report.Auth, Code: code, Op: op,
 			Detail: fmt.Sprintf("%d %s from %s: %v", code, res.Reason, where, err),
 			Err:    &report.AuthFailure{Problem: report.AuthSchemeNotOffered, Scheme: strings.Join(order, ", ")}}
+	}
+	if a.chosen != nil {
+		a.chosen.Store(&scheme)
 	}
 	p := offered[strings.ToLower(scheme)]
 	header := "Authorization"

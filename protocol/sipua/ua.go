@@ -195,7 +195,8 @@ type UA struct {
 	log     *slog.Logger
 
 	shared  *sharedHeaders
-	krb     *kerberosClient // nil without Config.Kerberos
+	krb     *kerberosClient        // nil without Config.Kerberos
+	scheme  atomic.Pointer[string] // the scheme of the last challenge answered
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -764,3 +765,12 @@ func (ua *UA) route(req *sip.Request) *Account {
 }
 
 func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
+
+// AuthScheme returns the scheme the UA's accounts last answered a challenge
+// with ("Kerberos", "NTLM", "Digest"), "" before any. Safe for concurrent use.
+func (ua *UA) AuthScheme() string {
+	if s := ua.scheme.Load(); s != nil {
+		return *s
+	}
+	return ""
+}

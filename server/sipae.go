@@ -83,16 +83,17 @@ type sipaeState struct {
 	nbDomain               string
 	krb                    *kerberosServer // nil without Kerberos
 
-	mu   sync.Mutex
-	sas  map[string]*serverSA // by opaque
-	fifo []*serverSA
-	max  int
+	mu     sync.Mutex
+	sas    map[string]*serverSA // by opaque
+	byUser map[string]*serverSA // the latest established SA of each user part
+	fifo   []*serverSA
+	max    int
 
-	signed, unsigned, refused, handshakes atomic.Uint64
+	signed, unsigned, refused, handshakes, signedOut atomic.Uint64
 }
 
 func newSIPAE(cfg Config) (*sipaeState, error) {
-	st := &sipaeState{sas: map[string]*serverSA{}, max: max(cfg.MaxNonces, 1024)}
+	st := &sipaeState{sas: map[string]*serverSA{}, byUser: map[string]*serverSA{}, max: max(cfg.MaxNonces, 1024)}
 	for _, a := range cfg.Auth {
 		switch a {
 		case SchemeDigest:
@@ -468,7 +469,47 @@ func (s *Server) ntlmAccount(user, domain string) *account {
 
 func (st *sipaeState) establish(sa *serverSA, a *account, sign func([]byte) string, chk func([]byte, string) bool) {
 	sa.keys.Store(&saKeys{acct: a, sign: sign, chk: chk})
+	st.mu.Lock()
+	st.byUser[a.user] = sa
+	st.mu.Unlock()
 	st.handshakes.Add(1)
+}
+
+// signRequest signs a request the server sends to a user (a room copy, a
+// notice, an XCCOS INFO, a relayed MESSAGE) in the user's latest security
+// association, as a Lync front end signs what it sends to a signed-in
+// endpoint. Without one (digest, or not signed in) req is left alone.
+func (st *sipaeState) signRequest(req *sip.Request) {
+	if !st.ntlm && !st.kerberos {
+		return
+	}
+	to := req.To()
+	if to == nil {
+		return
+	}
+	st.mu.Lock()
+	sa := st.byUser[to.Address.User]
+	st.mu.Unlock()
+	if sa == nil {
+		return
+	}
+	k := sa.keys.Load()
+	srand := sipae.NewRand()
+	snum := strconv.FormatUint(uint64(sa.snum.Add(1)), 10)
+	b := sipae.MessageBuffer(req)
+	b.Scheme, b.Rand, b.Num, b.Realm, b.TargetName = sa.scheme, srand, snum, sipae.Realm, sa.targetname
+	var p sipae.Params
+	p.Scheme = sa.scheme
+	p.Add("rspauth", k.sign(b.Bytes()))
+	p.Add("srand", srand)
+	p.Add("snum", snum)
+	p.Add("opaque", sa.opaque)
+	p.Add("qop", "auth")
+	p.Add("targetname", sa.targetname)
+	p.Add("realm", sipae.Realm)
+	req.RemoveHeader("Authentication-Info")
+	req.AppendHeader(sip.NewHeader("Authentication-Info", p.String()))
+	st.signedOut.Add(1)
 }
 
 func randBytes(b []byte) { _, _ = rand.Read(b) } // crypto/rand.Read never fails on supported platforms

@@ -30,6 +30,7 @@ type Stats struct {
 	UnsignedRequests     uint64 `json:"unsigned_requests"`
 	SignatureRefused     uint64 `json:"signature_refused"`     // bad signature or replayed cnum
 	SecurityAssociations uint64 `json:"security_associations"` // NTLM/Kerberos sign-ins completed
+	SignedSent           uint64 `json:"signed_sent"`           // requests the server sent signed (copies, notices, INFOs, relays)
 
 	Joins  uint64 `json:"joins"`  // members added by #join
 	Leaves uint64 `json:"leaves"` // members removed by #exit/#leave
@@ -182,5 +183,6 @@ func (s Stats) withSIPAE(st *sipaeState) Stats {
 	s.UnsignedRequests = st.unsigned.Load()
 	s.SignatureRefused = st.refused.Load()
 	s.SecurityAssociations = st.handshakes.Load()
+	s.SignedSent = st.signedOut.Load()
 	return s
 }

@@ -402,3 +402,27 @@ func diagSuffix(res *sip.Response) string {
 // MS-SIPAE security association ("NTLM", "Kerberos"), else "". Safe for
 // concurrent use.
 func (a *Account) Scheme() string { return a.auth.Scheme() }
+
+// ReasonBadSignature is the reason phrase of the 403 with which an account
+// refuses a request the server signed when the signature does not verify.
+const ReasonBadSignature = "Bad Signature"
+
+// accept verifies the server's signature of req, a request for the account,
+// when it has one in the account's security association; a signature that
+// does not verify is logged and the request refused.
+func (a *Account) accept(req *sip.Request) bool {
+	sa := a.auth.sa.Load()
+	if sa == nil {
+		return true
+	}
+	if err := a.auth.verify(req, sa, false, "receive"); err != nil {
+		a.ua.log.Warn("refused a request the server signed", "user", a.aor.String(), "method", req.Method, "error", err)
+		a.ua.badSigs.Add(1)
+		return false
+	}
+	return true
+}
+
+// BadSignatures counts the requests the UA refused because the server's
+// signature did not verify. Safe for concurrent use.
+func (ua *UA) BadSignatures() uint64 { return ua.badSigs.Load() }

@@ -135,6 +135,41 @@ func TestNTLMSignIn(t *testing.T) {
 			if total != st.SignedRequests+st.UnsignedRequests {
 				t.Errorf("%d requests, %d signed + %d unsigned", total, st.SignedRequests, st.UnsignedRequests)
 			}
+			// The server signed the MESSAGEs it relayed to bob, and bob verified them.
+			if st.SignedSent != 3 || ua.BadSignatures() != 0 {
+				t.Errorf("server signed %d requests, client refused %d; want 3 and 0", st.SignedSent, ua.BadSignatures())
+			}
+			if tr != "tcp" { // the udp socket takes datagrams from the server only
+				return
+			}
+			// A request claiming the server's signature that does not verify is refused.
+			c, err := net.Dial("tcp", ua.LocalAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			la := c.LocalAddr().String()
+			msg := "MESSAGE sip:user0002@" + ua.LocalAddr() + ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " + la + ";branch=z9hG4bK-forged\r\n" +
+				"From: <sip:user0001@example.test>;tag=f1\r\nTo: <sip:user0002@example.test>\r\nCall-ID: forged-1\r\nCSeq: 1 MESSAGE\r\n" +
+				`Authentication-Info: NTLM rspauth="0100000000000000000000006400000", srand="1234", snum="99", qop="auth"` + "\r\n" +
+				"Max-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nforged"
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(guard))
+			buf := make([]byte, 4096)
+			n, err := c.Read(buf)
+			if err != nil || !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 403 "+sipua.ReasonBadSignature)) {
+				t.Errorf("forged MESSAGE answered %q, %v; want 403 %s", buf[:n], err, sipua.ReasonBadSignature)
+			}
+			if ua.BadSignatures() != 1 {
+				t.Errorf("BadSignatures %d; want 1", ua.BadSignatures())
+			}
+			select {
+			case b := <-got:
+				t.Errorf("bob was handed the forged MESSAGE %q", b)
+			default:
+			}
 		})
 	}
 }

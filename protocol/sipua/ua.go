@@ -197,6 +197,7 @@ type UA struct {
 	shared  *sharedHeaders
 	krb     *kerberosClient        // nil without Config.Kerberos
 	scheme  atomic.Pointer[string] // the scheme of the last challenge answered
+	badSigs atomic.Uint64          // requests refused: the server's signature did not verify
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -733,13 +734,19 @@ func (ua *UA) onDatagram(b []byte) bool {
 // onRequest answers every request it is given with 200 at once (imc expects it
 // and never retries on anything else) and then hands it to its Account.
 func (ua *UA) onRequest(req *sip.Request, tx sip.ServerTransaction) {
-	if err := tx.Respond(okResponse(req)); err != nil {
+	a := ua.route(req)
+	res := okResponse(req)
+	refused := a != nil && !a.accept(req)
+	if refused {
+		res.StatusCode, res.Reason = sip.StatusForbidden, ReasonBadSignature
+	}
+	if err := tx.Respond(res); err != nil {
 		ua.log.Debug("answering incoming request failed", "method", req.Method, "error", err)
 	}
-	if req.Method == sip.OPTIONS {
+	if req.Method == sip.OPTIONS || refused {
 		return
 	}
-	if a := ua.route(req); a != nil && a.handler != nil && !a.closed.Load() {
+	if a != nil && a.handler != nil && !a.closed.Load() {
 		a.handler(req)
 	}
 }

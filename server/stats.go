@@ -23,9 +23,10 @@ type Stats struct {
 	// request but OPTIONS counts in exactly one of SignedRequests (its
 	// signature and cnum verified), UnsignedRequests (no MS-SIPAE
 	// signature: a sign-in's first two legs, digest, a challenged request)
-	// and SignatureRefused. A sign-in costs two unsigned requests, so
-	// "every request after sign-in was signed" reads
-	// UnsignedRequests == 2*SecurityAssociations.
+	// and SignatureRefused. An NTLM sign-in costs two unsigned requests
+	// (the challenged one and the one asking for the CHALLENGE_MESSAGE), a
+	// Kerberos one one, so with NTLM only "every request after sign-in was
+	// signed" reads UnsignedRequests == 2*SecurityAssociations.
 	SignedRequests       uint64 `json:"signed_requests"`
 	UnsignedRequests     uint64 `json:"unsigned_requests"`
 	SignatureRefused     uint64 `json:"signature_refused"`     // bad signature or replayed cnum

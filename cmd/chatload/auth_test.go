@@ -165,3 +165,36 @@ func TestRunAgainstServeNTLM(t *testing.T) {
 	}
 	t.Logf("serve --auth ntlm counters: %d requests, %d signed, %d unsigned (%d sign-ins)", total, st.SignedRequests, st.UnsignedRequests, st.SecurityAssociations)
 }
+
+// Kerberos from the command line against serve --auth kerberos and a real
+// MIT KDC (CHATLOAD_KDC: see scripts/krb5/start.sh).
+func TestKerberosCLI(t *testing.T) {
+	dir := os.Getenv("CHATLOAD_KDC")
+	if dir == "" {
+		t.Skip("CHATLOAD_KDC not set: start a KDC with scripts/krb5/start.sh")
+	}
+	s := startServe(t, "--auth", "kerberos,ntlm", "--keytab", filepath.Join(dir, "sip.keytab"),
+		"--listen", "tcp:127.0.0.1:0", "--users", "4", "--rooms", "1")
+	base := []string{"test", "--target", s.addr(t, "tcp"), "--transport", "tcp", "--auth", "kerberos",
+		"--krb5-conf", filepath.Join(dir, "krb5.conf"), "--verbose",
+		"--sender", "sip:user0001@example.test", "--receiver", "sip:user0002@example.test",
+		"--receiver-credential", "user0002@CHATLOAD.TEST:pass0002"}
+	for _, protocol := range []string{"imc", "xccos"} {
+		code, out, errb := runCLI(t, nil, append(base, "--protocol", protocol, "--sender-credential", "user0001:pass0001")...)
+		if code != 0 || field(out, "Result") != "Success" || field(out, "Authentication") != "Kerberos" {
+			t.Errorf("%s: exit %d; want Success with Kerberos\n%s\n%s", protocol, code, out, errb)
+		}
+	}
+	for _, c := range []struct{ cred, diagnosis string }{
+		{"user0001:Wrong-Pass-7", "(wrong password)"},
+		{"ghost:Wrong-Pass-7", "(unknown user)"},
+	} {
+		code, out, errb := runCLI(t, nil, append(base, "--sender-credential", c.cred)...)
+		if code != 1 || !strings.Contains(field(out, "Diagnosis"), c.diagnosis) || !strings.Contains(field(out, "Error Message"), "Kerberos") {
+			t.Errorf("%s: exit %d; want 1 with %s\n%s", c.cred, code, c.diagnosis, out)
+		}
+		if strings.Contains(out+errb, "Wrong-Pass-7") {
+			t.Errorf("the password is in the output:\n%s\n%s", out, errb)
+		}
+	}
+}

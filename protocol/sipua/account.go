@@ -457,7 +457,11 @@ func (a *Account) verified(op string, res *sip.Response, sa *secAssoc) error {
 		return err
 	}
 	if completes {
-		a.auth.sa.Store(sa.establish())
+		e := sa.establish()
+		if e.opaque == "" { // Kerberos: the server names the SA in its signed answer
+			e.opaque = infoOpaque(res, sa)
+		}
+		a.auth.sa.Store(e)
 	}
 	return nil
 }

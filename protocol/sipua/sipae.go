@@ -235,9 +235,16 @@ func (a *Auth) challenged(op string, method sip.RequestMethod, res *sip.Response
 		}
 		// The server started over after our proof: it refused the credentials.
 		problem := report.AuthWrongPassword
-		if strings.Contains(strings.ToLower(res.Reason+" "+diagnostics(res)), "unknown user") ||
-			strings.Contains(strings.ToLower(diagnostics(res)), "not found") {
+		if strings.EqualFold(sent.scheme, "Kerberos") {
+			problem = report.AuthHandshakeFailed // the KDC vouched for the password
+		}
+		switch d := strings.ToLower(res.Reason + " " + diagnostics(res)); {
+		case strings.Contains(d, "unknown user"), strings.Contains(d, "not found"):
 			problem = report.AuthUnknownUser
+		case strings.Contains(d, "clock skew"):
+			problem = report.AuthClockSkew
+		case strings.Contains(d, "service principal"):
+			problem = report.AuthUnknownSPN
 		}
 		return nil, nil, authError(op, code, "", sent.scheme, problem,
 			fmt.Sprintf("%d %s from %s: %s authentication of %s refused%s", code, res.Reason, where, sent.scheme, a.username, diagSuffix(res)))
@@ -426,3 +433,15 @@ func (a *Account) accept(req *sip.Request) bool {
 // BadSignatures counts the requests the UA refused because the server's
 // signature did not verify. Safe for concurrent use.
 func (ua *UA) BadSignatures() uint64 { return ua.badSigs.Load() }
+
+// infoOpaque is the opaque of the server's signature of m in sa's scheme.
+func infoOpaque(m sip.Message, sa *secAssoc) string {
+	for _, name := range []string{sa.infoHeader(), "Authentication-Info", "Proxy-Authentication-Info"} {
+		for _, h := range m.GetHeaders(name) {
+			if p, err := sipae.ParseParams(h.Value()); err == nil && strings.EqualFold(p.Scheme, sa.scheme) {
+				return p.Value("opaque")
+			}
+		}
+	}
+	return ""
+}

@@ -696,6 +696,9 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 		// (SIPE reads timeout=); this server has no idle timeout of its own.
 		hdrs = append(hdrs, msKeepAlive)
 	}
+	if saOf(tx) != nil { // a Lync front end's 200 names the expiry in an Expires header too (Lync clients read it)
+		hdrs = append(hdrs, sip.NewHeader("Expires", strconv.Itoa(int(exp/time.Second))))
+	}
 	s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
 }
 

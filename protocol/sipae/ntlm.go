@@ -46,7 +46,7 @@ const (
 // CHALLENGE_MESSAGE: what a Lync front end requires by default (sign, key
 // exchange, datagram, extended session security, 128-bit) plus Unicode and
 // target info.
-const ServerFlags = FlagUnicode | FlagRequestTarget | FlagSign | FlagDatagram | FlagNTLM | FlagAlwaysSign |
+const ServerFlags = FlagUnicode | FlagRequestTarget | FlagSign | FlagDatagram | FlagNTLM | FlagAlwaysSign | FlagIdentify |
 	FlagTargetServer | FlagESS | FlagTargetInfo | FlagVersion | Flag128 | FlagKeyExch | Flag56
 
 // required are the flags a connectionless NTLM security association for SIP

@@ -53,7 +53,11 @@ func runSipe(t *testing.T, bin, addr, uri, login, password string) (int, string)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, addr, uri, login, "20")
-	cmd.Env = append(os.Environ(), "SIPE_PASSWORD="+password, "HOME="+t.TempDir(), "SIPE_LINGER=1")
+	linger := os.Getenv("SIPE_LINGER") // seconds signed on before the harness exits
+	if linger == "" {
+		linger = "1"
+	}
+	cmd.Env = append(os.Environ(), "SIPE_PASSWORD="+password, "HOME="+t.TempDir(), "SIPE_LINGER="+linger)
 	if os.Getenv("SIPE_DEBUG") != "" {
 		cmd.Stderr = os.Stderr
 	}

@@ -403,13 +403,11 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 	s.stats.request(req.Method)
-	if s.sae.ntlm || s.sae.kerberos {
-		var ok bool
-		if tx, ok = s.sipaeRequest(req, tx); !ok {
-			return
-		}
-	}
+	sipae := s.sae.ntlm || s.sae.kerberos
 	if req.Method == sip.ACK {
+		if sipae && req.From() != nil && req.To() != nil && req.CallID() != nil && req.CSeq() != nil {
+			s.sipaeRequest(req, tx) // an ACK of a security association is signed too: verified and counted
+		}
 		return // ACKs to our negative INVITE answers need nothing
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
@@ -426,6 +424,12 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !s.admitUnauthenticated(req, tx) {
 		return
+	}
+	if sipae { // MS-SIPAE (sipae.go): handshake legs answered, signatures verified, answers signed
+		var ok bool
+		if tx, ok = s.sipaeRequest(req, tx); !ok {
+			return
+		}
 	}
 	if sch := strings.ToLower(req.Recipient.Scheme); sch != "sip" && sch != "sips" && sch != "" {
 		s.reject(req, tx, 416, "Unsupported URI Scheme")

@@ -97,7 +97,7 @@ func TestPidginSipeSignsOnWithNTLM(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "connection error") {
 		t.Errorf("wrong password: exit %d (%s); want 1, a connection error", code, out)
 	}
-	if f := s.Stats().AuthFailures; f != 1 {
-		t.Errorf("auth_failures %d after the wrong password; want 1", f)
+	if st := s.Stats(); st.AuthFailures != 1 {
+		t.Errorf("auth_failures %d after the wrong password (sipe: %s); want 1; server: %+v", st.AuthFailures, strings.TrimSpace(out), st)
 	}
 }

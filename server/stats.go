@@ -20,7 +20,8 @@ type Stats struct {
 	AuthFailures   uint64 `json:"auth_failures"`   // wrong password, unknown user, auth user mismatch, refused signatures
 
 	// MS-SIPAE (NTLM, Kerberos; zero when only digest is offered). Every
-	// request but OPTIONS counts in exactly one of SignedRequests (its
+	// request but OPTIONS that passes the basic checks (well-formed, not
+	// rate-limited) counts in exactly one of SignedRequests (its
 	// signature and cnum verified), UnsignedRequests (no MS-SIPAE
 	// signature: a sign-in's first two legs, digest, a challenged request)
 	// and SignatureRefused. An NTLM sign-in costs two unsigned requests

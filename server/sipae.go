@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chatload/chatload/protocol/sipae"
+	"github.com/chatload/chatload/protocol/sipua"
 )
 
 // MS-SIPAE on the server side (Lync-style sign-in): the NTLM and Kerberos
@@ -336,7 +337,7 @@ func instanceProblem(req *sip.Request) string {
 	if epid == "" {
 		return "Instance Without Epid"
 	}
-	if !strings.EqualFold(inst, sipae.InstanceID(epid)) {
+	if !strings.EqualFold(inst, "urn:uuid:"+sipua.InstanceUUID(epid)) {
 		return "Instance Does Not Match Epid"
 	}
 	return ""

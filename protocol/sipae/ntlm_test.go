@@ -171,13 +171,6 @@ func TestNTLMRecordedSignIn(t *testing.T) {
 	}
 }
 
-// MS-SIPRE: the +sip.instance of epid 01010101.
-func TestInstanceID(t *testing.T) {
-	if got := InstanceID("01010101"); got != "urn:uuid:4b1682a8-f968-5701-83fc-7c6741dc6697" {
-		t.Errorf("InstanceID(01010101) = %s; want urn:uuid:4b1682a8-f968-5701-83fc-7c6741dc6697", got)
-	}
-}
-
 // The server parses what clients send: no input may panic it.
 func FuzzParseNTLM(f *testing.F) {
 	b, _ := hex.DecodeString(spec424Authenticate)

@@ -2,15 +2,14 @@
 // Extensions), the way Lync and Skype for Business servers authenticate SIP:
 // the NTLM and Kerberos schemes' header parameters, the buffer each message's
 // signature covers, NTLM's connectionless codec and signatures (MS-NLMP), the
-// Kerberos GSS tokens, and the endpoint identifier with the +sip.instance
-// derived from it (MS-SIPRE). The client (protocol/sipua) and the embedded
+// Kerberos MIC signatures. (The endpoint identifier and its +sip.instance,
+// MS-SIPRE, are protocol/sipua's epid.go.) The client (protocol/sipua) and the embedded
 // server (server) both build on it. Everything here is a pure function or
 // an immutable value unless its comment says otherwise.
 package sipae
 
 import (
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -247,53 +246,11 @@ func addrSpec(v string) string {
 	return strings.TrimSpace(v)
 }
 
-// NewEpid returns a fresh endpoint identifier: 10 hex digits, as Lync
-// clients make them.
-func NewEpid() string {
-	var b [5]byte
-	randRead(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // NewRand returns a fresh crand/srand: 8 hex digits.
 func NewRand() string {
 	var b [4]byte
 	randRead(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// epidNamespace is MS-SIPRE's namespace GUID for endpoint identifiers.
-var epidNamespace = [16]byte{0xfc, 0xac, 0xfb, 0x03, 0x8a, 0x73, 0x46, 0xef, 0x91, 0xb1, 0xe5, 0xeb, 0xee, 0xab, 0xa4, 0xfe}
-
-// InstanceID is the +sip.instance of an endpoint (MS-SIPRE 3.2.2.x): the
-// name-based (SHA-1) UUID of its epid in MS-SIPRE's namespace, written
-// "urn:uuid:xxxxxxxx-...".
-func InstanceID(epid string) string {
-	u := epidUUID(epid)
-	return "urn:uuid:" + u
-}
-
-func epidUUID(epid string) string {
-	// The namespace GUID's first three fields are hashed in the byte order
-	// of a Windows GUID structure (little-endian), as MS-SIPRE's published
-	// example reproduces.
-	ns := epidNamespace
-	le := [16]byte{ns[3], ns[2], ns[1], ns[0], ns[5], ns[4], ns[7], ns[6]}
-	copy(le[8:], ns[8:])
-	h := sha1.New()
-	h.Write(le[:])
-	h.Write([]byte(epid))
-	sum := h.Sum(nil)
-	var u [16]byte
-	copy(u[:], sum[:16])
-	// The hash's first fields are read back as little-endian integers too.
-	u[0], u[1], u[2], u[3] = u[3], u[2], u[1], u[0]
-	u[4], u[5] = u[5], u[4]
-	u[6], u[7] = u[7], u[6]
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	s := hex.EncodeToString(u[:])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
 }
 
 func randRead(b []byte) { _, _ = rand.Read(b) } // crypto/rand.Read never fails on supported platforms

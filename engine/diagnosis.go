@@ -82,6 +82,9 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	case class == report.Timeout && logon:
 		return fmt.Sprintf("The server %s did not answer the log on in time. Check the address, port and "+
 			"transport (--transport); a firewall dropping packets or an overloaded server look the same.", target)
+	case class == report.Auth && authProblem(r.Err) != "":
+		problem, scheme := report.AuthProblemOf(r.Err)
+		return authDiagnosis(problem, scheme, user, target)
 	case class == report.Auth && logon:
 		return fmt.Sprintf("Authentication failed for %s: the password is wrong, the authentication user name "+
 			"differs from the URI's user (give the credential as authuser:password), or the account is disabled. "+
@@ -118,6 +121,8 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 	}
 	return fmt.Sprintf("Unexpected failure (%s). Check the server's logs at the failing step.", class)
 }
+
+func authProblem(err error) string { p, _ := report.AuthProblemOf(err); return p }
 
 // certDiagnosis says what to do about a server certificate that failed
 // verification for problem (one of report's Cert* words).

@@ -198,6 +198,9 @@ func targetText(t Target) string {
 	if pt := strings.Trim(t.Protocol+"/"+t.Transport, "/"); pt != "" {
 		details = append(details, pt)
 	}
+	if t.Auth != "" {
+		details = append(details, t.Auth+" sign-in")
+	}
 	if t.Embedded {
 		switch {
 		case t.Server != nil && t.Server.Process == ServerChild:

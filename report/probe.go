@@ -16,6 +16,9 @@ type TestResult struct {
 	ErrorMessage string     `json:"error_message"`
 	Diagnosis    string     `json:"diagnosis"`
 	Steps        []TestStep `json:"steps"`
+	// Authentication is the scheme the users signed in with ("NTLM",
+	// "Kerberos", "Digest"); shown with --verbose.
+	Authentication string `json:"authentication,omitempty"`
 }
 
 // TestStep is one timed step of a test.
@@ -67,6 +70,9 @@ func (r TestResult) WriteText(w io.Writer, verbose bool) error {
 		row("Latency", FormatLatency(time.Duration(r.Latency))) +
 		row("Error Message", r.ErrorMessage) +
 		row("Diagnosis", r.Diagnosis) + "\n"
+	if verbose && r.Authentication != "" {
+		s += row("Authentication", r.Authentication) + "\n"
+	}
 	if verbose && len(r.Steps) > 0 {
 		s += "Steps:\n"
 		for _, st := range r.Steps {

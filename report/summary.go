@@ -49,6 +49,9 @@ type Target struct {
 	Transport string  `json:"transport"`
 	Embedded  bool    `json:"embedded"`         // the embedded server was started for the run
 	Server    *Server `json:"server,omitempty"` // the embedded server's own figures (server.go)
+	// Auth is the authentication scheme the users signed in with ("NTLM",
+	// "Kerberos", "Digest"; "" when none was asked for).
+	Auth string `json:"auth,omitempty"`
 }
 
 // Load is the offered load: the model ("open" or "closed"), the target and achieved

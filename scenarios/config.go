@@ -35,6 +35,8 @@ type Config struct {
 	Target    string // target: host[:port] of the registrar/proxy; "" = the embedded server
 	Protocol  string // protocol: imc (xccos later)
 	Transport string // transport: udp|tcp|tls
+	Auth      string // auth: auto|digest|ntlm|kerberos ("" = auto): the scheme answered, by name, from those the server offers
+	Krb5Conf  string // krb5-conf: Kerberos configuration file (realms, KDCs) for auth kerberos/auto
 
 	Rate        Rate          // rate: open model: arrivals of the scenario's unit per second (0 = closed model)
 	Ramp        []Stage       // ramp: open model with stages instead of a fixed Rate
@@ -473,6 +475,8 @@ func (c Config) fields() []field {
 		str("target", c.Target),
 		str("protocol", c.Protocol),
 		str("transport", c.Transport),
+		str("auth", c.Auth),
+		str("krb5-conf", c.Krb5Conf),
 		rate("rate", c.Rate),
 		{key: "ramp", text: strings.Join(texts, ","), json: ramp, zero: len(c.Ramp) == 0},
 		num("concurrency", int64(c.Concurrency)),

@@ -107,6 +107,16 @@ func (c *Config) set(key, text string) error {
 			return fmt.Errorf("%q: want udp, tcp or tls", s)
 		}
 		c.Transport = s
+	case "auth":
+		s = strings.ToLower(s)
+		switch s {
+		case "", "auto", "digest", "ntlm", "kerberos":
+		default:
+			return fmt.Errorf("%q: want auto, digest, ntlm or kerberos", s)
+		}
+		c.Auth = s
+	case "krb5-conf":
+		c.Krb5Conf = s
 	case "rate":
 		c.Rate, err = parseRate(s)
 	case "logon-rate":

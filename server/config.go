@@ -86,6 +86,13 @@ type Config struct {
 	PChat PChatConfig
 	// Logger receives the server's diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Auth are the authentication schemes offered (SchemeDigest,
+	// SchemeNTLM, SchemeKerberos; several allowed, offered in Lync's order:
+	// Kerberos, NTLM, Digest). Empty: digest only.
+	Auth []string
+	// Keytab is the Kerberos service keytab (Auth with kerberos), SPN the
+	// service principal to accept ("sip/<fqdn>"; empty: the keytab's first).
+	Keytab, SPN string
 
 	// Connection limits of the tcp and tls listeners (conn.go). MaxConnections
 	// caps each listener's connections at once (0: the file limit less a
@@ -250,6 +257,32 @@ func (c Config) Validate() error {
 	if err := c.Faults.Validate(); err != nil {
 		return fmt.Errorf("faults: %w", err)
 	}
+	return c.validateAuth()
+}
+
+// validateAuth checks Auth, Keytab and SPN.
+func (c Config) validateAuth() error {
+	seen := map[string]bool{}
+	for _, a := range c.Auth {
+		switch a {
+		case SchemeDigest, SchemeNTLM, SchemeKerberos:
+		default:
+			return fmt.Errorf("auth %q: want digest, ntlm or kerberos", a)
+		}
+		if seen[a] {
+			return fmt.Errorf("auth %q given twice", a)
+		}
+		seen[a] = true
+	}
+	if seen[SchemeKerberos] && c.Keytab == "" {
+		return errors.New("auth kerberos needs a keytab (the service principal's keys)")
+	}
+	if !seen[SchemeKerberos] && (c.Keytab != "" || c.SPN != "") {
+		return errors.New("a keytab or SPN is given but kerberos is not among the auth schemes")
+	}
+	if c.SPN != "" && !strings.HasPrefix(c.SPN, "sip/") {
+		return fmt.Errorf("spn %q: want sip/<fqdn>", c.SPN)
+	}
 	return nil
 }
 
@@ -264,6 +297,12 @@ func (c Config) String() string {
 	s := fmt.Sprintf("domain=%s listen=[%s] users=%s rooms=%d allow_remote=%t nonce_lifetime=%v digest=%s max_expires=%v copy_timeout=%v max_pending_copies=%d faults=[%s]",
 		c.Domain, strings.Join(c.Listen, ","), users, c.Rooms, c.AllowRemote, c.NonceLifetime,
 		c.DigestAlgorithm, c.MaxExpires, c.CopyTimeout, c.MaxPendingCopies, c.Faults)
+	if len(c.Auth) > 0 {
+		s += " auth=" + strings.Join(c.Auth, ",")
+	}
+	if c.SPN != "" {
+		s += " spn=" + c.SPN
+	}
 	switch {
 	case !c.hasTLS():
 	case c.TLSCert != "":

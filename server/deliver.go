@@ -175,6 +175,7 @@ func (s *Server) send(d delivery, t member, b binding, extra, delayed bool) {
 // transmit starts a client transaction for req towards binding b. A fresh request
 // per transaction: sipgo mutates it (Via, addresses).
 func (s *Server) transmit(req *sip.Request, b binding, opts ...sipgo.ClientRequestOption) (sip.ClientTransaction, error) {
+	s.sae.signRequest(req) // MS-SIPAE: signed in the recipient's security association
 	req.SetTransport(strings.ToUpper(b.transport))
 	req.SetDestination(b.dest)
 	if b.transport == "udp" {

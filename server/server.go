@@ -74,6 +74,7 @@ type Server struct {
 	byAuth map[string]*account // by digest username
 	byUser map[string]*account // by URI user part
 	auth   *authenticator
+	sae    *sipaeState // MS-SIPAE (sipae.go)
 	reg    *registrar
 	rooms  map[string]*room // by lower-case name; the set is fixed at New
 	names  []string         // room names in order
@@ -161,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auth, err = newAuthenticator(cfg.Domain, cfg.DigestAlgorithm, cfg.NonceLifetime, cfg.MaxNonces, cfg.now)
 	if err != nil {
+		return nil, err
+	}
+	if s.sae, err = newSIPAE(cfg); err != nil {
 		return nil, err
 	}
 	s.ua, err = sipgo.NewUA(
@@ -352,7 +356,7 @@ func (s *Server) Addr(transport string) string {
 
 // Stats returns a snapshot of the counters. Safe for concurrent use; it never
 // blocks on traffic.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats { return s.stats.snapshot().withSIPAE(s.sae) }
 
 // Config returns the configuration in use, defaults applied. Safe for concurrent use.
 func (s *Server) Config() Config { return s.cfg }
@@ -399,7 +403,11 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 	s.stats.request(req.Method)
+	sipae := s.sae.ntlm || s.sae.kerberos
 	if req.Method == sip.ACK {
+		if sipae && req.From() != nil && req.To() != nil && req.CallID() != nil && req.CSeq() != nil {
+			s.sipaeRequest(req, tx) // an ACK of a security association is signed too: verified and counted
+		}
 		return // ACKs to our negative INVITE answers need nothing
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
@@ -416,6 +424,12 @@ func (s *Server) serve(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !s.admitUnauthenticated(req, tx) {
 		return
+	}
+	if sipae { // MS-SIPAE (sipae.go): handshake legs answered, signatures verified, answers signed
+		var ok bool
+		if tx, ok = s.sipaeRequest(req, tx); !ok {
+			return
+		}
 	}
 	if sch := strings.ToLower(req.Recipient.Scheme); sch != "sip" && sch != "sips" && sch != "" {
 		s.reject(req, tx, 416, "Unsupported URI Scheme")
@@ -531,6 +545,13 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 // authenticate checks req's credentials and returns the account, or answers req
 // (challenge, 404, 403, 400) and returns nil.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *account {
+	if t := saOf(tx); t != nil {
+		return s.sipaeIdentity(req, tx, t.sa.keys.Load().acct)
+	}
+	if s.sae.sipaeOnly() {
+		s.sipaeChallenge(req, tx, "")
+		return nil
+	}
 	credHdr, chalHdr, code, reason := "Proxy-Authorization", "Proxy-Authenticate", sip.StatusProxyAuthRequired, "Proxy Authentication Required"
 	if req.Method == sip.REGISTER {
 		credHdr, chalHdr, code, reason = "Authorization", "WWW-Authenticate", sip.StatusUnauthorized, "Unauthorized"
@@ -563,11 +584,20 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *accou
 		if v == authWrongPassword {
 			s.stats.authFailures.Add(1)
 		}
+		if v == authChallenge && (s.sae.ntlm || s.sae.kerberos) {
+			s.sipaeChallenge(req, tx, "") // offers the MS-SIPAE schemes and digest
+			return nil
+		}
 		s.stats.authChallenges.Add(1)
 		s.reject(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(v == authStale)))
 		return nil
 	}
-	a := s.byAuth[user]
+	return s.sipaeIdentity(req, tx, s.byAuth[user])
+}
+
+// sipaeIdentity checks that the authenticated account a is the one the
+// request speaks for (From; To for REGISTER), and returns it, or answers 403.
+func (s *Server) sipaeIdentity(req *sip.Request, tx sip.ServerTransaction, a *account) *account {
 	who := req.From().Address.User
 	if req.Method == sip.REGISTER {
 		who = req.To().Address.User
@@ -669,6 +699,9 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 		// A Microsoft client keeps its flow alive when told the timeout
 		// (SIPE reads timeout=); this server has no idle timeout of its own.
 		hdrs = append(hdrs, msKeepAlive)
+	}
+	if saOf(tx) != nil { // a Lync front end's 200 names the expiry in an Expires header too (Lync clients read it)
+		hdrs = append(hdrs, sip.NewHeader("Expires", strconv.Itoa(int(exp/time.Second))))
 	}
 	s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
 }

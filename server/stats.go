@@ -17,7 +17,22 @@ type Stats struct {
 	RegistersOK    uint64 `json:"registers_ok"`    // bindings added or refreshed
 	Unregisters    uint64 `json:"unregisters"`     // bindings removed (Expires: 0)
 	AuthChallenges uint64 `json:"auth_challenges"` // 401/407 sent, stale ones included
-	AuthFailures   uint64 `json:"auth_failures"`   // wrong password, unknown user, auth user mismatch
+	AuthFailures   uint64 `json:"auth_failures"`   // wrong password, unknown user, auth user mismatch, refused signatures
+
+	// MS-SIPAE (NTLM, Kerberos; zero when only digest is offered). Every
+	// request but OPTIONS that passes the basic checks (well-formed, not
+	// rate-limited) counts in exactly one of SignedRequests (its
+	// signature and cnum verified), UnsignedRequests (no MS-SIPAE
+	// signature: a sign-in's first two legs, digest, a challenged request)
+	// and SignatureRefused. An NTLM sign-in costs two unsigned requests
+	// (the challenged one and the one asking for the CHALLENGE_MESSAGE), a
+	// Kerberos one one, so with NTLM only "every request after sign-in was
+	// signed" reads UnsignedRequests == 2*SecurityAssociations.
+	SignedRequests       uint64 `json:"signed_requests"`
+	UnsignedRequests     uint64 `json:"unsigned_requests"`
+	SignatureRefused     uint64 `json:"signature_refused"`     // bad signature or replayed cnum
+	SecurityAssociations uint64 `json:"security_associations"` // NTLM/Kerberos sign-ins completed
+	SignedSent           uint64 `json:"signed_sent"`           // requests the server sent signed (copies, notices, INFOs, relays)
 
 	Joins  uint64 `json:"joins"`  // members added by #join
 	Leaves uint64 `json:"leaves"` // members removed by #exit/#leave
@@ -161,5 +176,15 @@ func (c *counters) snapshot() Stats {
 	s.DialogsClosed = c.dialogsClosed.Load()
 	s.InDialogRefused = c.inDialogRefused.Load()
 	s.HistoryErrors = c.historyErrors.Load()
+	return s
+}
+
+// withSIPAE adds the MS-SIPAE counters of st to s.
+func (s Stats) withSIPAE(st *sipaeState) Stats {
+	s.SignedRequests = st.signed.Load()
+	s.UnsignedRequests = st.unsigned.Load()
+	s.SignatureRefused = st.refused.Load()
+	s.SecurityAssociations = st.handshakes.Load()
+	s.SignedSent = st.signedOut.Load()
 	return s
 }

@@ -55,6 +55,7 @@ type embeddedOptions struct {
 	Rooms     int
 	Faults    server.FaultFlags // --fault-*, passed through
 	InProcess bool              // run it inside this process (no child)
+	Auth      []string          // the schemes it offers (serve --auth); nil: digest
 }
 
 // embeddedReadyTimeout bounds the child's start: generating a million users and
@@ -155,6 +156,7 @@ func startInProcess(ctx context.Context, o embeddedOptions, faults server.Faults
 		Generated: o.UsersFile == "",
 		Rooms:     o.Rooms,
 		Faults:    faults,
+		Auth:      o.Auth,
 	})
 	if err != nil {
 		return nil, usageErr("embedded server: %v", err)
@@ -192,6 +194,9 @@ func childArgs(o embeddedOptions, statsPath, certPath string) []string {
 	}
 	if o.Transport == "tls" {
 		args = append(args, "--tls-cert-out", certPath)
+	}
+	if len(o.Auth) > 0 {
+		args = append(args, "--auth", strings.Join(o.Auth, ","))
 	}
 	for _, f := range []struct{ name, v string }{
 		{"--fault-drop", o.Faults.Drop}, {"--fault-dup", o.Faults.Dup},

@@ -27,6 +27,8 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"target", "registrar/proxy HOST:PORT; empty starts the embedded server"},
 	{"protocol", "chat protocol: imc or xccos (Lync/Skype for Business Persistent Chat)"},
 	{"transport", "SIP transport: udp, tcp or tls (default udp; tls for --protocol xccos)"},
+	{"auth", "authentication: auto (by the schemes offered: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync sign-in, MS-SIPAE; the embedded server then offers ntlm)"},
+	{"krb5-conf", "Kerberos configuration file (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)"},
 	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
 	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
 	{"concurrency", "closed model: virtual users looping over the scenario's unit"},
@@ -238,8 +240,12 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	var tlsConf *tls.Config
 	var emb *embeddedServer // a child process unless that cannot start (embedded.go)
 	if embedded {
+		auth, aerr := embeddedAuth(cfg.Auth)
+		if aerr != nil {
+			return aerr
+		}
 		emb, err = startEmbedded(ctx, e, embeddedOptions{Domain: cfg.Domain, Transport: cfg.Transport,
-			Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg)), Faults: f.faults})
+			Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg)), Faults: f.faults, Auth: auth})
 		if err != nil {
 			return err
 		}
@@ -258,6 +264,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	drv, err := drivers[cfg.Protocol](driverOptions{
 		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
 		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf),
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -296,6 +303,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	}
 	rep.Tool = report.Tool{Name: "chatload", Version: self}
+	rtarget.Auth = authScheme(drv)
 	rep.Target = rtarget
 	failed := gate.judge(rep) // before the tables and the JSON: both show the verdicts
 	if err := outs.end(rep); err != nil {

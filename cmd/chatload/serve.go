@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type serveFlags struct {
 	mergeItems    int      // --xccos-merge
 	parentPipe    bool     // --parent-pipe (hidden): stop when stdin ends (embedded.go)
 	limits        serveLimits
+	auth          []string // --auth: schemes offered
+	keytab, spn   string   // --keytab, --spn: Kerberos service
 }
 
 // serveLimits are the hardening flags (serve_limits.go).
@@ -128,6 +131,9 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	fl.BoolVar(&f.recordRoute, "record-route", true, "Persistent Chat (xccos): Record-Route the chat dialog as a Lync Front End does, and refuse its later requests that lack the route set (403 Missing Route); --record-route=false turns both off")
 	fl.IntVar(&f.mergeItems, "xccos-merge", 0, "Persistent Chat (xccos): merge up to `N` queued items of any kind into one server INFO, a load setting real pools do not have (default 0: one item per INFO, several rpl of one command together, as a pool sends)")
 	fl.StringVar(&f.tlsCertOut, "tls-cert-out", "", "write the tls listeners' certificate (PEM) to `FILE` for clients' --tls-ca (default: not written)")
+	fl.StringSliceVar(&f.auth, "auth", []string{server.SchemeDigest}, "authentication schemes offered, by name: digest, ntlm, kerberos (Lync sign-in, MS-SIPAE: every request signed); several allowed (repeat or separate with commas), offered in Lync's order")
+	fl.StringVar(&f.keytab, "keytab", "", "--auth kerberos: the service principal's keytab `FILE` (default: none)")
+	fl.StringVar(&f.spn, "spn", "", "--auth kerberos: the service principal to accept, sip/<fqdn> (default: the keytab's first)")
 	addFaultFlags(cmd, &f.faults)
 	fl.BoolVar(&f.parentPipe, "parent-pipe", false, "stop (as on Ctrl-C) when stdin reaches its end: the process that started this server is gone")
 	_ = fl.MarkHidden("parent-pipe") // chatload run's child server (embedded.go)
@@ -223,6 +229,7 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 		defer ms.close()
 		fmt.Fprintf(e.stdout, "metrics: http://%s/metrics\n", ms.addr)
 	}
+	fmt.Fprintf(e.stdout, "authentication: %s\n", strings.Join(cfg.Auth, ", "))
 	fmt.Fprintln(e.stdout, "serving until interrupted (Ctrl-C)")
 
 	<-ctx.Done()
@@ -294,6 +301,26 @@ func (f serveFlags) config() (server.Config, string, error) {
 		Faults:          faults,
 		PChat: server.PChatConfig{DataDir: f.data, Denied: f.noPChat,
 			NoRecordRoute: !f.recordRoute, MergeItems: f.mergeItems},
+		Keytab: f.keytab,
+		SPN:    f.spn,
+	}
+	for _, a := range f.auth {
+		a = strings.ToLower(strings.TrimSpace(a))
+		switch a {
+		case server.SchemeDigest, server.SchemeNTLM, server.SchemeKerberos:
+		default:
+			return cfg, "", usageErr("--auth %q: want digest, ntlm or kerberos", a)
+		}
+		if slices.Contains(cfg.Auth, a) {
+			return cfg, "", usageErr("--auth %q given twice", a)
+		}
+		cfg.Auth = append(cfg.Auth, a)
+	}
+	if slices.Contains(cfg.Auth, server.SchemeKerberos) && f.keytab == "" {
+		return cfg, "", usageErr("--auth kerberos needs --keytab (the keys of the service principal sip/<fqdn>)")
+	}
+	if (f.keytab != "" || f.spn != "") && !slices.Contains(cfg.Auth, server.SchemeKerberos) {
+		return cfg, "", usageErr("--keytab and --spn apply to --auth kerberos")
 	}
 	if err := f.limits.apply(&cfg); err != nil {
 		return cfg, "", err

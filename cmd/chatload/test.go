@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc/wire"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -27,6 +28,7 @@ type testFlags struct {
 	output                      string
 	verbose                     bool
 	tls                         tlsFlags
+	auth, krb5Conf              string
 }
 
 func newTestCmd(e *env) *cobra.Command {
@@ -82,6 +84,8 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
 	fl.StringVar(&f.output, "output", "text", "output format: text or json")
 	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
+	fl.StringVar(&f.auth, "auth", sipua.AuthAuto, "authentication: auto (by the schemes the server offers: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync/Skype for Business sign-in, MS-SIPAE)")
+	fl.StringVar(&f.krb5Conf, "krb5-conf", "", "Kerberos configuration `FILE` (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)")
 	addTLSFlags(cmd, &f.tls)
 	return cmd
 }
@@ -112,6 +116,9 @@ func (f *testFlags) validate() error {
 	if f.timeout <= 0 {
 		return usageErr("--timeout %v: must be positive", f.timeout)
 	}
+	if !sipua.ValidAuthMode(f.auth) {
+		return usageErr("--auth %q: want auto, digest, ntlm or kerberos", f.auth)
+	}
 	if f.target != "" {
 		for _, p := range []struct{ flag, v string }{
 			{"--sender", f.sender}, {"--sender-credential", f.senderCred},
@@ -141,6 +148,10 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 	target := f.target
 	var tlsConf *tls.Config
 	if target == "" {
+		auth, err := embeddedAuth(f.auth)
+		if err != nil {
+			return err
+		}
 		users := server.GeneratedUsers(2, embeddedDomain)
 		srv, err := server.New(server.Config{
 			Domain:    embeddedDomain,
@@ -148,6 +159,7 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 			Users:     append(users, embeddedNoPChat),
 			Rooms:     1,
 			Generated: true,
+			Auth:      auth,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded server: %w", err)
@@ -185,7 +197,8 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 
 	self, _ := buildVersions()
 	drv, err := drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: tlsConf,
-		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + self})
+		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + self,
+		auth: f.auth, kerberos: kerberosConfig(e, f.auth, f.krb5Conf)})
 	if err != nil {
 		return fmt.Errorf("%v", err)
 	}
@@ -198,6 +211,8 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		Latency:      report.Millis(res.Latency),
 		ErrorMessage: res.ErrorMessage(cfg),
 		Diagnosis:    res.Diagnosis(cfg, target+"/"+f.transport),
+		// The scheme chosen, by name, from those offered.
+		Authentication: authScheme(drv),
 	}
 	if !res.Success {
 		out.Result = "Failure"

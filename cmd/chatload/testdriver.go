@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/protocol/xccos"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -30,17 +31,19 @@ type driverOptions struct {
 	noRegister        bool   // imc only (validated by the scenario)
 	userAgent         string // "" none
 	chatURI           string // xccos only: the chat service to INVITE ("" default)
+	auth              string // sipua.Auth* ("" auto)
+	kerberos          *sipua.KerberosConfig
 }
 
 // drivers chooses the driver of a protocol (the names protocolList describes).
 var drivers = map[string]func(o driverOptions) (closingDriver, error){
 	"imc": func(o driverOptions) (closingDriver, error) {
 		return imc.New(imc.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			NoRegister: o.noRegister, UserAgent: o.userAgent})
+			NoRegister: o.noRegister, UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos})
 	},
 	"xccos": func(o driverOptions) (closingDriver, error) {
 		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			UserAgent: o.userAgent, ChatURI: o.chatURI})
+			UserAgent: o.userAgent, ChatURI: o.chatURI, Auth: o.auth, Kerberos: o.kerberos})
 	},
 }
 
@@ -57,4 +60,44 @@ func protocolNamed(name string) (scenarios.Protocol, bool) {
 		}
 	}
 	return scenarios.Protocol{}, false
+}
+
+// authScheme returns the scheme a driver's users signed in with, "" when it
+// cannot tell.
+func authScheme(d engine.Driver) string {
+	if a, ok := d.(interface{ AuthScheme() string }); ok {
+		return a.AuthScheme()
+	}
+	return ""
+}
+
+// embeddedAuth is what the embedded server offers for --auth mode: NTLM for
+// ntlm, digest otherwise (Kerberos needs a KDC: refused without --target).
+func embeddedAuth(mode string) ([]string, error) {
+	switch mode {
+	case sipua.AuthNTLM:
+		return []string{server.SchemeNTLM}, nil
+	case sipua.AuthKerberos:
+		return nil, usageErr("--auth kerberos needs --target (a Lync pool or a server with a KDC); the embedded server offers digest or ntlm")
+	}
+	return nil, nil
+}
+
+// kerberosConfig is the Kerberos client configuration for --auth mode and
+// --krb5-conf: the file given, else KRB5_CONFIG, else /etc/krb5.conf when
+// it exists (nil: no Kerberos; auto then answers NTLM or Digest).
+func kerberosConfig(e *env, mode, conf string) *sipua.KerberosConfig {
+	if mode != "" && mode != sipua.AuthAuto && mode != sipua.AuthKerberos {
+		return nil
+	}
+	if conf == "" {
+		conf = e.getenv("KRB5_CONFIG")
+	}
+	if conf == "" && mode == sipua.AuthKerberos {
+		conf = "/etc/krb5.conf"
+	}
+	if conf == "" {
+		return nil
+	}
+	return &sipua.KerberosConfig{Krb5Conf: conf}
 }

@@ -48,6 +48,11 @@ type Config struct {
 	Expires time.Duration
 	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
 	UserAgent string
+	// Auth is the authentication mode (sipua.AuthAuto, AuthDigest, AuthNTLM,
+	// AuthKerberos; "" = auto) and Kerberos the Kerberos client's
+	// configuration (nil: none).
+	Auth     string
+	Kerberos *sipua.KerberosConfig
 	// NoRegister skips registration: Connect sends no REGISTER (and Close no
 	// unREGISTER), so sessions can page (SendTo) any SIP UAS without a
 	// registrar. Requests still answer a 401/407 challenge with the user's
@@ -74,6 +79,7 @@ func (c Config) ua() sipua.Config {
 	return sipua.Config{
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
+		Auth: c.Auth, Kerberos: c.Kerberos,
 	}
 }
 
@@ -370,7 +376,10 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 			case report.NotFound:
 				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
 			case report.Auth:
-				e.Detail = "user " + s.aor + ": " + e.Detail + " (wrong password or auth user?)"
+				e.Detail = "user " + s.aor + ": " + e.Detail
+				if p, _ := report.AuthProblemOf(e); p == "" {
+					e.Detail += " (wrong password or auth user?)"
+				}
 			}
 		}
 		return 0, err
@@ -838,3 +847,8 @@ func annotate(err error, what string) error {
 func Protocol() scenarios.Protocol {
 	return scenarios.Protocol{Name: "imc", Transports: []string{"udp", "tcp", "tls"}, Page: true, AsyncSend: true, NoRegister: true}
 }
+
+// AuthScheme returns the authentication scheme the driver's users last
+// signed in with ("NTLM", "Kerberos", "Digest"; "" before any challenge).
+// Safe for concurrent use.
+func (d *Driver) AuthScheme() string { return d.ua.AuthScheme() }

@@ -51,7 +51,10 @@ func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, e
 	// From/To carry the bare AoR: Kamailio keys room membership on user@host.
 	u.UriParams, u.Headers = nil, nil
 	a := &Account{ua: ua, aor: u, auth: NewAuth(username, password), handler: h}
-	if ua.cfg.Endpoint {
+	a.auth.mode, a.auth.krb, a.auth.chosen = ua.cfg.Auth, ua.krb, &ua.scheme
+	// MS-SIPAE wants the endpoint identity of a registering endpoint: an
+	// account that signs in with NTLM or Kerberos is an MS endpoint.
+	if ua.cfg.Endpoint || a.auth.mode == AuthNTLM || a.auth.mode == AuthKerberos {
 		a.epid = NewEPID()
 	}
 
@@ -362,6 +365,8 @@ type call struct {
 	tries  int
 	full   bool
 	done   func(*sip.Response, error)
+	hs     *secAssoc // the MS-SIPAE handshake this call runs, nil when none
+	sent   *secAssoc // the SA (or handshake) the last attempt was signed in
 }
 
 func (a *Account) start(ctx context.Context, op string, r Request, full bool, done func(*sip.Response, error)) {
@@ -381,7 +386,12 @@ func (a *Account) start(ctx context.Context, op string, r Request, full bool, do
 func (c *call) send(st *nonceState) {
 	ua := c.a.ua
 	hold := c.r.Hold && c.tries == 0
-	if ua.own(c.r.Method) {
+	sa := c.hs
+	if sa == nil && st == nil {
+		sa = c.a.auth.sa.Load()
+	}
+	c.sent = sa
+	if ua.own(c.r.Method) && sa == nil {
 		id := ua.txs.nextID()
 		data, err := c.a.appendRequest(make([]byte, 0, 448+len(c.r.Body)), c.r, c.callID, c.tag, st,
 			ua.txs.via(id, ua.contact.Host, ua.contact.Port))
@@ -392,12 +402,14 @@ func (c *call) send(st *nonceState) {
 		ua.txs.startData(c.ctx, id, data, c.full, hold, c.final)
 		return
 	}
-	req, err := c.a.build(c.r, c.callID, c.tag, st)
+	req, err := c.a.build(c.r, c.callID, c.tag, st, sa)
 	if err != nil {
 		c.done(nil, &report.Error{Class: report.Other, Op: c.op, Detail: "building the request", Err: err})
 		return
 	}
-	ua.transact(c.ctx, req, c.full, hold, c.final)
+	// A signed request's response is parsed whatever its status: its
+	// signature is verified.
+	ua.transact(c.ctx, req, c.full || sa != nil, hold, c.final)
 }
 
 // final takes an attempt's outcome: a challenge is answered with a retry, the
@@ -410,6 +422,10 @@ func (c *call) final(t txResult) {
 	}
 	res := t.res
 	if t.code != sip.StatusUnauthorized && t.code != sip.StatusProxyAuthRequired {
+		if err := c.a.verified(c.op, res, c.sent); err != nil {
+			c.done(res, err)
+			return
+		}
 		if c.r.Method == sip.REGISTER {
 			c.a.learnRegistration(res)
 		}
@@ -417,28 +433,37 @@ func (c *call) final(t txResult) {
 		return
 	}
 	c.tries++
-	ch, cerr := ChallengeFrom(res)
-	if cerr != nil {
-		c.done(res, &report.Error{Class: report.Protocol, Code: res.StatusCode, Op: c.op,
-			Detail: fmt.Sprintf("%d %s from %s: %v", res.StatusCode, res.Reason, where, cerr)})
-		return
-	}
-	// A challenge after credentials computed from a fresh challenge means they
-	// are wrong. Only stale=true (right credentials, refused nonce: expired, or
-	// its count overtaken by a concurrent request) earns one more try.
-	if c.tries == 3 || (c.tries == 2 && !ch.Stale) {
-		why := "credentials of " + c.a.auth.Username() + " refused"
-		if ch.Stale {
-			why = "fresh nonce refused as stale again"
-		}
-		c.done(res, &report.Error{Class: report.Auth, Code: res.StatusCode, Op: c.op,
-			Detail: fmt.Sprintf("%d %s from %s: %s", res.StatusCode, res.Reason, where, why)})
+	st, hs, err := c.a.auth.challenged(c.op, c.r.Method, res, c.tries, c.sent, where)
+	if err != nil {
+		c.done(res, err)
 		return
 	}
 	// The retry answers this very challenge (not whatever a concurrent request
 	// cached meanwhile) and is the same request (Call-ID, From tag) with the
 	// next CSeq and a new branch (RFC 3261 section 22.2).
-	c.send(c.a.auth.learn(c.r.Method, ch))
+	c.hs = hs
+	c.send(st)
+}
+
+// verified checks the signature of res, the final response to a request
+// signed in sa (nil: not signed), and when it completes a handshake makes
+// its SA the account's.
+func (a *Account) verified(op string, res *sip.Response, sa *secAssoc) error {
+	if sa == nil || res == nil {
+		return nil
+	}
+	completes := !sa.established && sa.keys != nil && res.StatusCode < 300
+	if err := a.auth.verify(res, sa, completes, op); err != nil {
+		return err
+	}
+	if completes {
+		e := sa.establish()
+		if e.opaque == "" { // Kerberos: the server names the SA in its signed answer
+			e.opaque = infoOpaque(res, sa)
+		}
+		a.auth.sa.Store(e)
+	}
+	return nil
 }
 
 func isChallenge(res *sip.Response) bool {
@@ -451,7 +476,7 @@ func isChallenge(res *sip.Response) bool {
 // Max-Forwards, User-Agent and a Content-Type seen before are the UA's shared
 // header values: sipgo only reads the headers of a request it sends (it adds
 // its own Via), so one copy serves every request.
-func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Request, error) {
+func (a *Account) build(r Request, callID, tag string, st *nonceState, sa *secAssoc) (*sip.Request, error) {
 	req := sip.NewRequest(r.Method, r.URI)
 	req.AppendHeader(a.from(tag))
 	to := r.URI
@@ -482,6 +507,10 @@ func (a *Account) build(r Request, callID, tag string, st *nonceState) (*sip.Req
 	req.SetBody(r.Body) // also sets Content-Length, which TCP framing needs
 	req.SetTransport(a.ua.network)
 	req.SetDestination(a.ua.dest)
+	if sa != nil {
+		a.auth.sign(req, sa)
+		return req, nil
+	}
 	if st != nil {
 		return req, a.auth.authorize(req, st)
 	}

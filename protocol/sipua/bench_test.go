@@ -125,6 +125,6 @@ func BenchmarkDialogRequest(b *testing.B) {
 	d := newDialog(a, "call-1", "tag-1", target, target, "rtag", "", []sip.Uri{rr}, 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = d.request(sip.INFO, 2)
+		_, _ = d.request(sip.INFO, 2, "", nil)
 	}
 }

@@ -2,7 +2,6 @@ package sipua
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -121,8 +120,13 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 	r := Request{Method: sip.INVITE, URI: uri, Contact: true, Headers: hdrs, ContentType: contentType, Body: body}
 	callID, tag, where := NewCallID(), newTag(), a.ua.where
 	var st *nonceState
-	for retry := 1; ; retry++ {
-		req, err := a.build(r, callID, tag, st)
+	var hs *secAssoc
+	for tries := 0; ; {
+		sa := hs
+		if sa == nil && st == nil {
+			sa = a.auth.sa.Load()
+		}
+		req, err := a.build(r, callID, tag, st, sa)
 		if err != nil {
 			return nil, nil, &report.Error{Class: report.Other, Op: op, Detail: "building the request", Err: err}
 		}
@@ -132,17 +136,14 @@ func (a *Account) Invite(ctx context.Context, op string, uri sip.Uri, hdrs []sip
 			return nil, nil, SendError(op, err, where, a.ua.timeout)
 		}
 		if isChallenge(res) {
-			ch, cerr := ChallengeFrom(res)
-			if cerr != nil {
-				return nil, res, &report.Error{Class: report.Protocol, Code: res.StatusCode, Op: op,
-					Detail: fmt.Sprintf("%d %s from %s: %v", res.StatusCode, res.Reason, where, cerr)}
+			tries++
+			if st, hs, err = a.auth.challenged(op, r.Method, res, tries, sa, where); err != nil {
+				return nil, res, err
 			}
-			if retry == 3 || (retry == 2 && !ch.Stale) {
-				return nil, res, &report.Error{Class: report.Auth, Code: res.StatusCode, Op: op,
-					Detail: fmt.Sprintf("%d %s from %s: credentials of %s refused", res.StatusCode, res.Reason, where, a.auth.Username())}
-			}
-			st = a.auth.learn(r.Method, ch)
 			continue
+		}
+		if err := a.verified(op, res, sa); err != nil {
+			return nil, res, err
 		}
 		if err := StatusError(op, sip.INVITE, res, where); err != nil {
 			return nil, res, err
@@ -212,8 +213,9 @@ func newDialog(a *Account, callID, localTag string, remote, target sip.Uri, remo
 }
 
 // request builds an in-dialog request of method with CSeq seq from the
-// dialog's shared parts (see newDialog).
-func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
+// dialog's shared parts (see newDialog), signed in the account's security
+// association when it has one (returned with it).
+func (d *Dialog) request(method sip.RequestMethod, seq uint32, contentType string, body []byte) (*sip.Request, *secAssoc) {
 	a := d.a
 	req := sip.NewRequest(method, d.ruri)
 	for _, h := range d.shared {
@@ -225,9 +227,17 @@ func (d *Dialog) request(method sip.RequestMethod, seq uint32) *sip.Request {
 	if a.ua.shared.userAgent != nil {
 		req.AppendHeader(a.ua.shared.userAgent)
 	}
+	if contentType != "" {
+		req.AppendHeader(a.ua.shared.contentType(contentType))
+	}
+	req.SetBody(body)
 	req.SetTransport(a.ua.network)
 	req.SetDestination(a.ua.dest)
-	return req
+	sa := a.auth.sa.Load()
+	if sa != nil {
+		a.auth.sign(req, sa)
+	}
+	return req, sa
 }
 
 func hasLR(u sip.Uri) bool {
@@ -241,8 +251,7 @@ func hasLR(u sip.Uri) bool {
 // ack sends the ACK of a 2xx to the INVITE with CSeq seq: a request of its own,
 // outside any transaction (RFC 3261 section 13.2.2.4).
 func (d *Dialog) ack(seq uint32) error {
-	req := d.request(sip.ACK, seq)
-	req.SetBody(nil)
+	req, _ := d.request(sip.ACK, seq, "", nil)
 	return d.a.ua.client.WriteRequest(req)
 }
 
@@ -257,14 +266,13 @@ func (d *Dialog) Do(ctx context.Context, op string, method sip.RequestMethod, co
 	d.cseq++
 	seq := d.cseq
 	d.mu.Unlock()
-	req := d.request(method, seq)
-	if contentType != "" {
-		req.AppendHeader(d.a.ua.shared.contentType(contentType))
-	}
-	req.SetBody(body)
+	req, sa := d.request(method, seq, contentType, body)
 	res, err := d.a.ua.do(ctx, req)
 	if err != nil {
 		return nil, SendError(op, err, d.a.ua.where, d.a.ua.timeout)
+	}
+	if err := d.a.verified(op, res, sa); err != nil {
+		return res, err
 	}
 	return res, StatusError(op, method, res, d.a.ua.where)
 }

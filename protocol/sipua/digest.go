@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
@@ -271,6 +272,13 @@ type Auth struct {
 	// proxyFor remembers, per method, whether the server wanted Proxy-Authorization
 	// (407) or Authorization (401), so a pre-emptive header has the right name.
 	proxyFor map[sip.RequestMethod]bool
+
+	// MS-SIPAE (sipae.go): the mode (Config.Auth), the Kerberos client when
+	// one is configured, and the established security association.
+	mode   string
+	krb    *kerberosClient
+	sa     atomic.Pointer[secAssoc]
+	chosen *atomic.Pointer[string] // the UA's record of the scheme last chosen; nil: none
 }
 
 // nonceState is a cached challenge with its nonce count. Guarded by Auth.mu.

@@ -76,6 +76,11 @@ func (in *inbox) onDatagram(b []byte) bool {
 	req.SetSource(in.src)
 
 	res := okResponseTag(req, toTag(key))
+	a := in.ua.route(req)
+	refused := a != nil && !a.accept(req)
+	if refused {
+		res.StatusCode, res.Reason = sip.StatusForbidden, ReasonBadSignature
+	}
 	w := bufWriter(in.out[:0])
 	res.StringWrite(&w)
 	in.out = w
@@ -91,10 +96,10 @@ func (in *inbox) onDatagram(b []byte) bool {
 	in.seen[key] = struct{}{}
 	in.order = append(in.order, seenEntry{key: key, exp: now + in.linger})
 
-	if req.Method == sip.OPTIONS {
+	if req.Method == sip.OPTIONS || refused {
 		return true
 	}
-	if a := in.ua.route(req); a != nil && a.handler != nil && !a.closed.Load() {
+	if a != nil && a.handler != nil && !a.closed.Load() {
 		a.handler(req)
 	}
 	return true

@@ -66,7 +66,7 @@ func testAppendRequest(t *testing.T, endpoint bool) {
 			if st := a.auth.cached(); st != nil {
 				nc = st.nc
 			}
-			req, err := a.build(c.r, "call-1", "tag-1", nil)
+			req, err := a.build(c.r, "call-1", "tag-1", nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -77,6 +77,12 @@ type Config struct {
 	Advertise string
 	// Logger receives diagnostics (sipgo's too). Nil: nothing is logged.
 	Logger *slog.Logger
+	// Auth is the authentication mode (sipae.go): AuthAuto (also ""),
+	// AuthDigest, AuthNTLM or AuthKerberos.
+	Auth string
+	// Kerberos configures the Kerberos client (nil: none; AuthAuto then
+	// answers NTLM or Digest, AuthKerberos fails with "no credentials").
+	Kerberos *KerberosConfig
 }
 
 // Validate reports the first problem with c. It is a pure function.
@@ -114,6 +120,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("advertised address %q: want host:port", c.Advertise)
 		}
 	}
+	if !ValidAuthMode(c.Auth) {
+		return fmt.Errorf("auth %q: want auto, digest, ntlm or kerberos", c.Auth)
+	}
 	return nil
 }
 
@@ -122,6 +131,9 @@ func (c Config) String() string {
 	s := fmt.Sprintf("target=%s transport=%s timeout=%s", c.Target, c.Transport, c.timeout())
 	if c.LocalAddr != "" {
 		s += " local=" + c.LocalAddr
+	}
+	if c.Auth != "" && c.Auth != AuthAuto {
+		s += " auth=" + c.Auth
 	}
 	if c.Transport == "tls" {
 		t := c.clientTLS()
@@ -183,6 +195,9 @@ type UA struct {
 	log     *slog.Logger
 
 	shared  *sharedHeaders
+	krb     *kerberosClient        // nil without Config.Kerberos
+	scheme  atomic.Pointer[string] // the scheme of the last challenge answered
+	badSigs atomic.Uint64          // requests refused: the server's signature did not verify
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -240,6 +255,13 @@ func New(cfg Config) (*UA, error) {
 	}
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Kerberos != nil {
+		k, err := newKerberosClient(*cfg.Kerberos)
+		if err != nil {
+			return nil, err
+		}
+		ua.krb = k
 	}
 	ok := false
 	defer func() {
@@ -712,13 +734,19 @@ func (ua *UA) onDatagram(b []byte) bool {
 // onRequest answers every request it is given with 200 at once (imc expects it
 // and never retries on anything else) and then hands it to its Account.
 func (ua *UA) onRequest(req *sip.Request, tx sip.ServerTransaction) {
-	if err := tx.Respond(okResponse(req)); err != nil {
+	a := ua.route(req)
+	res := okResponse(req)
+	refused := a != nil && !a.accept(req)
+	if refused {
+		res.StatusCode, res.Reason = sip.StatusForbidden, ReasonBadSignature
+	}
+	if err := tx.Respond(res); err != nil {
 		ua.log.Debug("answering incoming request failed", "method", req.Method, "error", err)
 	}
-	if req.Method == sip.OPTIONS {
+	if req.Method == sip.OPTIONS || refused {
 		return
 	}
-	if a := ua.route(req); a != nil && a.handler != nil && !a.closed.Load() {
+	if a != nil && a.handler != nil && !a.closed.Load() {
 		a.handler(req)
 	}
 }
@@ -744,3 +772,12 @@ func (ua *UA) route(req *sip.Request) *Account {
 }
 
 func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
+
+// AuthScheme returns the scheme the UA's accounts last answered a challenge
+// with ("Kerberos", "NTLM", "Digest"), "" before any. Safe for concurrent use.
+func (ua *UA) AuthScheme() string {
+	if s := ua.scheme.Load(); s != nil {
+		return *s
+	}
+	return ""
+}

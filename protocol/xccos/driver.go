@@ -65,6 +65,11 @@ type Config struct {
 	// Advertise is the host:port Contacts name instead of the listening
 	// address (see sipua.Config.Advertise). Empty: the listening address.
 	Advertise string
+	// Auth is the authentication mode (sipua.AuthAuto, AuthDigest, AuthNTLM,
+	// AuthKerberos; "" = auto) and Kerberos the Kerberos client's
+	// configuration (nil: none).
+	Auth     string
+	Kerberos *sipua.KerberosConfig
 	// Logger receives diagnostics. Nil: nothing is logged.
 	Logger *slog.Logger
 }
@@ -97,6 +102,7 @@ func (c Config) ua() sipua.Config {
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
 		Endpoint: true, Advertise: c.Advertise, KeepAlive: KeepAlive,
+		Auth: c.Auth, Kerberos: c.Kerberos,
 	}
 }
 
@@ -320,7 +326,10 @@ func (s *session) register(ctx context.Context, op string, expires time.Duration
 			case report.NotFound:
 				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
 			case report.Auth:
-				e.Detail = "user " + s.aor + ": " + e.Detail + " (wrong password or auth user?)"
+				e.Detail = "user " + s.aor + ": " + e.Detail
+				if p, _ := report.AuthProblemOf(e); p == "" {
+					e.Detail += " (wrong password or auth user?)"
+				}
 			}
 		}
 		return err
@@ -1094,3 +1103,8 @@ func annotate(err error, what string) error {
 func Protocol() scenarios.Protocol {
 	return scenarios.Protocol{Name: "xccos", Transports: []string{"tls", "tcp", "udp"}, History: true}
 }
+
+// AuthScheme returns the authentication scheme the driver's users last
+// signed in with ("NTLM", "Kerberos", "Digest"; "" before any challenge).
+// Safe for concurrent use.
+func (d *Driver) AuthScheme() string { return d.ua.AuthScheme() }

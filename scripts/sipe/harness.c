@@ -1,0 +1,163 @@
+/*
+ * chatload's pidgin-sipe harness: signs on to a SIP server with Debian's
+ * pidgin-sipe (a real Lync client: its own NTLM and MS-SIPAE signing) through
+ * libpurple, and reports whether the sign-on succeeded.
+ *
+ *   sipe-harness SERVER:PORT USER@DOMAIN LOGIN TIMEOUT-SECONDS
+ *
+ * The password is read from the environment (SIPE_PASSWORD), never from the
+ * command line. Exit status: 0 signed on, 1 connection error (printed),
+ * 2 usage or setup error, 3 timeout. SIPE_LINGER=N stays signed on N
+ * seconds before exiting (a connection error meanwhile is exit 1). With SIPE_DEBUG=1 libpurple's and
+ * sipe's debug output goes to stderr.
+ *
+ * Written for chatload against libpurple's public API (purple.h).
+ */
+#include <glib.h>
+#include <purple.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UI_ID "chatload-sipe-harness"
+
+static GMainLoop *loop;
+static int result = 3;
+
+/* libpurple's event loop on glib's main loop. */
+typedef struct {
+	PurpleInputFunction fn;
+	gpointer data;
+} io_closure;
+
+static gboolean io_invoke(GIOChannel *source, GIOCondition cond, gpointer data)
+{
+	io_closure *c = data;
+	int cond_p = 0;
+	if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+		cond_p |= PURPLE_INPUT_READ;
+	if (cond & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
+		cond_p |= PURPLE_INPUT_WRITE;
+	c->fn(c->data, g_io_channel_unix_get_fd(source), cond_p);
+	return TRUE;
+}
+
+static guint input_add(gint fd, PurpleInputCondition cond, PurpleInputFunction fn, gpointer data)
+{
+	io_closure *c = g_new0(io_closure, 1);
+	GIOChannel *ch;
+	GIOCondition gc = 0;
+	guint id;
+	c->fn = fn;
+	c->data = data;
+	if (cond & PURPLE_INPUT_READ)
+		gc |= G_IO_IN | G_IO_HUP | G_IO_ERR;
+	if (cond & PURPLE_INPUT_WRITE)
+		gc |= G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
+	ch = g_io_channel_unix_new(fd);
+	id = g_io_add_watch_full(ch, G_PRIORITY_DEFAULT, gc, io_invoke, c, g_free);
+	g_io_channel_unref(ch);
+	return id;
+}
+
+static PurpleEventLoopUiOps loop_ops = {
+	g_timeout_add, g_source_remove, input_add, g_source_remove, NULL,
+	g_timeout_add_seconds, NULL, NULL, NULL,
+};
+
+static gboolean quit(gpointer unused)
+{
+	(void)unused;
+	g_main_loop_quit(loop);
+	return FALSE;
+}
+
+static void signed_on(PurpleConnection *gc, gpointer unused)
+{
+	const char *linger = getenv("SIPE_LINGER");
+	(void)unused;
+	printf("signed on as %s\n", purple_account_get_username(purple_connection_get_account(gc)));
+	fflush(stdout);
+	result = 0;
+	/* SIPE_LINGER=N: stay signed on N seconds (sipe's subscriptions after sign-on). */
+	if (linger && atoi(linger) > 0)
+		g_timeout_add_seconds(atoi(linger), quit, NULL);
+	else
+		g_main_loop_quit(loop);
+}
+
+static void connection_error(PurpleConnection *gc, PurpleConnectionError err, const gchar *desc, gpointer unused)
+{
+	(void)gc;
+	(void)unused;
+	printf("connection error %d: %s\n", (int)err, desc ? desc : "");
+	fflush(stdout);
+	result = 1;
+	g_main_loop_quit(loop);
+}
+
+static gboolean timed_out(gpointer unused)
+{
+	(void)unused;
+	printf("timeout: not signed on\n");
+	result = 3;
+	g_main_loop_quit(loop);
+	return FALSE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *password = getenv("SIPE_PASSWORD");
+	gchar *dir, *username;
+	PurpleAccount *account;
+	PurpleSavedStatus *status;
+	static int handle;
+
+	if (argc != 5 || !password || !*password) {
+		fprintf(stderr, "usage: SIPE_PASSWORD=... %s SERVER:PORT SIP-URI LOGIN TIMEOUT-SECONDS\n", argv[0]);
+		return 2;
+	}
+	dir = g_dir_make_tmp("sipe-harness-XXXXXX", NULL);
+	if (!dir) {
+		fprintf(stderr, "cannot make a temporary directory\n");
+		return 2;
+	}
+	purple_util_set_user_dir(dir);
+	purple_debug_set_enabled(getenv("SIPE_DEBUG") != NULL);
+	purple_eventloop_set_ui_ops(&loop_ops);
+	/* Debian installs pidgin-sipe in /usr/lib/purple-2. */
+	purple_plugins_add_search_path("/usr/lib/purple-2");
+	if (!purple_core_init(UI_ID)) {
+		fprintf(stderr, "libpurple did not initialise\n");
+		return 2;
+	}
+	purple_set_blist(purple_blist_new());
+	purple_blist_load();
+	purple_plugins_probe(G_MODULE_SUFFIX);
+	if (!purple_find_prpl("prpl-sipe")) {
+		fprintf(stderr, "the sipe protocol plugin (prpl-sipe) is not installed: apt-get install pidgin-sipe\n");
+		return 2;
+	}
+	loop = g_main_loop_new(NULL, FALSE);
+	purple_signal_connect(purple_connections_get_handle(), "signed-on", &handle, PURPLE_CALLBACK(signed_on), NULL);
+	purple_signal_connect(purple_connections_get_handle(), "connection-error", &handle, PURPLE_CALLBACK(connection_error), NULL);
+
+	/* sipe's user name is "SIP address,login". */
+	username = g_strdup_printf("%s,%s", argv[2], argv[3]);
+	account = purple_account_new(username, "prpl-sipe");
+	purple_account_set_password(account, password);
+	purple_account_set_string(account, "server", argv[1]);
+	purple_account_set_string(account, "transport", "tcp");
+	purple_account_set_string(account, "authentication", "ntlm");
+	purple_account_set_bool(account, "dont-publish", TRUE);
+	purple_accounts_add(account);
+	purple_account_set_enabled(account, UI_ID, TRUE);
+	status = purple_savedstatus_new(NULL, PURPLE_STATUS_AVAILABLE);
+	purple_savedstatus_activate(status);
+
+	g_timeout_add_seconds(atoi(argv[4]) > 0 ? atoi(argv[4]) : 20, timed_out, NULL);
+	g_main_loop_run(loop);
+	fflush(stdout);
+	/* No purple_core_quit: a clean sign-off is not what is tested, and exit frees everything. */
+	return result;
+}

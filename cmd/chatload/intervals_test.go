@@ -74,8 +74,17 @@ func TestRunIntervalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(data), "\nTag=delivery,"); !strings.HasPrefix(string(data), "#[Histogram log format version 1.3]\n") || n < 4 {
-		t.Errorf("hlog has %d delivery lines:\n%s", n, data)
+	// One delivery line per interval with a successful delivery: how many of the
+	// intervals got deliveries depends on how the machine scheduled the run (a
+	// busy one may bunch them), so the check is against the report's intervals.
+	want := 0
+	for _, iv := range rep.Intervals {
+		if o, ok := iv.Operations["delivery"]; ok && o.Count > o.Errors && o.Histogram != "" {
+			want++
+		}
+	}
+	if n := strings.Count(string(data), "\nTag=delivery,"); !strings.HasPrefix(string(data), "#[Histogram log format version 1.3]\n") || n != want || n < 2 {
+		t.Errorf("hlog has %d delivery lines; want %d (the report's intervals with deliveries), at least 2:\n%s", n, want, data)
 	}
 }
 

@@ -136,7 +136,7 @@ func MinP(n1, n2 int) float64 {
 	a, _ := math.Lgamma(float64(n1 + n2 + 1))
 	b, _ := math.Lgamma(float64(n1 + 1))
 	c, _ := math.Lgamma(float64(n2 + 1))
-	return min(1, 2*math.Exp(-(a - b - c)))
+	return min(1, 2*math.Exp(-(a-b-c)))
 }
 
 // Shift is the Hodges-Lehmann estimate of how much y is above x (the median of all

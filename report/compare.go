@@ -404,47 +404,70 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 	return c, nil
 }
 
-// confound is whether the sides' other load differs (see confoundShift).
+// confound says whether the sides' interference differs: up is why NEW's latencies
+// may be worse because of other load (regressions are then not judged), down why
+// they may be better (improvements are not judged); note is for the notes.
 type confound struct {
-	dir  int // +1: NEW waited longer for a CPU per wake-up; -1: shorter; 0: no telling difference
-	note string
+	up, down string
+	note     string
 }
 
-// confounding compares the generator's run-queue wait per wake-up of the sides'
-// steady intervals (or runs, without intervals).
+// covariates are the per-interval figures of interference, each a function of an
+// interval's (or, without intervals, a run's) record: the generator's schedule lag
+// p99 (how late it started work: delivery latency counts from the intended time) and
+// its run-queue wait per wake-up (other load).
+var covariates = []struct {
+	what string
+	get  func(g Generator, n *Noise) (float64, bool)
+}{
+	{"schedule lag p99", func(g Generator, _ *Noise) (float64, bool) { return g.ScheduleLagP99US, true }},
+	{"run-queue wait per wake-up", func(_ Generator, n *Noise) (float64, bool) {
+		if n == nil || n.RunQueueWaitPerSliceUS == nil {
+			return 0, false
+		}
+		return *n.RunQueueWaitPerSliceUS, true
+	}},
+}
+
+// confounding compares the sides' interference, covariate by covariate, over the
+// steady intervals (or runs, without intervals): a shift of at least confoundShift
+// with p < confoundP is one.
 func confounding(base, cur []*Report) confound {
-	get := func(rs []*Report) []float64 {
-		var out []float64
-		for _, r := range rs {
-			n := 0
-			for _, iv := range steadyIntervals(r) {
-				if iv.Noise != nil && iv.Noise.RunQueueWaitPerSliceUS != nil {
-					out = append(out, math.Log(max(*iv.Noise.RunQueueWaitPerSliceUS, 0.1)))
-					n++
+	var c confound
+	for _, cv := range covariates {
+		get := func(rs []*Report) []float64 {
+			var out []float64
+			for _, r := range rs {
+				n := 0
+				for _, iv := range steadyIntervals(r) {
+					if v, ok := cv.get(iv.Generator, iv.Noise); ok {
+						out = append(out, math.Log(max(v, 1)))
+						n++
+					}
+				}
+				if v, ok := cv.get(r.Generator, r.Noise); n == 0 && ok {
+					out = append(out, math.Log(max(v, 1)))
 				}
 			}
-			if n == 0 && r.Noise != nil && r.Noise.RunQueueWaitPerSliceUS != nil {
-				out = append(out, math.Log(max(*r.Noise.RunQueueWaitPerSliceUS, 0.1)))
-			}
+			return out
 		}
-		return out
+		x, y := get(base), get(cur)
+		if len(x) == 0 || len(y) == 0 {
+			c.note = joinNote(c.note, "the runs do not record the generator's "+cv.what+" (no /proc, or an older chatload): that interference is not accounted for")
+			continue
+		}
+		mw := MannWhitneyU(x, y)
+		change := math.Exp(HodgesLehmann(x, y, 1-confoundP).Estimate) - 1
+		switch {
+		case mw.P < confoundP && change >= confoundShift && c.up == "":
+			c.up = fmt.Sprintf("other load: NEW's generator %s was %+.0f%% against BASE's (p=%s), which may explain a slower NEW", cv.what, change*100, formatP(mw.P))
+			c.note = joinNote(c.note, c.up+": latency regressions are not judged")
+		case mw.P < confoundP && change <= -confoundShift/(1+confoundShift) && c.down == "":
+			c.down = fmt.Sprintf("other load: NEW's generator %s was %+.0f%% against BASE's (p=%s), which may explain a faster NEW", cv.what, change*100, formatP(mw.P))
+			c.note = joinNote(c.note, c.down+": latency improvements are not judged")
+		}
 	}
-	x, y := get(base), get(cur)
-	if len(x) == 0 || len(y) == 0 {
-		return confound{note: "the runs do not record the generator's run-queue wait (no /proc, or an older chatload): other load is not accounted for"}
-	}
-	mw := MannWhitneyU(x, y)
-	sh := HodgesLehmann(x, y, 1-confoundP)
-	change := math.Exp(sh.Estimate) - 1
-	switch {
-	case mw.P < confoundP && change >= confoundShift:
-		return confound{dir: 1, note: fmt.Sprintf("other load: NEW's generator waited %+.0f%% longer per wake-up for a CPU than BASE's (p=%s): latency regressions are not judged",
-			change*100, formatP(mw.P))}
-	case mw.P < confoundP && change <= -confoundShift/(1+confoundShift):
-		return confound{dir: -1, note: fmt.Sprintf("other load: NEW's generator waited %.0f%% less per wake-up for a CPU than BASE's (p=%s): latency improvements are not judged",
-			-change*100, formatP(mw.P))}
-	}
-	return confound{}
+	return c
 }
 
 // pooled returns an operation's percentiles (microseconds) over the runs merged; ok
@@ -587,12 +610,12 @@ func (c *Comparison) judgeLatency(row *CompareRow, xs, ys []float64, l Limit, ga
 		}
 		significant := *row.P < c.Alpha
 		switch {
-		case significant && worse && n >= floor && conf.dir > 0:
-			inconclusive(conf.note)
+		case significant && worse && n >= floor && conf.up != "":
+			inconclusive(conf.up)
 		case significant && worse && n >= floor:
 			row.Verdict = VerdictRegressed
-		case significant && better && conf.dir < 0:
-			inconclusive(conf.note)
+		case significant && better && conf.down != "":
+			inconclusive(conf.down)
 		case significant && better:
 			row.Verdict = VerdictImproved
 		default:

@@ -87,7 +87,9 @@ func TestCompareNoiseAware(t *testing.T) {
 		{"one value per side", []*Report{gateRun("a", []float64{1}, 100)}, []*Report{gateRun("b", []float64{3}, 100)},
 			OutcomeInconclusive, VerdictInconclusive, "1 vs 1 samples cannot reach p < 0.010"},
 		{"other load in NEW", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{gateRun("b", wobble(15, 1.5, 1), 400)},
-			OutcomeInconclusive, VerdictInconclusive, "NEW's generator waited +300% longer per wake-up"},
+			OutcomeInconclusive, VerdictInconclusive, "NEW's generator run-queue wait per wake-up was +300% against BASE's"},
+		{"NEW's generator late", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{lagged(gateRun("b", wobble(15, 1.5, 1), 100), 8000)},
+			OutcomeInconclusive, VerdictInconclusive, "NEW's generator schedule lag p99 was +"},
 		{"more load in NEW, faster anyway", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{gateRun("b", wobble(15, 0.6, 1), 400)},
 			OutcomePass, VerdictImproved, ""},
 	}
@@ -102,6 +104,14 @@ func TestCompareNoiseAware(t *testing.T) {
 				c.name, cmp.Outcome, row.Verdict, deref(row.ChangePct), deref(row.P), row.Note, c.outcome, c.verdict, c.note)
 		}
 	}
+}
+
+// lagged sets the generator's schedule lag p99 of every interval of r.
+func lagged(r *Report, us float64) *Report {
+	for i := range r.Intervals {
+		r.Intervals[i].Generator.ScheduleLagP99US = us * (1 + 0.1*math.Sin(float64(i)))
+	}
+	return r
 }
 
 func deref(p *float64) float64 {
@@ -123,6 +133,8 @@ func TestCompareRefusesSaturatedRuns(t *testing.T) {
 		{"dropped", func(r *Report) { r.Load.Dropped = 40 }, "dropped 40 operations"},
 		{"cpu", func(r *Report) { r.Noise.GeneratorCPUShare = 0.95 }, "CPU-saturated: it used 95% of 2 CPUs"},
 		{"lag", func(r *Report) { r.Generator.ScheduleLagP99US = 250_000 }, "schedule lag p99 was 250 ms"},
+		{"run queue", func(r *Report) { r.Noise.RunQueueWaitPerSliceUS = ptr(3000) }, "waited 3.00 ms per wake-up for a CPU"},
+		{"steal", func(r *Report) { r.Noise.StealShare = ptr(0.2) }, "hypervisor stole 20%"},
 	} {
 		cur := gateRun("b", wobble(15, 2, 1), 100)
 		c.edit(cur)

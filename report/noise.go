@@ -43,9 +43,12 @@ type HealthLimits struct {
 	Dropped float64
 	// CPUShare: the generator is saturated at this share of the CPUs it could use.
 	CPUShare float64
-	// RunQueueWait: the generator is saturated when its threads waited this share of
-	// their time for a CPU.
-	RunQueueWait float64
+	// RunQueueWaitUS: the generator is saturated when its threads waited this long
+	// (microseconds) for a CPU per wake-up on average: every latency it measures then
+	// carries that much of other load. (The share of time waiting is no such measure:
+	// a generator that runs little waits most of its little time on a busy machine,
+	// and the wait is the same for both sides of a comparison.)
+	RunQueueWaitUS float64
 	// Steal: the generator is saturated when the hypervisor stole this share of the
 	// machine's CPU.
 	Steal float64
@@ -58,7 +61,7 @@ type HealthLimits struct {
 // work (run's exit status 5), and the saturation limits compare and capacity use
 // (docs/spec/thresholds-compare-merge.md says how they were chosen).
 func DefaultHealthLimits() HealthLimits {
-	return HealthLimits{RateShortfall: 0.01, Dropped: 0.001, CPUShare: 0.9, RunQueueWait: 0.5, Steal: 0.1, LagP99US: 50_000}
+	return HealthLimits{RateShortfall: 0.01, Dropped: 0.001, CPUShare: 0.9, RunQueueWaitUS: 2000, Steal: 0.1, LagP99US: 100_000}
 }
 
 // ScheduleProblem says, in one line, why r's generator did not hold its schedule:
@@ -122,7 +125,7 @@ func FailedKinds(r *Report) string {
 
 // Saturation says, in one line, why the generator's own measurements of r cannot be
 // trusted: the schedule was not held (ScheduleProblem), or the generator was short of
-// CPU: it used CPUShare of its CPUs, waited RunQueueWait of its time in the run
+// CPU: it used CPUShare of its CPUs, waited RunQueueWaitUS per wake-up in the run
 // queue, the hypervisor stole Steal, or its schedule lag p99 exceeded LagP99US. ""
 // when none. It is safe for concurrent use.
 func Saturation(r *Report, l HealthLimits) string {
@@ -144,8 +147,9 @@ func noiseProblem(n *Noise, lagP99US float64, l HealthLimits) string {
 	switch {
 	case n.GeneratorCPUShare >= l.CPUShare:
 		return fmt.Sprintf("the generator was CPU-saturated: it used %s of %d CPUs (limit %s)", pct(n.GeneratorCPUShare), n.CPUs, pct(l.CPUShare))
-	case n.RunQueueWaitShare != nil && *n.RunQueueWaitShare >= l.RunQueueWait:
-		return fmt.Sprintf("the generator waited %s of its time for a CPU (other load; limit %s)", pct(*n.RunQueueWaitShare), pct(l.RunQueueWait))
+	case n.RunQueueWaitPerSliceUS != nil && *n.RunQueueWaitPerSliceUS >= l.RunQueueWaitUS:
+		return fmt.Sprintf("the generator waited %s ms per wake-up for a CPU (other load; limit %s ms)",
+			formatMS(*n.RunQueueWaitPerSliceUS), formatMS(l.RunQueueWaitUS))
 	case n.StealShare != nil && *n.StealShare >= l.Steal:
 		return fmt.Sprintf("the hypervisor stole %s of the CPU (limit %s)", pct(*n.StealShare), pct(l.Steal))
 	}

@@ -100,7 +100,7 @@ func TestCompareCLI(t *testing.T) {
 	}
 	// Other load in NEW that explains the change: inconclusive, not a regression.
 	code, out, _ = runCLI(t, nil, "compare", "base.json", "loaded.json")
-	if code != 5 || !strings.Contains(out, "longer per wake-up") {
+	if code != 5 || !strings.Contains(out, "run-queue wait per wake-up was +400% against BASE") {
 		t.Errorf("more run-queue wait in NEW: exit %d; want 5\n%s", code, out)
 	}
 	// Loosened limits pass it; JSON says so.

@@ -22,6 +22,8 @@
 # Environment (all optional):
 #   PAIRS=20  RUNS=3  RUN_SECONDS=15  RATE=200  RUN_PAIRS=10  CALIB=3  SMALL_SHARE=25
 #   OUT_DIR= (default: a new /tmp dir, kept and printed)  CHATLOAD_BIN= (skip go build)
+#   RECOMPARE=DIR: run no load; compare the runs an earlier bench left in DIR again
+#   (with this chatload) and print the figures: for the slots that completed.
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,8 @@ SMALL_SHARE=${SMALL_SHARE:-25}
 for v in PAIRS RUNS RUN_SECONDS RATE RUN_PAIRS CALIB SMALL_SHARE; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || bench_die "$v=${!v}: want a positive integer"
 done
+RECOMPARE=${RECOMPARE:-}
+[[ -z $RECOMPARE ]] || OUT_DIR=$RECOMPARE
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/chatload-gates.XXXXXX)}
 mkdir -p "$OUT_DIR" || bench_die "cannot create $OUT_DIR"
 
@@ -92,6 +96,33 @@ interval_p99s() {
 		iv && steady && /"delivery": \{/ { d = 1 } d && /"p99":/ { gsub(/[",]/, "", $2); print $2; d = 0 }' "$1"
 }
 
+results=$OUT_DIR/results.tsv
+
+# compare_slot I HOG: the slot's comparisons, appended to results.tsv.
+compare_slot() {
+	local i=$1 hog=$2 d=$OUT_DIR/slot-$1 kind n b c
+	for kind in aa d20 ds; do
+		for n in 1 "$RUNS"; do
+			b=$(seq -f "$d/base-%g.json" 1 "$n" | paste -sd,)
+			c=$(seq -f "$d/$kind-%g.json" 1 "$n" | paste -sd,)
+			"$CHATLOAD_BIN" compare --base "$b" --new "$c" >"$d/compare-$kind-$n.txt" 2>&1
+			printf '%d\t%d\t%s\t%d\t%d\n' "$i" "$hog" "$kind" "$n" $? >>"$results"
+		done
+	done
+}
+
+if [[ -n $RECOMPARE ]]; then
+	read -r small_us median <"$OUT_DIR/small-delay.txt" || bench_die "$OUT_DIR/small-delay.txt: not a bench directory"
+	printf 'slot\thog\tcompare\truns\texit\n' >"$results"
+	PAIRS=0
+	for ((i = 1; ; i++)); do
+		[[ -f $OUT_DIR/slot-$i/ds-$RUNS.json ]] || break
+		compare_slot "$i" $((i % 2 == 0 ? 1 : 0))
+		PAIRS=$i
+	done
+	((PAIRS > 0)) || bench_die "no complete slot in $OUT_DIR"
+else
+
 serve_start A
 bench_log "calibrating: $CALIB runs against A"
 for ((k = 1; k <= CALIB; k++)); do
@@ -102,10 +133,10 @@ median=$(sort -g "$OUT_DIR/calib-p99.txt" | awk '{ v[NR] = $1 } END { if (NR) pr
 [[ -n $median ]] || bench_die "calibration gave no interval delivery p99 (see $OUT_DIR/calib-*.out)"
 small_us=$(awk -v m="$median" -v s="$SMALL_SHARE" 'BEGIN { printf "%d", m * s / 100 }')
 bench_log "calibration: median per-interval delivery p99 $median us over $(wc -l <"$OUT_DIR/calib-p99.txt") intervals; small delay ${small_us}us (+$SMALL_SHARE%)"
+echo "$small_us $median" >"$OUT_DIR/small-delay.txt"
 serve_start D20 --fault-delay 20ms
 serve_start DS --fault-delay "${small_us}us"
 
-results=$OUT_DIR/results.tsv
 printf 'slot\thog\tcompare\truns\texit\n' >"$results"
 t0=$SECONDS
 for ((i = 1; i <= PAIRS; i++)); do
@@ -124,16 +155,11 @@ for ((i = 1; i <= PAIRS; i++)); do
 		one_run DS "$d/ds-$k.json"
 	done
 	hog_stop
-	for kind in aa d20 ds; do
-		for n in 1 "$RUNS"; do
-			b=$(seq -f "$d/base-%g.json" 1 "$n" | paste -sd,)
-			c=$(seq -f "$d/$kind-%g.json" 1 "$n" | paste -sd,)
-			"$CHATLOAD_BIN" compare --base "$b" --new "$c" >"$d/compare-$kind-$n.txt" 2>&1
-			printf '%d\t%d\t%s\t%d\t%d\n' "$i" "$hog" "$kind" "$n" $? >>"$results"
-		done
-	done
+	compare_slot "$i" "$hog"
 	bench_log "slot $i/$PAIRS (hog $hog) done after $((SECONDS - t0)) s: $(awk -v s="$i" -F'\t' '$1 == s { printf "%s/%s:%s ", $3, $4, $5 }' "$results")"
 done
+
+fi
 
 # Run exit statuses (5: the generator did not hold its schedule).
 runs_total=$(cat "$OUT_DIR"/slot-*/*.rc | wc -l)
@@ -153,13 +179,13 @@ NR > 1 {
 	else other[k]++
 }
 END {
-	printf "%-34s %5s %9s %9s %12s %6s %s\n", "comparison", "pairs", "REGRESSED", "PASS", "INCONCLUSIVE", "other", "(REGRESSED with hog)"
+	printf "%-44s %5s %9s %9s %12s %6s %s\n", "comparison", "pairs", "REGRESSED", "PASS", "INCONCLUSIVE", "other", "(REGRESSED with hog)"
 	split("aa d20 ds", kinds, " ")
 	name["aa"] = "A/A (false alarm)"; name["d20"] = "A/B 20 ms delay (detection)"; name["ds"] = "A/B small delay (detection)"
 	for (j = 1; j <= 3; j++) for (m = 0; m < 2; m++) {
 		kk = kinds[j]; r = (m == 0 ? 1 : -1)
 		for (key in n) { split(key, f, "\t"); if (f[1] != kk) continue; if ((m == 0 && f[2] != 1) || (m == 1 && f[2] == 1)) continue
-			printf "%-34s %5d %9d %9d %12d %6d %d of %d\n", name[kk] ", " f[2] " run(s)/side", n[key], reg[key], pass[key], inc[key], other[key], regh[key], nh[key] }
+			printf "%-44s %5d %9d %9d %12d %6d %d of %d\n", name[kk] ", " f[2] " run(s)/side", n[key], reg[key], pass[key], inc[key], other[key], regh[key], nh[key] }
 	}
 }' "$results"
 echo

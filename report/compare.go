@@ -177,6 +177,9 @@ type CompareRow struct {
 	P         *float64 `json:"p_value,omitempty"`
 	NBase     int      `json:"n_base,omitempty"`
 	NNew      int      `json:"n_new,omitempty"`
+	// LagSlope, when set, is the slope (log latency per log schedule lag) by which the
+	// samples were adjusted for the generator's lateness (see adjustForLag).
+	LagSlope *float64 `json:"lag_slope,omitempty"`
 	Limit     string   `json:"limit,omitempty"`
 	Verdict   string   `json:"verdict"`
 	Note      string   `json:"note,omitempty"`
@@ -337,7 +340,12 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 			if nok {
 				row.New = ptr(no[p] / 1e3)
 			}
-			xs, ys := latencySamples(base, op, p), latencySamples(cur, op, p)
+			xs, xl := latencySamples(base, op, p)
+			ys, yl := latencySamples(cur, op, p)
+			if xa, ya, slope, ok := adjustForLag(xs, xl, ys, yl); ok {
+				xs, ys = xa, ya
+				row.LagSlope = ptr(math.Round(slope*1e3) / 1e3)
+			}
 			l, gated := lim[op+"."+p]
 			if !gated {
 				l, gated = lim[p]
@@ -412,15 +420,14 @@ type confound struct {
 	note     string
 }
 
-// covariates are the per-interval figures of interference, each a function of an
-// interval's (or, without intervals, a run's) record: the generator's schedule lag
-// p99 (how late it started work: delivery latency counts from the intended time) and
-// its run-queue wait per wake-up (other load).
+// covariates are the per-interval figures of interference that the latencies are not
+// adjusted for, each a function of an interval's (or, without intervals, a run's)
+// record: the generator's run-queue wait per wake-up (other load, which slows the
+// target too). The schedule lag is adjusted for instead (adjustForLag).
 var covariates = []struct {
 	what string
 	get  func(g Generator, n *Noise) (float64, bool)
 }{
-	{"schedule lag p99", func(g Generator, _ *Noise) (float64, bool) { return g.ScheduleLagP99US, true }},
 	{"run-queue wait per wake-up", func(_ Generator, n *Noise) (float64, bool) {
 		if n == nil || n.RunQueueWaitPerSliceUS == nil {
 			return 0, false
@@ -513,10 +520,11 @@ func steadyIntervals(r *Report) []Interval {
 	return out
 }
 
-// latencySamples returns the log of an operation's percentile p (microseconds) in each
-// usable steady interval of every run, or the run's own value for a run without one.
-func latencySamples(rs []*Report, op, p string) []float64 {
-	var out []float64
+// latencySamples returns the log of an operation's percentile p (microseconds) in
+// each usable steady interval of every run, or the run's own value for a run without
+// one, and beside each the log of the generator's schedule lag p99 then (NaN when not
+// recorded).
+func latencySamples(rs []*Report, op, p string) (vals, lags []float64) {
 	pick := func(l Latency) float64 {
 		switch p {
 		case "p50":
@@ -530,6 +538,12 @@ func latencySamples(rs []*Report, op, p string) []float64 {
 		}
 		return l.Max
 	}
+	lagOf := func(g Generator) float64 {
+		if g.ScheduleLagP99US <= 0 {
+			return math.NaN()
+		}
+		return math.Log(max(g.ScheduleLagP99US, lagFloorUS))
+	}
 	for _, r := range rs {
 		n := 0
 		for _, iv := range steadyIntervals(r) {
@@ -537,14 +551,72 @@ func latencySamples(rs []*Report, op, p string) []float64 {
 			if !ok || o.Count-o.Errors < percentileMin[p] {
 				continue
 			}
-			out = append(out, math.Log(max(pick(o.LatencyUS), 1e-3)))
+			vals = append(vals, math.Log(max(pick(o.LatencyUS), 1e-3)))
+			lags = append(lags, lagOf(iv.Generator))
 			n++
 		}
 		if o, ok := r.Operations[op]; n == 0 && ok && o.Count > o.Errors {
-			out = append(out, math.Log(max(pick(o.LatencyUS), 1e-3)))
+			vals = append(vals, math.Log(max(pick(o.LatencyUS), 1e-3)))
+			lags = append(lags, lagOf(r.Generator))
 		}
 	}
-	return out
+	return vals, lags
+}
+
+// lagFloorUS: schedule lags below this are timer granularity, not interference.
+const lagFloorUS = 100
+
+// adjustForLag removes from the log latencies what the generator's schedule lag
+// explains: latency is counted from the intended start, so a generator that started
+// work late (other load on the machine) measures its own lateness. The slope is the
+// within-side Theil-Sen estimate (the median of the slopes between every two samples
+// of one side, so that the difference between the sides does not enter it), clamped
+// to [0, 1]; each sample becomes y - slope*(lag - the pooled median lag). It needs
+// five samples with a lag on each side; ok is false otherwise (no adjustment).
+func adjustForLag(xs, xl, ys, yl []float64) (xa, ya []float64, slope float64, ok bool) {
+	known := func(l []float64) int {
+		n := 0
+		for _, v := range l {
+			if !math.IsNaN(v) {
+				n++
+			}
+		}
+		return n
+	}
+	if known(xl) < 5 || known(yl) < 5 || known(xl) != len(xl) || known(yl) != len(yl) {
+		return xs, ys, 0, false
+	}
+	var slopes []float64
+	for _, g := range [][2][]float64{{xs, xl}, {ys, yl}} {
+		v, l := g[0], g[1]
+		for i := range v {
+			for j := i + 1; j < len(v); j++ {
+				if dx := l[j] - l[i]; math.Abs(dx) > 1e-9 {
+					slopes = append(slopes, (v[j]-v[i])/dx)
+				}
+			}
+		}
+	}
+	if len(slopes) == 0 {
+		return xs, ys, 0, false
+	}
+	slices.Sort(slopes)
+	slope = slopes[len(slopes)/2]
+	if len(slopes)%2 == 0 {
+		slope = (slopes[len(slopes)/2-1] + slopes[len(slopes)/2]) / 2
+	}
+	slope = min(max(slope, 0), 1)
+	all := slices.Concat(xl, yl)
+	slices.Sort(all)
+	center := all[len(all)/2]
+	adj := func(v, l []float64) []float64 {
+		out := make([]float64, len(v))
+		for i := range v {
+			out[i] = v[i] - slope*(l[i]-center)
+		}
+		return out
+	}
+	return adj(xs, xl), adj(ys, yl), slope, true
 }
 
 // meanOf is the mean of get over the runs that have a value; nil when none has.

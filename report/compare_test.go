@@ -88,8 +88,13 @@ func TestCompareNoiseAware(t *testing.T) {
 			OutcomeInconclusive, VerdictInconclusive, "1 vs 1 samples cannot reach p < 0.010"},
 		{"other load in NEW", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{gateRun("b", wobble(15, 1.5, 1), 400)},
 			OutcomeInconclusive, VerdictInconclusive, "NEW's generator run-queue wait per wake-up was +300% against BASE's"},
-		{"NEW's generator late", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{lagged(gateRun("b", wobble(15, 1.5, 1), 100), 8000)},
-			OutcomeInconclusive, VerdictInconclusive, "NEW's generator schedule lag p99 was +"},
+		// Latency that follows the generator's own lateness (p99 ~ sqrt(lag)): a NEW side
+		// whose generator was 8x later is not slower once adjusted, and one 1.5x slower
+		// beyond its lag is.
+		{"NEW's generator late", []*Report{lagDriven("a", wobble(15, 1000, 0), 1)}, []*Report{lagDriven("b", wobble(15, 8000, 1), 1)},
+			OutcomePass, VerdictOK, ""},
+		{"NEW late and slower", []*Report{lagDriven("a", wobble(15, 1000, 0), 1)}, []*Report{lagDriven("b", wobble(15, 8000, 1), 1.5)},
+			OutcomeRegressed, VerdictRegressed, ""},
 		{"more load in NEW, faster anyway", []*Report{gateRun("a", wobble(15, 1, 0), 100)}, []*Report{gateRun("b", wobble(15, 0.6, 1), 400)},
 			OutcomePass, VerdictImproved, ""},
 	}
@@ -106,10 +111,16 @@ func TestCompareNoiseAware(t *testing.T) {
 	}
 }
 
-// lagged sets the generator's schedule lag p99 of every interval of r.
-func lagged(r *Report, us float64) *Report {
-	for i := range r.Intervals {
-		r.Intervals[i].Generator.ScheduleLagP99US = us * (1 + 0.1*math.Sin(float64(i)))
+// lagDriven is a run whose interval k had the generator's schedule lag p99 lags[k]
+// (microseconds) and latencies extra * sqrt(lag / 1 ms) times gateRun's.
+func lagDriven(id string, lags []float64, extra float64) *Report {
+	scales := make([]float64, len(lags))
+	for k, l := range lags {
+		scales[k] = extra * math.Sqrt(l/1000)
+	}
+	r := gateRun(id, scales, 100)
+	for k := range r.Intervals {
+		r.Intervals[k].Generator.ScheduleLagP99US = lags[k]
 	}
 	return r
 }

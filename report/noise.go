@@ -65,12 +65,15 @@ func DefaultHealthLimits() HealthLimits {
 }
 
 // ScheduleProblem says, in one line, why r's generator did not hold its schedule:
-// the achieved rate more than RateShortfall below the target, or more than Dropped of
+// the achieved rate more than RateShortfall (and two operations) below the target, or more than Dropped of
 // the scheduled work dropped; "" when it held it (or the run is a closed model without
 // a target rate and dropped nothing). It is safe for concurrent use.
 func ScheduleProblem(r *Report, l HealthLimits) string {
 	ld := r.Load
-	if ld.TargetRate > 0 && ld.AchievedRate < ld.TargetRate*(1-l.RateShortfall) {
+	// Short of the target by more than the share and by more than one operation: at
+	// low rates and short runs one operation is more than 1%.
+	if ld.TargetRate > 0 && ld.AchievedRate < ld.TargetRate*(1-l.RateShortfall) &&
+		(ld.TargetRate-ld.AchievedRate)*r.steadySeconds() > 1.5 {
 		return fmt.Sprintf("the generator did not hold its schedule: achieved %s, %.1f%% below the target %s (allowed %s)",
 			formatRate(ld.AchievedRate), (1-ld.AchievedRate/ld.TargetRate)*100, formatRate(ld.TargetRate), pct(l.RateShortfall))
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatload/chatload/report"
 )
@@ -59,7 +60,8 @@ func TestRunExitScheduleNotHeld(t *testing.T) {
 // The judgements behind exits 4 and 5, on reports.
 func TestHealthVerdicts(t *testing.T) {
 	h := healthFlags{shortfall: "1%", dropped: "0.1%"}
-	ok := &report.Report{Load: report.Load{TargetRate: 100, AchievedRate: 99.5}, Operations: map[string]report.Operation{"send": {Count: 10, Errors: 9}},
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ok := &report.Report{StartedAt: t0, EndedAt: t0.Add(10 * time.Second), Load: report.Load{TargetRate: 100, AchievedRate: 99.5}, Operations: map[string]report.Operation{"send": {Count: 10, Errors: 9}},
 		Messages: report.Messages{ExpectedDeliveries: 10, Delivered: 1}}
 	if err := h.verdict(nil, ok, false); err != nil {
 		t.Errorf("healthy run: %v", err)
@@ -70,6 +72,8 @@ func TestHealthVerdicts(t *testing.T) {
 		want string
 	}{
 		{func(r *report.Report) { r.Load.AchievedRate = 98 }, 5, "2.0% below the target 100.0/s"},
+		{func(r *report.Report) { r.Load.AchievedRate = 98; r.EndedAt = t0.Add(500 * time.Millisecond) }, 0, ""}, // 2% of 0.5 s at 100/s: one op short
+
 		{func(r *report.Report) {
 			r.Load.AchievedRate = 99.9
 			r.Load.Dropped = 1

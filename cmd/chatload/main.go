@@ -61,7 +61,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newVersionCmd(e), newTestCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e))
+	root.AddCommand(newVersionCmd(e), newTestCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e), newCapacityCmd(e))
 	return root
 }
 

@@ -180,9 +180,9 @@ type CompareRow struct {
 	// LagSlope, when set, is the slope (log latency per log schedule lag) by which the
 	// samples were adjusted for the generator's lateness (see adjustForLag).
 	LagSlope *float64 `json:"lag_slope,omitempty"`
-	Limit     string   `json:"limit,omitempty"`
-	Verdict   string   `json:"verdict"`
-	Note      string   `json:"note,omitempty"`
+	Limit    string   `json:"limit,omitempty"`
+	Verdict  string   `json:"verdict"`
+	Note     string   `json:"note,omitempty"`
 }
 
 // CompareRun names one run of a comparison. A plain value.

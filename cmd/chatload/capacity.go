@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatload/chatload/capacity"
+	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -221,8 +222,11 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 		RunID: newRunID(), Progress: pp.show})
 	run := func(ctx context.Context, rate float64) (*report.Report, time.Time, error) {
 		fmt.Fprintf(e.stderr, "step at %s: warm-up %v, hold %v\n", scenarios.Rate(rate), sc.Warmup, sc.Hold)
-		rep, hold, err := steps(ctx, rate) // a report with engine.ErrSetup is judged: its failures break the service level
+		rep, hold, err := steps(ctx, rate)
 		pp.done()
+		if errors.Is(err, engine.ErrSetup) {
+			return nil, hold, err // nobody could log on or join: the step could not run
+		}
 		return rep, hold, err
 	}
 	res, err := capacity.Search(ctx, sc, run)

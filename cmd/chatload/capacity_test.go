@@ -39,6 +39,17 @@ func TestCapacityCLI(t *testing.T) {
 	}
 }
 
+// A target nobody can log on to: the search could not run (exit 1).
+func TestCapacityCannotRun(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(users, []byte("uri,username,password\nsip:a@example.test,,pa\nsip:b@example.test,,pb\n"), 0o600)
+	code, _, errb := runCLI(t, nil, "capacity", "--target", "127.0.0.1:9", "--users-file", users, "--pairs", "1",
+		"--timeout", "1s", "--step-duration", "1s", "--quiet")
+	if code != 1 || !strings.Contains(errb, "the search could not run: step 1 at 10/s: setup failed") {
+		t.Errorf("unreachable target: exit %d, %q; want 1", code, errb)
+	}
+}
+
 func TestCapacityUsageErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string

@@ -26,15 +26,18 @@ const (
 )
 
 // exitStatusHelp is the exit-status table of --help.
-const exitStatusHelp = `Exit status (all commands):
-  0  success: the test passed, the run completed and passed, no regression
-  1  could not run, interrupted, or the output could not be written
+const exitStatusHelp = `Exit status (all commands; 0 to 3 keep their meanings):
+  0  success: the test passed, the run completed and passed, no regression,
+     the capacity search finished
+  1  could not run, interrupted, or the output could not be written;
+     test: the transaction failed
   2  usage error, bad input or an unreadable report
   3  a threshold failed (run), a regression (compare)
   4  run: every operation of a kind failed (every send refused, every delivery lost)
-  5  run: the generator did not hold its schedule (achieved rate or dropped work);
-     compare: inconclusive (too few samples, or a run's generator was saturated)
-  4 and 5 are reported even without thresholds; --allow-failures turns them off.`
+  5  run: the generator did not hold its schedule (achieved rate more than
+     --max-shortfall below the target, more than --max-dropped dropped);
+     compare: INCONCLUSIVE (too few samples, a saturated run, other load)
+  run's 4 and 5 are reported even without thresholds; --allow-failures turns them off.`
 
 // healthFlags are run's --allow-failures, --max-shortfall and --max-dropped.
 type healthFlags struct {

@@ -52,7 +52,7 @@ func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "chatload",
 		Short:         "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat)",
-		Long: "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat).\n\n" + exitStatusHelp,
+		Long:          "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat).\n\n" + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

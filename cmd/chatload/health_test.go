@@ -73,6 +73,13 @@ func TestHealthVerdicts(t *testing.T) {
 	}{
 		{func(r *report.Report) { r.Load.AchievedRate = 98 }, 5, "2.0% below the target 100.0/s"},
 		{func(r *report.Report) { r.Load.AchievedRate = 98; r.EndedAt = t0.Add(500 * time.Millisecond) }, 0, ""}, // 2% of 0.5 s at 100/s: one op short
+		// A 2 s run whose steady phase ended one 60 ms late wake-up after its schedule: 3% "short", every op started.
+		{func(r *report.Report) {
+			r.Load.AchievedRate, r.EndedAt, r.Generator.ScheduleLagP99US = 97.1, t0.Add(2060*time.Millisecond), 60_000
+		}, 0, ""},
+		{func(r *report.Report) {
+			r.Load.AchievedRate, r.EndedAt, r.Generator.ScheduleLagP99US = 90, t0.Add(2060*time.Millisecond), 60_000
+		}, 5, "10.0% below"},
 
 		{func(r *report.Report) {
 			r.Load.AchievedRate = 99.9

@@ -301,11 +301,21 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 		Notes:          []string{},
 		Rows:           []CompareRow{},
 	}
+	// A run is refused whole when it did not hold its schedule, or its generator was
+	// short of CPU over the run; an interval in which the generator was late by more than
+	// the lag limit, or waited more than the wait limit per wake-up, is left out of the
+	// samples (its latencies are the generator's), the rest of the run is judged.
+	runHealth := health
+	runHealth.LagP99US = 0
+	usable := func(iv Interval) bool {
+		return noiseProblem(iv.Noise, iv.Generator.ScheduleLagP99US, HealthLimits{
+			CPUShare: 2, RunQueueWaitUS: health.RunQueueWaitUS, Steal: 2, LagP99US: health.LagP99US}) == ""
+	}
 	var saturated []string
 	side := func(rs []*Report, label string) []CompareRun {
 		out := make([]CompareRun, len(rs))
 		for i, r := range rs {
-			out[i] = CompareRun{Name: r.RunID, RunID: r.RunID, Saturated: Saturation(r, health), Noise: r.Noise}
+			out[i] = CompareRun{Name: r.RunID, RunID: r.RunID, Saturated: Saturation(r, runHealth), Noise: r.Noise}
 			if out[i].Saturated != "" {
 				saturated = append(saturated, fmt.Sprintf("%s run %s: %s", label, r.RunID, out[i].Saturated))
 			}
@@ -318,7 +328,25 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 	}
 	slices.Sort(c.Limits)
 	floorMS := float64(o.LatencyFloor) / 1e6
-	conf := confounding(base, cur)
+	conf := confounding(base, cur, usable)
+	for _, side := range []struct {
+		name string
+		rs   []*Report
+	}{{"BASE", base}, {"NEW", cur}} {
+		all, left := 0, 0
+		for _, r := range side.rs {
+			for _, iv := range steadyIntervals(r) {
+				all++
+				if !usable(iv) {
+					left++
+				}
+			}
+		}
+		if left > 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s: %d of %d intervals left out: the generator's schedule lag p99 above %s ms or its run-queue wait above %s ms per wake-up",
+				side.name, left, all, formatMS(health.LagP99US), formatMS(health.RunQueueWaitUS)))
+		}
+	}
 
 	var ops []string
 	for _, r := range append(slices.Clip(base), cur...) {
@@ -340,8 +368,8 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 			if nok {
 				row.New = ptr(no[p] / 1e3)
 			}
-			xs, xl := latencySamples(base, op, p)
-			ys, yl := latencySamples(cur, op, p)
+			xs, xl := latencySamples(base, op, p, usable)
+			ys, yl := latencySamples(cur, op, p, usable)
 			if xa, ya, slope, ok := adjustForLag(xs, xl, ys, yl); ok {
 				xs, ys = xa, ya
 				row.LagSlope = ptr(math.Round(slope*1e3) / 1e3)
@@ -439,7 +467,7 @@ var covariates = []struct {
 // confounding compares the sides' interference, covariate by covariate, over the
 // steady intervals (or runs, without intervals): a shift of at least confoundShift
 // with p < confoundP is one.
-func confounding(base, cur []*Report) confound {
+func confounding(base, cur []*Report, usable func(Interval) bool) confound {
 	var c confound
 	for _, cv := range covariates {
 		get := func(rs []*Report) []float64 {
@@ -447,6 +475,9 @@ func confounding(base, cur []*Report) confound {
 			for _, r := range rs {
 				n := 0
 				for _, iv := range steadyIntervals(r) {
+					if !usable(iv) {
+						continue
+					}
 					if v, ok := cv.get(iv.Generator, iv.Noise); ok {
 						out = append(out, math.Log(max(v, 1)))
 						n++
@@ -524,7 +555,7 @@ func steadyIntervals(r *Report) []Interval {
 // each usable steady interval of every run, or the run's own value for a run without
 // one, and beside each the log of the generator's schedule lag p99 then (NaN when not
 // recorded).
-func latencySamples(rs []*Report, op, p string) (vals, lags []float64) {
+func latencySamples(rs []*Report, op, p string, usable func(Interval) bool) (vals, lags []float64) {
 	pick := func(l Latency) float64 {
 		switch p {
 		case "p50":
@@ -546,16 +577,20 @@ func latencySamples(rs []*Report, op, p string) (vals, lags []float64) {
 	}
 	for _, r := range rs {
 		n := 0
+		enoughOps := 0 // intervals with enough operations for p, usable or not
 		for _, iv := range steadyIntervals(r) {
 			o, ok := iv.Operations[op]
 			if !ok || o.Count-o.Errors < percentileMin[p] {
+				continue
+			}
+			if enoughOps++; !usable(iv) {
 				continue
 			}
 			vals = append(vals, math.Log(max(pick(o.LatencyUS), 1e-3)))
 			lags = append(lags, lagOf(iv.Generator))
 			n++
 		}
-		if o, ok := r.Operations[op]; n == 0 && ok && o.Count > o.Errors {
+		if o, ok := r.Operations[op]; enoughOps == 0 && ok && o.Count > o.Errors {
 			vals = append(vals, math.Log(max(pick(o.LatencyUS), 1e-3)))
 			lags = append(lags, lagOf(r.Generator))
 		}

@@ -132,6 +132,27 @@ func deref(p *float64) float64 {
 	return *p
 }
 
+// An interval in which the generator was late is left out; the rest of the run is judged.
+func TestCompareLeavesOutLateIntervals(t *testing.T) {
+	base := gateRun("a", wobble(15, 1, 0), 100)
+	cur := gateRun("b", wobble(15, 2, 1), 100)
+	for _, i := range []int{3, 7} {
+		cur.Intervals[i].Generator.ScheduleLagP99US = 300_000
+		w := 5000.0
+		base.Intervals[i+1].Noise.RunQueueWaitPerSliceUS = &w
+	}
+	cmp, err := Compare(base, cur, CompareOptions{LatencyFloor: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := rowOf(t, cmp, "delivery p99")
+	notes := strings.Join(cmp.Notes, "\n")
+	if row.Verdict != VerdictRegressed || row.NBase != 12 || row.NNew != 12 || !strings.Contains(notes, "NEW: 2 of 14 intervals left out") ||
+		!strings.Contains(notes, "BASE: 2 of 14 intervals left out") {
+		t.Errorf("row %+v, notes %q; want REGRESSED on 12 vs 12 samples, naming the intervals left out", row, notes)
+	}
+}
+
 // A saturated run is not judged, whatever its latencies say.
 func TestCompareRefusesSaturatedRuns(t *testing.T) {
 	base := gateRun("a", wobble(15, 1, 0), 100)
@@ -143,7 +164,12 @@ func TestCompareRefusesSaturatedRuns(t *testing.T) {
 		{"rate", func(r *Report) { r.Load.AchievedRate = 150 }, "achieved 150.0/s, 25.0% below the target 200.0/s"},
 		{"dropped", func(r *Report) { r.Load.Dropped = 40 }, "dropped 40 operations"},
 		{"cpu", func(r *Report) { r.Noise.GeneratorCPUShare = 0.95 }, "CPU-saturated: it used 95% of 2 CPUs"},
-		{"lag", func(r *Report) { r.Generator.ScheduleLagP99US = 250_000 }, "schedule lag p99 was 250 ms"},
+		// Late in every interval: each is left out, and nothing is left to judge.
+		{"lag", func(r *Report) {
+			for i := range r.Intervals {
+				r.Intervals[i].Generator.ScheduleLagP99US = 250_000
+			}
+		}, "14 vs 0 samples cannot reach"},
 		{"run queue", func(r *Report) { r.Noise.RunQueueWaitPerSliceUS = ptr(3000) }, "waited 3.00 ms per wake-up for a CPU"},
 		{"steal", func(r *Report) { r.Noise.StealShare = ptr(0.2) }, "hypervisor stole 20%"},
 	} {
@@ -154,7 +180,7 @@ func TestCompareRefusesSaturatedRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		row := rowOf(t, cmp, "delivery p99")
-		if cmp.Outcome != OutcomeInconclusive || row.Verdict != VerdictInconclusive || !strings.Contains(row.Note, c.why) || cmp.New[0].Saturated == "" {
+		if cmp.Outcome != OutcomeInconclusive || row.Verdict != VerdictInconclusive || !strings.Contains(row.Note, c.why) || (cmp.New[0].Saturated == "") != (c.name == "lag") {
 			t.Errorf("%s: %s, row %s %q; want INCONCLUSIVE saying %q", c.name, cmp.Outcome, row.Verdict, row.Note, c.why)
 		}
 	}

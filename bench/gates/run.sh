@@ -22,6 +22,8 @@
 # Environment (all optional):
 #   PAIRS=20  RUNS=3  RUN_SECONDS=15  RATE=200  RUN_PAIRS=10  CALIB=3  SMALL_SHARE=25
 #   OUT_DIR= (default: a new /tmp dir, kept and printed)  CHATLOAD_BIN= (skip go build)
+#   BASELINE_BIN=PATH: also judge the one-run pairs with that chatload's compare (e.g. a
+#   release before the noise-aware compare), reported as "baseline".
 #   RECOMPARE=DIR: run no load; compare the runs an earlier bench left in DIR again
 #   (with this chatload) and print the figures: for the slots that completed.
 set -u -o pipefail
@@ -108,6 +110,10 @@ compare_slot() {
 			"$CHATLOAD_BIN" compare --base "$b" --new "$c" >"$d/compare-$kind-$n.txt" 2>&1
 			printf '%d\t%d\t%s\t%d\t%d\n' "$i" "$hog" "$kind" "$n" $? >>"$results"
 		done
+		if [[ -n ${BASELINE_BIN:-} ]]; then
+			"$BASELINE_BIN" compare "$d/base-1.json" "$d/$kind-1.json" >"$d/compare-$kind-baseline.txt" 2>&1
+			printf '%d\t%d\t%s\t%s\t%d\n' "$i" "$hog" "$kind" baseline $? >>"$results"
+		fi
 	done
 }
 
@@ -179,13 +185,15 @@ NR > 1 {
 	else other[k]++
 }
 END {
-	printf "%-44s %5s %9s %9s %12s %6s %s\n", "comparison", "pairs", "REGRESSED", "PASS", "INCONCLUSIVE", "other", "(REGRESSED with hog)"
+	printf "%-58s %5s %9s %9s %12s %6s %s\n", "comparison", "pairs", "REGRESSED", "PASS", "INCONCLUSIVE", "other", "(REGRESSED with hog)"
 	split("aa d20 ds", kinds, " ")
 	name["aa"] = "A/A (false alarm)"; name["d20"] = "A/B 20 ms delay (detection)"; name["ds"] = "A/B small delay (detection)"
 	for (j = 1; j <= 3; j++) for (m = 0; m < 2; m++) {
-		kk = kinds[j]; r = (m == 0 ? 1 : -1)
-		for (key in n) { split(key, f, "\t"); if (f[1] != kk) continue; if ((m == 0 && f[2] != 1) || (m == 1 && f[2] == 1)) continue
-			printf "%-44s %5d %9d %9d %12d %6d %d of %d\n", name[kk] ", " f[2] " run(s)/side", n[key], reg[key], pass[key], inc[key], other[key], regh[key], nh[key] }
+		kk = kinds[j]
+		for (key in n) { split(key, f, "\t"); if (f[1] != kk) continue; if ((m == 0 && f[2] != 1) || (m == 1 && (f[2] == 1 || f[2] == "baseline"))) continue
+			printf "%-58s %5d %9d %9d %12d %6d %d of %d\n", name[kk] ", " f[2] " run(s)/side", n[key], reg[key], pass[key], inc[key], other[key], regh[key], nh[key] }
+		if (m == 1) for (key in n) { split(key, f, "\t"); if (f[1] != kk || f[2] != "baseline") continue
+			printf "%-58s %5d %9d %9d %12d %6d %d of %d\n", name[kk] ", baseline compare, 1 run/side", n[key], reg[key], pass[key], inc[key], other[key], regh[key], nh[key] }
 	}
 }' "$results"
 echo

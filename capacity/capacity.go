@@ -158,6 +158,11 @@ func Search(ctx context.Context, c Config, run Runner) (Result, error) {
 			res.Stop = fmt.Sprintf("confirmed TRIP at %s (step %d, retried once): %s", fmtRate(rate), i, st.Reason)
 			return finish(res, c), nil
 		case Inconclusive:
+			if first := res.Steps[len(res.Steps)-2]; first.Verdict == Trip {
+				res.Stop = fmt.Sprintf("TRIP at %s (step %d) not confirmed: its retry was INCONCLUSIVE (%s); the limit is at or below %s, the target's or this generator's",
+					fmtRate(rate), i, st.Reason, fmtRate(rate))
+				return finish(res, c), nil
+			}
 			res.Stop = fmt.Sprintf("the generator could not hold %s (step %d, retried once): %s; the target's limit is above what this generator can offer", fmtRate(rate), i, st.Reason)
 			return finish(res, c), nil
 		}

@@ -126,6 +126,26 @@ func TestSearchGeneratorLimitIsInconclusive(t *testing.T) {
 	}
 }
 
+// A TRIP whose retry is INCONCLUSIVE is not confirmed, and the stop says so.
+func TestSearchTripThenInconclusive(t *testing.T) {
+	run, _ := scripted(func(rate float64, attempt int) *report.Report {
+		switch {
+		case rate >= 40 && attempt == 1:
+			return stepReport(rate, 900, 1)
+		case rate >= 40:
+			return stepReport(rate, 900, 0.5)
+		}
+		return stepReport(rate, 1, 1)
+	})
+	res, err := Search(context.Background(), baseConfig(t), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HighestPass != 20 || !strings.Contains(res.Stop, "TRIP at 40/s (step 3) not confirmed: its retry was INCONCLUSIVE") {
+		t.Errorf("result %+v; want 20/s and an unconfirmed trip at 40/s", res)
+	}
+}
+
 func TestSearchBounds(t *testing.T) {
 	run, calls := scripted(func(rate float64, _ int) *report.Report { return stepReport(rate, 1, 1) })
 	c := baseConfig(t)

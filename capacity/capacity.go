@@ -225,8 +225,9 @@ func finish(res Result, c Config) Result {
 }
 
 // Judge judges one step: INCONCLUSIVE when the generator did not hold its schedule
-// or was saturated (report.Saturation), else TRIP when a threshold of the service
-// level fails on the hold window (the intervals from holdFrom; losses and failures of
+// or was saturated (report.Saturation), unless it held its schedule and a latency
+// limit is broken by more than the generator's schedule lag p99 (TRIP); else TRIP
+// when a threshold of the service level fails on the hold window (the intervals from holdFrom; losses and failures of
 // the whole step, since copies are counted lost only after their deadline), else PASS.
 // A threshold with nothing to observe is left out. It is safe for concurrent use.
 func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
@@ -258,11 +259,8 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 	if m := rep.Messages; m.ExpectedDeliveries > 0 {
 		st.LossRate = ptr(float64(m.Lost) / float64(m.ExpectedDeliveries))
 	}
-	if why := report.Saturation(rep, c.Health); why != "" {
-		st.Verdict, st.Reason = Inconclusive, why
-		return st
-	}
-	var failed []string
+	var failed, beyond []string
+	lag := rep.Generator.ScheduleLagP99US
 	for _, t := range c.Thresholds {
 		v := t.Check(hold)
 		if v.Observed == "-" && strings.Contains(v.Detail, "nothing to check") {
@@ -271,7 +269,20 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 		st.Thresholds = append(st.Thresholds, v)
 		if !v.Pass {
 			failed = append(failed, fmt.Sprintf("%s (observed %s)", v.Threshold, v.Observed))
+			if latencyBeyond(t, hold, lag) {
+				beyond = append(beyond, fmt.Sprintf("%s (observed %s, more than the generator's schedule lag p99 %s ms over it)", v.Threshold, v.Observed, fmtMS(lag/1e3)))
+			}
 		}
+	}
+	// A saturated generator makes the step INCONCLUSIVE, unless a latency limit is
+	// broken by more than the generator's own lateness: then the target is slow anyway.
+	if why := report.Saturation(rep, c.Health); why != "" {
+		if len(beyond) > 0 && report.ScheduleProblem(rep, c.Health) == "" {
+			st.Verdict, st.Reason = Trip, strings.Join(beyond, ", ")+"; the generator was busy too: "+why
+			return st
+		}
+		st.Verdict, st.Reason = Inconclusive, why
+		return st
 	}
 	if len(failed) > 0 {
 		st.Verdict, st.Reason = Trip, strings.Join(failed, ", ")
@@ -279,6 +290,26 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 	}
 	st.Verdict, st.Reason = Pass, fmt.Sprintf("%d thresholds held", len(st.Thresholds))
 	return st
+}
+
+// latencyBeyond reports whether t is an upper limit on an operation's latency
+// percentile ("delivery.p99 < 250ms") that the hold window breaks even with the
+// generator's schedule lag p99 (lagUS) taken off the observed value.
+func latencyBeyond(t report.Threshold, hold *report.Report, lagUS float64) bool {
+	op, stat, ok := strings.Cut(t.Metric, ".")
+	o, found := hold.Operations[op]
+	if !ok || !found || (t.Op != "<" && t.Op != "<=") || o.Count == o.Errors {
+		return false
+	}
+	l := o.LatencyUS
+	v, known := map[string]float64{"p50": l.P50, "p90": l.P90, "p99": l.P99, "p999": l.P999, "max": l.Max, "mean": l.Mean}[stat]
+	unit := map[string]float64{"us": 1, "ms": 1e3, "s": 1e6}[t.Unit]
+	if !known || unit == 0 {
+		return false
+	}
+	limit := t.Value * unit
+	v -= lagUS
+	return v > limit || (t.Op == "<" && v == limit)
 }
 
 // HoldWindow returns rep as judged: its operations those of the steady intervals

@@ -289,3 +289,26 @@ func TestSearchWithEngine(t *testing.T) {
 		}
 	})
 }
+
+// A busy generator makes a step INCONCLUSIVE, unless the latency limit is broken by
+// more than the generator's own lateness.
+func TestJudgeBusyGenerator(t *testing.T) {
+	c := baseConfig(t)
+	c.Thresholds = thresholds(t, "delivery.p99 < 250ms")
+	for _, x := range []struct {
+		p99ms, lagMS float64
+		verdict      string
+	}{
+		{900, 120, Trip},         // 900 - 120 ms is still above 250 ms
+		{300, 120, Inconclusive}, // 300 - 120 ms is not
+		{100, 120, Inconclusive}, // passing, but nothing can be said
+	} {
+		r := stepReport(20, x.p99ms, 1)
+		r.Generator.ScheduleLagP99US = x.lagMS * 1e3
+		r.Noise = &report.Noise{CPUs: 2, GeneratorCPUShare: 0.95}
+		st := Judge(r, time.Time{}, c)
+		if st.Verdict != x.verdict {
+			t.Errorf("p99 %v ms, lag %v ms, CPU 95%%: %s (%s); want %s", x.p99ms, x.lagMS, st.Verdict, st.Reason, x.verdict)
+		}
+	}
+}

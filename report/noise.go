@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Noise is what the machine did to the generator while it measured: how much CPU it
@@ -107,7 +108,12 @@ func (r *Report) steadySeconds() float64 {
 			s += iv.End.Sub(iv.Start).Seconds()
 		}
 	}
-	if s == 0 {
+	if s == 0 { // no interval ended in the steady phase: the scenario's duration, else the run's
+		if f, err := scenarioFields(r.Scenario); err == nil {
+			if d, err := time.ParseDuration(strings.Trim(f.get("duration"), `"`)); err == nil && d > 0 {
+				return d.Seconds()
+			}
+		}
 		s = r.EndedAt.Sub(r.StartedAt).Seconds()
 	}
 	return s

@@ -262,7 +262,17 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 	if len(base) == 0 || len(cur) == 0 {
 		return nil, errors.New("compare needs at least one run on each side")
 	}
-	if !o.Force {
+	mixed := false
+	for _, r := range append(slices.Clip(base), cur...) {
+		mixed = mixed || len(r.Workloads) > 0
+	}
+	if !o.Force && mixed {
+		for _, r := range append(base[1:len(base):len(base)], cur...) {
+			if err := sameWorkloads(base[0], r); err != nil {
+				return nil, err
+			}
+		}
+	} else if !o.Force {
 		a, err := scenarioFields(base[0].Scenario)
 		if err != nil {
 			return nil, fmt.Errorf("BASE: %w", err)
@@ -420,6 +430,27 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 	l, gated := lim["rate"]
 	c.judge(&row, l, gated && !l.Off, true, -1)
 
+	// A mixed run's workloads, each compared as runs of their own, rows named
+	// "WORKLOAD: METRIC" after the totals'.
+	for _, bw := range base[0].Workloads {
+		bws, cws := workloadRuns(base, bw.Name), workloadRuns(cur, bw.Name)
+		if bws == nil || cws == nil {
+			continue
+		}
+		so := o
+		so.Force = true // checked above
+		sub, err := CompareRuns(bws, cws, so)
+		if err != nil {
+			return nil, fmt.Errorf("workload %s: %w", bw.Name, err)
+		}
+		for _, r := range sub.Rows {
+			r.Metric = bw.Name + ": " + r.Metric
+			c.Rows = append(c.Rows, r)
+		}
+		c.Regressions += sub.Regressions
+		c.Inconclusive += sub.Inconclusive
+		c.Gated += sub.Gated
+	}
 	c.Notes = append(c.Notes, saturated...)
 	if conf.note != "" {
 		c.Notes = append(c.Notes, conf.note)
@@ -438,6 +469,43 @@ func CompareRuns(base, cur []*Report, o CompareOptions) (*Comparison, error) {
 		c.Outcome = OutcomePass
 	}
 	return c, nil
+}
+
+// workloadRuns returns each run's workload name, or nil when a run lacks it.
+func workloadRuns(rs []*Report, name string) []*Report {
+	out := make([]*Report, len(rs))
+	for i, r := range rs {
+		if out[i] = r.WorkloadNamed(name); out[i] == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+// sameWorkloads checks that two mixed runs have the same workloads (by name) of the
+// same scenarios, but for the settings compareIgnored lists.
+func sameWorkloads(base, cur *Report) error {
+	if len(base.Workloads) != len(cur.Workloads) {
+		return fmt.Errorf("%w: %d workloads in BASE and %d in NEW", ErrScenarioMismatch, len(base.Workloads), len(cur.Workloads))
+	}
+	for _, bw := range base.Workloads {
+		cw := cur.WorkloadNamed(bw.Name)
+		if cw == nil {
+			return fmt.Errorf("%w: workload %s is in BASE, not in NEW", ErrScenarioMismatch, bw.Name)
+		}
+		a, err := scenarioFields(bw.Report.Scenario)
+		if err != nil {
+			return fmt.Errorf("BASE workload %s: %w", bw.Name, err)
+		}
+		b, err := scenarioFields(cw.Scenario)
+		if err != nil {
+			return fmt.Errorf("NEW workload %s: %w", bw.Name, err)
+		}
+		if k, x, y, same := diffFields(a, b, compareIgnored...); !same {
+			return fmt.Errorf("%w: workload %s: %s is %s in BASE and %s in NEW", ErrScenarioMismatch, bw.Name, k, x, y)
+		}
+	}
+	return nil
 }
 
 // confound says whether the sides' interference differs: up is why NEW's latencies

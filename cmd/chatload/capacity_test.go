@@ -34,8 +34,19 @@ func TestCapacityCLI(t *testing.T) {
 
 	code, stdout, errb = runCLI(t, nil, "capacity", "--start", "10/s", "--factor", "2", "--max-steps", "2",
 		"--step-duration", "1s", "--warmup", "200ms", "--cooldown", "0s", "--quiet", "--format", "json")
-	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.HighestPass != 20 || res.Stop != "no trip within --max-steps 2" {
-		t.Errorf("no faults: exit %d, %v, %+v; want 0, 20/s passing, no trip within the bound\n%s", code, err, res, errb)
+	// No step may TRIP. On a quiet machine both pass; on a machine loaded by other work
+	// the generator's own health may stop the search early (INCONCLUSIVE, said so), which
+	// must never read as the server's limit.
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
+		t.Fatalf("no faults: exit %d, %v\n%s\n%s", code, err, stdout, errb)
+	}
+	for _, s := range res.Steps {
+		if s.Verdict == capacity.Trip {
+			t.Errorf("no faults: step %+v TRIPs", s)
+		}
+	}
+	if !(res.HighestPass == 20 && res.Stop == "no trip within --max-steps 2") && !strings.Contains(res.Stop, "the generator could not hold") {
+		t.Errorf("no faults: %+v; want 20/s passing and no trip within the bound (or, on a loaded machine, a stop for the generator's health)", res)
 	}
 }
 

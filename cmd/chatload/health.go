@@ -95,6 +95,14 @@ func (h healthFlags) verdict(stderr io.Writer, rep *report.Report, allow bool) e
 	if s := report.FailedKinds(rep); s != "" {
 		return &exitError{code: exitFailedKind, err: fmt.Errorf("run failed: %s (--allow-failures exits 0)", s)}
 	}
+	if len(rep.Workloads) > 0 { // a mixed run: each workload against its own schedule
+		for _, w := range rep.Workloads {
+			if s := report.ScheduleProblem(w.Report, l); s != "" {
+				return &exitError{code: exitInconclusive, err: fmt.Errorf("results not trustworthy: workload %s: %s (--allow-failures exits 0)", w.Name, s)}
+			}
+		}
+		return nil
+	}
 	if s := report.ScheduleProblem(rep, l); s != "" {
 		return &exitError{code: exitInconclusive, err: fmt.Errorf("results not trustworthy: %s (--allow-failures exits 0)", s)}
 	}

@@ -191,6 +191,9 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 }
 
 func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
+	if _, err := f.health.limits(); err != nil {
+		return err
+	}
 	if mix, ok, err := loadMix(cmd, f, args); ok || err != nil { // --profile, or a file with workloads (mix.go)
 		if err != nil {
 			return err
@@ -205,9 +208,6 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	faults, err := f.faults.Faults()
 	if err != nil {
 		return usageErr("%v", err)
-	}
-	if _, err := f.health.limits(); err != nil {
-		return err
 	}
 	if f.procs < 0 {
 		return usageErr("--procs %d: want 0 (auto) or a number of Ps", f.procs)

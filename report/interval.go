@@ -16,6 +16,7 @@ type Interval struct {
 	Failures   []Failure            `json:"failures"`
 	Load       IntervalLoad         `json:"load"`
 	Generator  Generator            `json:"generator"` // cpu_seconds in this interval; max_rss_bytes so far
+	Noise      *Noise               `json:"noise,omitempty"`
 }
 
 // IntervalLoad is the load of one interval: rates are per second over the interval.

@@ -34,6 +34,7 @@ type Report struct {
 	Generator     Generator            `json:"generator"`
 	Thresholds    []Verdict            `json:"thresholds,omitempty"` // one per --threshold, in the order given
 	Workloads     []Workload           `json:"workloads,omitempty"`  // a mixed run's workloads (Combine); the fields above are their total
+	Noise         *Noise               `json:"noise,omitempty"`      // the machine's interference (noise.go)
 }
 
 // Tool names the program that wrote a report. A plain value, safe for concurrent reads.

@@ -278,6 +278,9 @@ func (r *Report) writeGenerator(b *bytes.Buffer) {
 		b.WriteString("; " + cell(g.Note))
 	}
 	b.WriteByte('\n')
+	if r.Noise != nil {
+		fmt.Fprintf(b, "Noise:     %s\n", r.Noise)
+	}
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }

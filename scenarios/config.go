@@ -60,6 +60,7 @@ type Config struct {
 	LogonParallel   int           // logon-parallel: log-ons in flight during setup (default 64)
 	To              string        // to: message scenario: request URI
 	NoRegister      bool          // no-register: message scenario: send without a registrar
+	AllowFailures   bool          // allow-failures: the run's exit status ignores failed operations and a schedule not held (the CLI's exit 4 and 5)
 	History         int           // history: history scenario: messages posted per room before the steady phase, and fetched back by each op (default 20)
 	Domain          string        // domain: users' domain for generated users, and rooms' (conf.<Domain>) (default example.test)
 	Seed            int64         // seed: assignment seed (default 1)
@@ -497,6 +498,7 @@ func (c Config) fields() []field {
 		num("logon-parallel", int64(c.LogonParallel)),
 		str("to", c.To),
 		{key: "no-register", text: fmt.Sprint(c.NoRegister), json: c.NoRegister, zero: !c.NoRegister},
+		{key: "allow-failures", text: fmt.Sprint(c.AllowFailures), json: c.AllowFailures, zero: !c.AllowFailures},
 		str("domain", c.Domain),
 		{key: "seed", text: fmt.Sprint(c.Seed), json: c.Seed}, // 0 is a seed too
 		str("segment", c.Segment.String()),

@@ -179,6 +179,11 @@ func (c *Config) set(key, text string) error {
 		if err != nil {
 			return fmt.Errorf("%q: want true or false", s)
 		}
+	case "allow-failures":
+		c.AllowFailures, err = strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q: want true or false", s)
+		}
 	case "domain":
 		c.Domain = strings.ToLower(s)
 	case "segment":

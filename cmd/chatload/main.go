@@ -52,6 +52,7 @@ func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "chatload",
 		Short:         "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat)",
+		Long:          "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat).\n\n" + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -61,7 +62,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newVersionCmd(e), newTestCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e))
+	root.AddCommand(newVersionCmd(e), newTestCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e), newCapacityCmd(e))
 	return root
 }
 

@@ -130,6 +130,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 		}
 	}
 	procs := startProcs(f.procs, e.getenv)
+	nr := startNoise()
 	rep, runErr := engine.RunMix(ctx, drv, newRunID(), ws)
 	procsNote := procs.stopProcs()
 	if rep == nil {
@@ -140,6 +141,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	}
 	rep.Tool = report.Tool{Name: "chatload", Version: self}
 	rep.Target = report.Target{Address: target, Protocol: first.Protocol, Transport: first.Transport, Embedded: embedded}
+	nr.attach(rep)
 	var failed []report.Verdict
 	for _, t := range ts {
 		v := t.Check(rep)
@@ -163,7 +165,10 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	case rep.EndReason == engine.EndInterrupted:
 		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
 	}
-	return thresholdsFailed(e.stderr, failed, len(ts))
+	if err := thresholdsFailed(e.stderr, failed, len(ts)); err != nil {
+		return err
+	}
+	return f.health.verdict(e.stderr, rep, first.AllowFailures || f.health.allowFailures)
 }
 
 // mixFlagSettings are the scenario flags the user set, as Config.Apply takes them

@@ -222,7 +222,8 @@ func TestReportCheckpoint(t *testing.T) {
 func TestReportOfRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.json")
 	code, out, errb := runCLI(t, nil, "run", "--scenario", "steady", "--pairs", "2", "--rate", "50/s",
-		"--duration", "1s", "--quiet", "--out", path)
+		"--duration", "1s", "--quiet", "--out", path,
+		"--allow-failures") // this renders the report; a generator lagging on a busy machine (exit 5) is no part of it
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errb)
 	}

@@ -64,6 +64,7 @@ type runFlags struct {
 	iv         intervalFlags // --interval, --checkpoint, --hlog, --metrics-addr (intervals.go)
 	thresholds []string      // --threshold, repeatable (thresholds.go)
 	profile    string        // --profile: a built-in population (mix.go)
+	health     healthFlags   // --allow-failures, --max-shortfall, --max-dropped (health.go)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -97,8 +98,7 @@ Thresholds (--threshold, repeatable, and the file's thresholds list) are judged 
 the report at the end (and per interval with "for N intervals"); each verdict is in
 the tables and the JSON report; "abort" stops the run as soon as one fails.
 
-Exit status: 0 completed (thresholds passed), 1 could not run or interrupted, 2 usage
-or scenario error, 3 a threshold failed (or aborted the run).`,
+` + exitStatusHelp,
 		Example: `  chatload run --scenario steady --rate 200/s --duration 20s --out report.json
   chatload run --scenario fanout --rooms 5 --room-size 20 --rate 50/s --duration 1m
   chatload run soak.yaml --target 127.0.0.1:5090 --users-file users.csv
@@ -122,6 +122,7 @@ or scenario error, 3 a threshold failed (or aborted the run).`,
 	addFaultFlags(cmd, &f.faults)
 	addTLSFlags(cmd, &f.tls)
 	addIntervalFlags(cmd, &f.iv)
+	addHealthFlags(cmd, &f.health)
 	return cmd
 }
 
@@ -163,7 +164,7 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	}
 	set := map[string]string{}
 	fl.Visit(func(p *pflag.Flag) {
-		if _, ok := f.settings[p.Name]; ok || p.Name == "no-register" {
+		if _, ok := f.settings[p.Name]; ok || p.Name == "no-register" || p.Name == "allow-failures" {
 			set[p.Name] = p.Value.String()
 		}
 		if p.Name == "threshold" { // a list: one threshold per line (see Config.Apply)
@@ -192,6 +193,9 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 }
 
 func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
+	if _, err := f.health.limits(); err != nil {
+		return err
+	}
 	if mix, ok, err := loadMix(cmd, f, args); ok || err != nil { // --profile, or a file with workloads (mix.go)
 		if err != nil {
 			return err
@@ -284,10 +288,11 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	defer outs.close()
 	pp := newProgressPrinter(e.stderr, f.quiet)
 	procs := startProcs(f.procs, e.getenv)
+	nr := startNoise()
 	rep, runErr := engine.Run(runCtx, drv, engine.RunConfig{
 		Scenario: cfg, Users: users, RunID: runID,
 		Progress: func(p engine.Progress) { pp.show(p); outs.progress(p) },
-		Interval: f.iv.every, OnInterval: chainIntervals(outs.interval, gate.onInterval), Aborted: gate.isAborted,
+		Interval: f.iv.every, OnInterval: nr.wrap(chainIntervals(outs.interval, gate.onInterval)), Aborted: gate.isAborted,
 	})
 	procsNote := procs.stopProcs()
 	pp.done()
@@ -305,6 +310,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	rep.Tool = report.Tool{Name: "chatload", Version: self}
 	rtarget.Auth = authScheme(drv)
 	rep.Target = rtarget
+	nr.attach(rep)
 	failed := gate.judge(rep) // before the tables and the JSON: both show the verdicts
 	if err := outs.end(rep); err != nil {
 		fmt.Fprintf(e.stderr, "chatload: %v\n", err) // the report itself is still written
@@ -329,7 +335,10 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		// Not a completed run: a script must not read it as one.
 		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
 	}
-	return segmentThresholds(e.stderr, cfg.Segment, failed, len(thresholds))
+	if err := segmentThresholds(e.stderr, cfg.Segment, failed, len(thresholds)); err != nil {
+		return err
+	}
+	return f.health.verdict(e.stderr, rep, cfg.AllowFailures)
 }
 
 // defaultDomain is the scenario's default domain (the embedded server's).

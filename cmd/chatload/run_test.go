@@ -63,7 +63,8 @@ func TestRunFaultsExact(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.json")
 	code, stdout, stderr := runCLI(t, nil, "run", "--scenario", "fanout", "--rooms", "2", "--room-size", "4",
 		"--rate", "100/s", "--duration", "2s", "--quiet", "--out", out,
-		"--fault-drop", "5%", "--fault-dup", "0.05", "--fault-seed", "7")
+		"--fault-drop", "5%", "--fault-dup", "0.05", "--fault-seed", "7",
+		"--allow-failures") // this counts faults; on a loaded machine under -race the generator may lag (exit 5)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -120,7 +120,8 @@ func TestRunAgainstServeNTLM(t *testing.T) {
 	} {
 		out := filepath.Join(dir, "r.json")
 		args := append([]string{"run", "--target", s.addr(t, c.transport), "--transport", c.transport, "--users-file", users,
-			"--auth", "ntlm", "--quiet", "--out", out}, c.args...)
+			"--auth", "ntlm", "--quiet", "--out", out,
+			"--allow-failures"}, c.args...) // the errors are checked below; a busy machine may miss the schedule (exit 5)
 		code, stdout, stderr := runCLI(t, nil, args...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d\n%s\n%s", c.args, code, stdout, stderr)

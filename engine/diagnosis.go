@@ -73,6 +73,10 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
 			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
 			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
+	case class == report.Transport && failedOp(r.Err) == "resolve":
+		return fmt.Sprintf("The server's name could not be resolved (%s): DNS has no address for it, or no DNS "+
+			"server answered. Check the --target name for typos, that its A/AAAA (or SRV) records exist, and this "+
+			"host's DNS configuration (/etc/resolv.conf).", target)
 	case class == report.Transport && report.CertificateProblem(r.Err) != "":
 		return certDiagnosis(report.CertificateProblem(r.Err), target)
 	case class == report.Transport:
@@ -150,4 +154,12 @@ func statusText(kind report.CodeKind, code int) string {
 		return fmt.Sprintf("XCCOS reply code %d", code)
 	}
 	return fmt.Sprintf("SIP %d", code)
+}
+
+// failedOp is the Op of the report.Error in err ("" when there is none).
+func failedOp(err error) string {
+	if e, ok := errors.AsType[*report.Error](err); ok {
+		return e.Op
+	}
+	return ""
 }

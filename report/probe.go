@@ -7,12 +7,22 @@ import (
 	"time"
 )
 
-// TestResult is the outcome of `chatload test` as printed: the fields of Lync's
-// Test-CsPersistentChatMessage plus the steps.
+// TestResult is the outcome of `chatload test` (and of each `chatload watch`
+// transaction) as printed: the fields of Lync's Test-CsPersistentChatMessage, what was
+// tested, and the steps. The JSON keys are a contract (docs/spec/test-serve-run.md).
 type TestResult struct {
-	TargetFqdn   string     `json:"target_fqdn"`
+	Timestamp    time.Time  `json:"timestamp"`   // when the transaction started (UTC)
+	Target       string     `json:"target"`      // --target as given, or "embedded"
+	TargetFqdn   string     `json:"target_fqdn"` // the HOST:PORT tested (after DNS SRV)
+	Protocol     string     `json:"protocol"`
+	Transport    string     `json:"transport"`
+	Sender       string     `json:"sender"`
+	Receiver     string     `json:"receiver"`
+	Room         string     `json:"room"` // as given, or the room found; "" when none was reached
 	Result       string     `json:"result"` // "Success" or "Failure"
 	Latency      Millis     `json:"latency_ms"`
+	FailedStep   string     `json:"failed_step,omitempty"`
+	FailureClass string     `json:"failure_class,omitempty"` // report's failure class of the error
 	ErrorMessage string     `json:"error_message"`
 	Diagnosis    string     `json:"diagnosis"`
 	Steps        []TestStep `json:"steps"`
@@ -100,4 +110,12 @@ func (r TestResult) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// WriteJSONLine writes r as one JSON object on one line (chatload watch's log).
+func (r TestResult) WriteJSONLine(w io.Writer) error {
+	if r.Steps == nil {
+		r.Steps = []TestStep{}
+	}
+	return json.NewEncoder(w).Encode(r)
 }

@@ -16,7 +16,7 @@ type credential struct {
 	password string
 }
 
-// readCredential resolves a credential flag value (SPEC.md "Credentials"): prompt,
+// readCredential resolves a credential flag value (docs/spec/test-serve-run.md, Credentials): prompt,
 // env:NAME, file:PATH or [authuser:]password. flag names the flag in errors; who is
 // shown at the prompt. Errors never contain the password.
 func readCredential(e *env, flag, spec, who string) (credential, error) {
@@ -55,12 +55,19 @@ func readCredential(e *env, flag, spec, who string) (credential, error) {
 			return credential{}, fmt.Errorf("%s file:%s: the first line is empty", flag, path)
 		}
 	default:
-		raw = spec
+		// Only the literal form takes an auth user, [authuser:]password; from a
+		// variable, a file or the prompt the whole value is the password, so that a
+		// password with a ':' works there (the auth user: --*-auth-user or the URI).
+		c := credential{password: spec}
+		if i := strings.IndexByte(spec, ':'); i >= 0 {
+			c.authUser, c.password = spec[:i], spec[i+1:]
+		}
+		if c.password == "" {
+			return credential{}, fmt.Errorf("%s: the password is empty", flag)
+		}
+		return c, nil
 	}
 	c := credential{password: raw}
-	if i := strings.IndexByte(raw, ':'); i >= 0 {
-		c.authUser, c.password = raw[:i], raw[i+1:]
-	}
 	if c.password == "" {
 		return credential{}, fmt.Errorf("%s: the password is empty", flag)
 	}

@@ -18,6 +18,12 @@ func testEnv(vars map[string]string) (*env, *bytes.Buffer, *bytes.Buffer) {
 		lookupSRV: func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
 			return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 		},
+		lookupHost: func(ctx context.Context, host string) ([]string, error) {
+			if host == "localhost" {
+				return []string{"127.0.0.1"}, nil
+			}
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		},
 	}, &out, &errb
 }
 
@@ -32,12 +38,12 @@ func TestReadCredential(t *testing.T) {
 		spec, user, pw string
 		warn           bool // a WARNING about file permissions is printed
 	}{
-		{"s3cret", "", "s3cret", false},               // literal password
-		{"bob:s3:cret", "bob", "s3:cret", false},      // authuser: splits at the first colon
-		{"env:PW", "", "envpw", false},                // variable holding a password
-		{"env:PWU", "u9", "pw9", false},               // variable holding authuser:password
-		{"file:" + private, "auth1", "filepw", false}, // first line only
-		{"file:" + open, "", "openpw", true},          // group/world readable: warned
+		{"s3cret", "", "s3cret", false},                // literal password
+		{"bob:s3:cret", "bob", "s3:cret", false},       // authuser: splits at the first colon
+		{"env:PW", "", "envpw", false},                 // variable holding a password
+		{"env:PWU", "", "u9:pw9", false},               // a variable holds the password only: ':' is part of it
+		{"file:" + private, "", "auth1:filepw", false}, // first line only, all of it the password
+		{"file:" + open, "", "openpw", true},           // group/world readable: warned
 	}
 	for _, c := range cases {
 		e, _, errb := testEnv(map[string]string{"PW": "envpw", "PWU": "u9:pw9"})
@@ -62,6 +68,7 @@ func TestReadCredentialErrors(t *testing.T) {
 		{"env:MISSING", "env:MISSING: the variable is not set"},
 		{"file:/nonexistent/x", "file:/nonexistent/x: no such file"},
 		{"user:", "the password is empty"},
+		{"env:EMPTYPW", "env:EMPTYPW: the variable is not set or empty"},
 		{"prompt", "not a terminal"},
 	}
 	for _, c := range cases {

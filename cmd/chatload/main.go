@@ -46,6 +46,8 @@ type env struct {
 	// lookupSRV is net.DefaultResolver.LookupSRV; tests replace it so that they
 	// never query a resolver off loopback.
 	lookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	// lookupHost is net.DefaultResolver.LookupHost (nil: that one), for the same reason.
+	lookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 func newRoot(e *env) *cobra.Command {
@@ -62,7 +64,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newVersionCmd(e), newTestCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e), newCapacityCmd(e))
+	root.AddCommand(newVersionCmd(e), newTestCmd(e), newWatchCmd(e), newServeCmd(e), newRunCmd(e), newReportCmd(e), newCompareCmd(e), newMergeCmd(e), newCapacityCmd(e))
 	return root
 }
 
@@ -80,11 +82,14 @@ func run(ctx context.Context, args []string, e *env) int {
 		if ee.err != nil {
 			fmt.Fprintln(stderr, "chatload:", ee.err)
 		}
-		return ee.code
+		if ee.err == nil {
+			return ee.code // said everything (with --nagios: the plugin's own status)
+		}
+		return nagiosUnknown(args, ee.code, ee.err.Error(), e.stdout)
 	}
 	// cobra's own errors (unknown command, bad args) are usage errors.
 	fmt.Fprintln(stderr, "chatload:", err)
-	return 2
+	return nagiosUnknown(args, 2, err.Error(), e.stdout)
 }
 
 func main() {
@@ -102,6 +107,11 @@ func main() {
 	}()
 	os.Exit(run(ctx, os.Args[1:], &env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		getenv: os.Getenv, lookupSRV: net.DefaultResolver.LookupSRV,
+		getenv: os.Getenv, lookupSRV: net.DefaultResolver.LookupSRV, lookupHost: net.DefaultResolver.LookupHost,
 	}))
+}
+
+// completeValues makes the shell completion of flag name offer values.
+func completeValues(cmd *cobra.Command, name string, values ...string) {
+	_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }

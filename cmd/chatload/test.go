@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ type testFlags struct {
 	target, protocol, transport string
 	sender, senderCred          string
 	receiver, receiverCred      string
+	senderAuth, receiverAuth    string // --sender-auth-user, --receiver-auth-user
 	room                        string
 	chatURI                     string
 	timeout                     time.Duration
@@ -29,6 +32,7 @@ type testFlags struct {
 	verbose                     bool
 	tls                         tlsFlags
 	auth, krb5Conf              string
+	nagios                      nagiosFlags // test only (nagios.go)
 }
 
 func newTestCmd(e *env) *cobra.Command {
@@ -51,16 +55,29 @@ saying which. --tls-insecure skips verification (warned).
 
 Credentials (--sender-credential, --receiver-credential) take one of:
   prompt               ask on the terminal, no echo
-  env:NAME             the variable holds [authuser:]password
-  file:PATH            the first line holds [authuser:]password
+  env:NAME             the variable holds the password (all of it: a ':' is part of it)
+  file:PATH            the first line holds the password (all of it)
   [authuser:]password  literally (visible in the process list: avoid on shared hosts)
+The authentication user is --sender-auth-user / --receiver-auth-user, else the
+literal's authuser:, else the URI's user part.
 
-Exit status: 0 Success, 1 Failure, 2 usage error.`,
+--output json prints one JSON object: timestamp, target, target_fqdn, protocol,
+transport, sender, receiver, room, result, latency_ms, failed_step, failure_class,
+error_message, diagnosis and steps. A name that does not resolve in DNS is a
+Failure like any other (exit 1), with its diagnosis.
+
+--nagios prints one line in the monitoring-plugin format with perfdata, and exits
+0 OK, 1 WARNING (--warning latency exceeded), 2 CRITICAL (failure, or --critical
+exceeded), 3 UNKNOWN (bad input, or the test could not run).
+
+Exit status: 0 Success, 1 Failure, 2 usage error (with --nagios: as above).`,
 		Example: `  chatload test
   chatload test --target 127.0.0.1:5090 --sender sip:user0001@example.test --sender-credential env:PW1 \
       --receiver sip:user0002@example.test --receiver-credential env:PW2 --room room001@conf.example.test
   chatload test --transport tls
-  chatload test --transport tls --target sip.example.test --tls-ca ca.pem --sender ... --receiver ...`,
+  chatload test --transport tls --target sip.example.test --tls-ca ca.pem --sender ... --receiver ...
+  chatload test --output json
+  chatload test --nagios --warning 2s --critical 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if p, ok := protocolNamed(f.protocol); ok && !cmd.Flags().Changed("transport") {
@@ -69,6 +86,16 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 			return runTest(cmd.Context(), e, f)
 		},
 	}
+	addTransactionFlags(cmd, &f)
+	fl := cmd.Flags()
+	fl.StringVar(&f.output, "output", "text", "output format: text or json")
+	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
+	addNagiosFlags(cmd, &f.nagios)
+	return cmd
+}
+
+// addTransactionFlags adds the flags of one synthetic transaction: test's and watch's.
+func addTransactionFlags(cmd *cobra.Command, f *testFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.target, "target", "", "registrar/proxy HOST[:PORT] (the Target Fqdn); empty starts the embedded server")
 	fl.StringVar(&f.protocol, "protocol", "imc", "chat protocol: imc (Kamailio imc rooms over SIP MESSAGE) or xccos (Lync/Skype for Business Persistent Chat, MS-XCCOSIP; default transport tls)")
@@ -77,17 +104,19 @@ Exit status: 0 Success, 1 Failure, 2 usage error.`,
 	fl.StringVar(&f.senderCred, "sender-credential", "", "sender's credential: prompt, env:NAME, file:PATH or [authuser:]password")
 	fl.StringVar(&f.receiver, "receiver", "", "receiver's SIP URI (required with --target)")
 	fl.StringVar(&f.receiverCred, "receiver-credential", "", "receiver's credential: prompt, env:NAME, file:PATH or [authuser:]password")
+	fl.StringVar(&f.senderAuth, "sender-auth-user", "", "sender's authentication user name (default: the credential's authuser:, else the URI's user)")
+	fl.StringVar(&f.receiverAuth, "receiver-auth-user", "", "receiver's authentication user name (default: the credential's authuser:, else the URI's user)")
 	fl.StringVar(&f.room, "room", "", "chat room URI or name (default: the first room the sender can see)")
 	fl.StringVar(&f.chatURI, "chat-service", "", "xccos: the Persistent Chat pool or lookup URI to INVITE (default: the pool in-band provisioning names, else sip:ocschat@<the sender's domain>)")
 	fl.StringVar(&f.chatURI, "chat-uri", "", "the former name of --chat-service")
 	_ = fl.MarkHidden("chat-uri")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
-	fl.StringVar(&f.output, "output", "text", "output format: text or json")
-	fl.BoolVar(&f.verbose, "verbose", false, "print each step's timing")
 	fl.StringVar(&f.auth, "auth", sipua.AuthAuto, "authentication: auto (by the schemes the server offers: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync/Skype for Business sign-in, MS-SIPAE)")
 	fl.StringVar(&f.krb5Conf, "krb5-conf", "", "Kerberos configuration `FILE` (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)")
 	addTLSFlags(cmd, &f.tls)
-	return cmd
+	completeValues(cmd, "protocol", "imc", "xccos")
+	completeValues(cmd, "transport", "udp", "tcp", "tls")
+	completeValues(cmd, "output", "text", "json")
 }
 
 func (f *testFlags) validate() error {
@@ -120,6 +149,9 @@ func (f *testFlags) validate() error {
 		return usageErr("--auth %q: want auto, digest, ntlm or kerberos", f.auth)
 	}
 	if f.target != "" {
+		if _, err := parseTarget(f.target); err != nil {
+			return usageErr("%v", err)
+		}
 		for _, p := range []struct{ flag, v string }{
 			{"--sender", f.sender}, {"--sender-credential", f.senderCred},
 			{"--receiver", f.receiver}, {"--receiver-credential", f.receiverCred},
@@ -144,13 +176,59 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
-	cfg := engine.ProbeConfig{Timeout: f.timeout, Room: f.room}
-	target := f.target
-	var tlsConf *tls.Config
-	if target == "" {
+	if err := f.nagios.validate(f.output); err != nil {
+		return err
+	}
+	tr, err := newTransactor(ctx, e, f)
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	out := tr.do(ctx)
+	switch {
+	case f.nagios.on:
+		return f.nagios.write(e.stdout, out)
+	case f.output == "json":
+		err = out.WriteJSON(e.stdout)
+	default:
+		err = out.WriteText(e.stdout, f.verbose)
+	}
+	if err != nil {
+		return err
+	}
+	if out.Result != "Success" {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// transactor runs synthetic transactions with one configuration: once for test, on
+// a schedule for watch. What outlives one transaction (the embedded server, the
+// credentials, the TLS configuration) is set up once.
+type transactor struct {
+	e       *env
+	f       testFlags
+	cfg     engine.ProbeConfig
+	tlsConf *tls.Config
+	srv     *server.Server // the embedded server, nil with --target
+	target  string         // the embedded server's address; "" resolves --target per transaction
+	warned  bool           // resolveTarget's warnings were printed once
+	self    string         // chatload's version, for User-Agent
+}
+
+func newTransactor(ctx context.Context, e *env, f testFlags) (*transactor, error) {
+	t := &transactor{e: e, f: f, cfg: engine.ProbeConfig{Timeout: f.timeout, Room: f.room}}
+	t.self, _ = buildVersions()
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
+	if f.target == "" {
 		auth, err := embeddedAuth(f.auth)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		users := server.GeneratedUsers(2, embeddedDomain)
 		srv, err := server.New(server.Config{
@@ -162,60 +240,105 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 			Auth:      auth,
 		})
 		if err != nil {
-			return fmt.Errorf("embedded server: %w", err)
+			return nil, fmt.Errorf("embedded server: %w", err)
 		}
 		if err := srv.Start(ctx); err != nil {
-			return fmt.Errorf("embedded server: %w", err)
+			return nil, fmt.Errorf("embedded server: %w", err)
 		}
-		defer srv.Close()
-		target = srv.Addrs()[0].Addr
-		cfg.Sender, cfg.Receiver = users[0], users[1]
-		if tlsConf, err = embeddedTLS(f.transport, srv.CertificatePEM()); err != nil {
-			return err
+		t.srv = srv
+		t.target = srv.Addrs()[0].Addr
+		t.cfg.Sender, t.cfg.Receiver = users[0], users[1]
+		if t.tlsConf, err = embeddedTLS(f.transport, srv.CertificatePEM()); err != nil {
+			return nil, err
 		}
 	} else {
 		var err error
-		if target, err = resolveTarget(ctx, e, f.target, f.transport); err != nil {
-			return usageErr("%v", err)
-		}
-		if tlsConf, err = f.tls.config(e, f.transport, f.target); err != nil {
-			return err
+		if t.tlsConf, err = f.tls.config(e, f.transport, f.target); err != nil {
+			return nil, err
 		}
 	}
-	if err := fillUser(e, &cfg.Sender, "--sender", f.sender, f.senderCred); err != nil {
-		return err
+	if err := fillUser(e, &t.cfg.Sender, "--sender", f.sender, f.senderCred, f.senderAuth); err != nil {
+		return nil, err
 	}
-	if err := fillUser(e, &cfg.Receiver, "--receiver", f.receiver, f.receiverCred); err != nil {
-		return err
+	if err := fillUser(e, &t.cfg.Receiver, "--receiver", f.receiver, f.receiverCred, f.receiverAuth); err != nil {
+		return nil, err
 	}
-	if cfg.Room != "" && f.protocol == "imc" {
-		cfg.Room = wire.RoomURI(cfg.Room, scenarios.HostPart(cfg.Sender.URI))
+	if t.cfg.Room != "" && f.protocol == "imc" {
+		t.cfg.Room = wire.RoomURI(t.cfg.Room, scenarios.HostPart(t.cfg.Sender.URI))
 	}
-	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
+	if err := t.cfg.Validate(); err != nil {
+		return nil, usageErr("%v", err)
 	}
+	ok = true
+	return t, nil
+}
 
-	self, _ := buildVersions()
-	drv, err := drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: tlsConf,
-		timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + self,
-		auth: f.auth, kerberos: kerberosConfig(e, f.auth, f.krb5Conf)})
-	if err != nil {
-		return fmt.Errorf("%v", err)
+func (t *transactor) close() {
+	if t.srv != nil {
+		t.srv.Close()
 	}
-	defer drv.Close()
-	res := engine.Probe(ctx, drv, cfg)
+}
 
+// do runs one transaction. Everything that goes wrong on the way to the target,
+// DNS included, is a Failure of the result with its diagnosis, never an error.
+func (t *transactor) do(ctx context.Context) report.TestResult {
+	f := t.f
+	start := time.Now()
 	out := report.TestResult{
-		TargetFqdn:   target,
-		Result:       "Success",
-		Latency:      report.Millis(res.Latency),
-		ErrorMessage: res.ErrorMessage(cfg),
-		Diagnosis:    res.Diagnosis(cfg, target+"/"+f.transport),
-		// The scheme chosen, by name, from those offered.
-		Authentication: authScheme(drv),
+		Timestamp: start.UTC(), Target: f.target, Protocol: f.protocol, Transport: f.transport,
+		Sender: t.cfg.Sender.URI, Receiver: t.cfg.Receiver.URI, Room: t.cfg.Room,
+	}
+	if f.target == "" {
+		out.Target = "embedded"
+	}
+	target := t.target
+	var res engine.ProbeResult
+	var err error
+	if target == "" {
+		e := t.e
+		if t.warned { // a watcher says it once, not every transaction
+			e2 := *e
+			e2.stderr = io.Discard
+			e = &e2
+		}
+		t.warned = true
+		target, err = resolveTarget(ctx, e, f.target, f.transport) // syntax checked by validate
+		if err == nil {
+			err = checkResolves(ctx, t.e, target, f.transport)
+		}
+	}
+	out.TargetFqdn = target
+	var drv closingDriver
+	if err == nil {
+		drv, err = drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: t.tlsConf,
+			timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + t.self,
+			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf)})
+	}
+	if err != nil {
+		// Nothing was sent: the sender's log on is what failed.
+		res = engine.ProbeResult{Latency: time.Since(start), FailedStep: engine.StepLogonSender, Err: err,
+			Steps: []engine.Step{{Name: engine.StepLogonSender, Duration: time.Since(start), Err: err}}}
+	} else {
+		res = engine.Probe(ctx, drv, t.cfg)
+		out.Authentication = authScheme(drv) // the scheme chosen, by name, from those offered
+		drv.Close()
+	}
+
+	out.Result = "Success"
+	out.Latency = report.Millis(res.Latency)
+	out.ErrorMessage = res.ErrorMessage(t.cfg)
+	out.Diagnosis = res.Diagnosis(t.cfg, target+"/"+f.transport)
+	if res.Room != "" {
+		out.Room = res.Room
 	}
 	if !res.Success {
 		out.Result = "Failure"
+		out.FailedStep = res.FailedStep
+		class, _ := report.ClassOf(res.Err)
+		if errors.Is(res.Err, context.Canceled) {
+			class = report.Canceled
+		}
+		out.FailureClass = class.String()
 	}
 	for _, s := range res.Steps {
 		st := report.TestStep{Name: s.Name, OK: s.OK, Duration: report.Millis(s.Duration)}
@@ -224,28 +347,20 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 		}
 		out.Steps = append(out.Steps, st)
 	}
-	if f.output == "json" {
-		err = out.WriteJSON(e.stdout)
-	} else {
-		err = out.WriteText(e.stdout, f.verbose)
-	}
-	if err != nil {
-		return err
-	}
-	if !res.Success {
-		return &exitError{code: 1}
-	}
-	return nil
+	return out
 }
 
-// fillUser sets the user's URI and credential from the flags that were given.
-func fillUser(e *env, u *engine.User, flag, uri, spec string) error {
+// fillUser sets the user's URI, credential and auth user from the flags that were given.
+func fillUser(e *env, u *engine.User, flag, uri, spec, authUser string) error {
 	if uri != "" {
 		u.URI = scenarios.NormalizeURI(uri)
 	}
 	if spec == "" {
 		if u.Password == "" {
 			return usageErr("%s-credential is required for %s", flag, u.URI)
+		}
+		if authUser != "" {
+			u.AuthUser = authUser
 		}
 		return nil
 	}
@@ -254,5 +369,8 @@ func fillUser(e *env, u *engine.User, flag, uri, spec string) error {
 		return usageErr("%v", err)
 	}
 	u.AuthUser, u.Password = c.authUser, c.password
+	if authUser != "" {
+		u.AuthUser = authUser
+	}
 	return nil
 }

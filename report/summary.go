@@ -39,8 +39,10 @@ type Report struct {
 
 // Tool names the program that wrote a report. A plain value, safe for concurrent reads.
 type Tool struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`     // the VCS revision built
+	BuildDate string `json:"build_date,omitempty"` // RFC 3339
 }
 
 // Target is what a run was aimed at. A plain value, safe for concurrent reads.

@@ -204,7 +204,7 @@ func checkpointHeader(cfg scenarios.Config, runID, version string, target report
 	}
 	return &report.Report{
 		SchemaVersion: report.SchemaVersion,
-		Tool:          report.Tool{Name: "chatload", Version: version},
+		Tool:          toolInfo(),
 		RunID:         runID,
 		Scenario:      scenario,
 		Target:        target,

@@ -57,7 +57,9 @@ func newRoot(e *env) *cobra.Command {
 		Long:          "Test and load SIP persistent-chat services (Kamailio imc, Lync/Skype Persistent Chat).\n\n" + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)

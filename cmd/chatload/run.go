@@ -307,7 +307,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	if procsNote != "" {
 		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	}
-	rep.Tool = report.Tool{Name: "chatload", Version: self}
+	rep.Tool = toolInfo()
 	rtarget.Auth = authScheme(drv)
 	rep.Target = rtarget
 	nr.attach(rep)

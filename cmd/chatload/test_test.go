@@ -245,4 +245,8 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "chatload ") || !strings.Contains(out, "go go1.") || !strings.Contains(out, "sipgo ") {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
+	code, out, _ = runCLI(t, nil, "--version")
+	if code != 0 || !strings.HasPrefix(out, "chatload ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: exit %d, %q; want one line naming the version", code, out)
+	}
 }

@@ -231,3 +231,8 @@ func TestWatchCountAndUsage(t *testing.T) {
 		}
 	}
 }
+
+func sampleWatchResult() report.TestResult {
+	return report.TestResult{Result: "Failure", FailureClass: "timeout", FailedStep: "join-sender",
+		Steps: []report.TestStep{{Name: "logon-sender", OK: true, Duration: report.Millis(time.Millisecond)}}}
+}

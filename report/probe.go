@@ -18,7 +18,7 @@ type TestResult struct {
 	Transport    string     `json:"transport"`
 	Sender       string     `json:"sender"`
 	Receiver     string     `json:"receiver"`
-	Room         string     `json:"room"` // as given, or the room found; "" when none was reached
+	Room         string     `json:"room"`   // as given, or the room found; "" when none was reached
 	Result       string     `json:"result"` // "Success" or "Failure"
 	Latency      Millis     `json:"latency_ms"`
 	FailedStep   string     `json:"failed_step,omitempty"`

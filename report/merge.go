@@ -473,6 +473,7 @@ func mergeScenarios(reports []*Report) (json.RawMessage, error) {
 	}
 	seen := map[string]int{} // segment -> report number
 	segments := 0
+	runs := map[string]int{} // run id and segment -> report number: one report given twice
 	for i, r := range reports {
 		fs := first
 		if i > 0 {
@@ -485,11 +486,19 @@ func mergeScenarios(reports []*Report) (json.RawMessage, error) {
 			}
 		}
 		seg := fs.get(segmentKey)
-		if seg == "" || seg == `""` || seg == "null" {
-			continue
-		}
-		if j, dup := seen[seg]; dup {
+		whole := seg == "" || seg == `""` || seg == "null"
+		if j, dup := seen[seg]; dup && !whole {
 			return nil, fmt.Errorf("merge: reports %d and %d are both of segment %s: a segment's counts would be counted twice", j, i+1, seg)
+		}
+		if key := r.RunID + "\x00" + seg; r.RunID != "" {
+			if j, dup := runs[key]; dup {
+				return nil, fmt.Errorf("merge: reports %d and %d are both of run %s (segment %s): the same report given twice would be counted twice",
+					j, i+1, r.RunID, orWhole(seg))
+			}
+			runs[key] = i + 1
+		}
+		if whole {
+			continue
 		}
 		seen[seg] = i + 1
 		segments++
@@ -498,6 +507,13 @@ func mergeScenarios(reports []*Report) (json.RawMessage, error) {
 		return first.with(segmentKey, `""`), nil // the whole run's: as a one-process run writes it
 	}
 	return slices.Clone(reports[0].Scenario), nil
+}
+
+func orWhole(seg string) string {
+	if seg == "" || seg == `""` || seg == "null" {
+		return "none: the whole run"
+	}
+	return seg
 }
 
 // jsonFields is a JSON object's members in their order, values as compact JSON text.

@@ -222,6 +222,8 @@ func TestMergeRefuses(t *testing.T) {
 		// The same segment twice would count its messages twice.
 		{"same segment", []*Report{r("a", seg("0/2")), r("b", seg("1/2")), r("c", seg("1/2"))}, "reports 2 and 3 are both of segment"},
 		{"not json", []*Report{r("a", json.RawMessage(`[1]`))}, "not a JSON object"},
+		// One report given twice (same run id and segment): counted twice otherwise.
+		{"same report", []*Report{r("a", seg("")), r("a", seg(""))}, "reports 1 and 2 are both of run a (segment none: the whole run)"},
 	}
 	for _, c := range cases {
 		_, err := Merge(c.reports...)
@@ -230,8 +232,8 @@ func TestMergeRefuses(t *testing.T) {
 		}
 	}
 	// Unsegmented reports of one scenario merge (e.g. repeated runs), and keep it whole.
-	m, err := Merge(r("a", seg("")), r("a", seg("")))
-	if err != nil || string(m.Scenario) != string(seg("")) || m.RunID != "a" {
+	m, err := Merge(r("a", seg("")), r("b", seg("")))
+	if err != nil || string(m.Scenario) != string(seg("")) || m.RunID != "a+1" {
 		t.Errorf("Merge of two unsegmented reports = %v, %v", m, err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +12,10 @@ import (
 
 func newMergeCmd(e *env) *cobra.Command {
 	var (
-		out        string
-		thresholds []string
-		quiet      bool
+		out          string
+		thresholds   []string
+		quiet        bool
+		allowPartial bool
 	)
 	cmd := &cobra.Command{
 		Use:   "merge REPORT.json... [--out merged.json]",
@@ -25,14 +27,16 @@ everything), counts summed, load rates summed, intervals aligned by their start
 time, generator health combined (CPU summed, RSS and schedule lag the worst).
 
 The reports must be of one scenario: the same settings except --segment, each
-segment once. The merged report's thresholds are judged again on the whole run: the
+segment once, and every segment of the run (0/N .. N-1/N) unless --allow-partial
+(then the merged report covers only the segments given, and says so on stderr).
+The merged report's thresholds are judged again on the whole run: the
 scenario's thresholds (each segment's judged only its slice) and --threshold.
 
 Prints the summary tables; --out writes the merged JSON report.
 
 Exit status: 0 merged (thresholds passed), 1 the report could not be written, 2 usage
-error, an unreadable report or reports of different scenarios or the same segment,
-3 a threshold failed on the whole run.`,
+error, an unreadable report, reports of different scenarios, the same segment or
+report twice, or a segment missing; 3 a threshold failed on the whole run.`,
 		Example: `  chatload merge seg-0.json seg-1.json seg-2.json seg-3.json --out run.json
   chatload merge results/*.json --out run.json --threshold "delivery.p99 < 250ms"`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +62,13 @@ error, an unreadable report or reports of different scenarios or the same segmen
 			if err != nil {
 				return err
 			}
+			if missing, n := missingSegments(reports); len(missing) > 0 {
+				if !allowPartial {
+					return usageErr("merge: segment %s of %d missing: give every segment's report, or --allow-partial to merge what there is", strings.Join(missing, ", "), n)
+				}
+				fmt.Fprintf(e.stderr, "WARNING: segment %s of %d missing: the merged report covers %d of %d segments, not the whole run\n",
+					strings.Join(missing, ", "), n, n-len(missing), n)
+			}
 			failed := newRunGate(ts, nil, e.stderr).judge(merged)
 			if !quiet {
 				if err := merged.WriteTables(e.stdout); err != nil {
@@ -77,6 +88,7 @@ error, an unreadable report or reports of different scenarios or the same segmen
 	fl.StringVar(&out, "out", "", "write the merged JSON report to this file (default: not written)")
 	fl.StringArrayVar(&thresholds, "threshold", nil, "judge the whole run against this threshold too (repeatable; grammar as chatload run's)")
 	fl.BoolVar(&quiet, "quiet", false, "no tables on standard output")
+	fl.BoolVar(&allowPartial, "allow-partial", false, "merge even when segments of the run are missing (the report covers only those given)")
 	return cmd
 }
 
@@ -106,4 +118,35 @@ func mergeThresholds(r *report.Report, flags []string) ([]report.Threshold, erro
 		ts = append(ts, t)
 	}
 	return ts, nil
+}
+
+// missingSegments returns the segments I/N of the run that no report is of, and N
+// (nil, 0 when the reports are not segments). The reports have passed report.Merge:
+// one scenario, each segment once.
+func missingSegments(reports []*report.Report) ([]string, int) {
+	have := map[int]bool{}
+	n := 0
+	for _, r := range reports {
+		var sc struct {
+			Segment string `json:"segment"`
+		}
+		if json.Unmarshal(r.Scenario, &sc) != nil || sc.Segment == "" {
+			continue
+		}
+		var i, count int
+		if _, err := fmt.Sscanf(sc.Segment, "%d/%d", &i, &count); err != nil || count <= 0 {
+			continue
+		}
+		if n == 0 || count > n {
+			n = count
+		}
+		have[i] = true
+	}
+	var missing []string
+	for i := range n {
+		if !have[i] {
+			missing = append(missing, fmt.Sprintf("%d/%d", i, n))
+		}
+	}
+	return missing, n
 }

@@ -52,6 +52,7 @@ func TestMergeUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	a := writeVariant(t, dir, "a.json", segmentOf("0/2"))
 	again := writeVariant(t, dir, "again.json", segmentOf("0/2"))
+	whole := writeVariant(t, dir, "whole.json", func(r *report.Report) { r.RunID = "run-whole" })
 	other := writeVariant(t, dir, "other.json", func(r *report.Report) {
 		segmentOf("1/2")(r)
 		r.Scenario = json.RawMessage(strings.Replace(string(r.Scenario), `"pairs":10`, `"pairs":20`, 1))
@@ -65,11 +66,31 @@ func TestMergeUsageErrors(t *testing.T) {
 		{[]string{"merge", a, again}, "both of segment"},
 		{[]string{"merge", a, other}, "pairs is 10 in report 1 and 20 in report 2"},
 		{[]string{"merge", a, "--threshold", "delivery.p99 < 250"}, "--threshold: threshold"},
+		{[]string{"merge", a}, "segment 1/2 of 2 missing"},
+		{[]string{"merge", whole, whole}, "both of run run-whole (segment none: the whole run)"},
 	}
 	for _, c := range cases {
 		code, out, errb := runCLI(t, nil, c.args...)
 		if code != 2 || !strings.Contains(errb, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q\n%s", c.args[1:], code, errb, c.want, out)
 		}
+	}
+}
+
+func TestMergeAllowPartial(t *testing.T) {
+	dir := t.TempDir()
+	a := writeVariant(t, dir, "a.json", segmentOf("0/3"))
+	c := writeVariant(t, dir, "c.json", segmentOf("2/3"))
+	code, _, errb := runCLI(t, nil, "merge", a, c, "--quiet")
+	if code != 2 || !strings.Contains(errb, "segment 1/3 of 3 missing") {
+		t.Errorf("1 of 3 missing: exit %d %q; want 2 naming 1/3", code, errb)
+	}
+	out := filepath.Join(dir, "m.json")
+	code, _, errb = runCLI(t, nil, "merge", a, c, "--quiet", "--allow-partial", "--out", out)
+	if code != 0 || !strings.Contains(errb, "covers 2 of 3 segments") {
+		t.Errorf("--allow-partial: exit %d %q; want 0 and a warning", code, errb)
+	}
+	if m := readReportFile(t, out); m.Messages.Sent != 2*readReportFile(t, sampleJSON).Messages.Sent {
+		t.Errorf("partial merge sent %d; want the 2 segments' sum", m.Messages.Sent)
 	}
 }

@@ -122,6 +122,13 @@ func ParseUsers(name string, r io.Reader) ([]User, error) {
 		// A password may itself contain commas: everything after the second comma is it.
 		pw := strings.Join(fields[2:], ",")
 		uri := fields[0]
+		// The file is plain comma-separated: a quote in the URI or user name is a CSV
+		// quoting mistake (it would end up in the URI), not part of them.
+		for i, col := range []string{"uri", "username"} {
+			if strings.ContainsRune(fields[i], '"') {
+				return nil, fmt.Errorf("%s:%d: %s %q contains a quote: the users file is plain comma-separated, without quoting", name, ln, col, fields[i])
+			}
+		}
 		if uri == "" || !strings.Contains(uri, "@") {
 			return nil, fmt.Errorf("%s:%d: uri %q is not a SIP URI (want sip:user@domain)", name, ln, uri)
 		}

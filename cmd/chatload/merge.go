@@ -46,6 +46,9 @@ report twice, or a segment missing; 3 a threshold failed on the whole run.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputPath("--out", out); err != nil {
+				return err
+			}
 			reports := make([]*report.Report, 0, len(args))
 			for _, path := range args {
 				r, err := loadReportFile(e, path)
@@ -71,11 +74,19 @@ report twice, or a segment missing; 3 a threshold failed on the whole run.`,
 			}
 			failed := newRunGate(ts, nil, e.stderr).judge(merged)
 			if !quiet {
-				if err := merged.WriteTables(e.stdout); err != nil {
+				tables := e.stdout
+				if out == "-" {
+					tables = e.stderr
+				}
+				if err := merged.WriteTables(tables); err != nil {
 					return err
 				}
 			}
-			if out != "" {
+			if out == "-" {
+				if err := merged.WriteJSON(e.stdout); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			} else if out != "" {
 				if err := writeReport(out, merged); err != nil {
 					return &exitError{code: 1, err: err}
 				}
@@ -85,7 +96,7 @@ report twice, or a segment missing; 3 a threshold failed on the whole run.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&out, "out", "", "write the merged JSON report to this file (default: not written)")
+	fl.StringVar(&out, "out", "", "write the merged JSON report to this file (- standard output, the tables then on stderr; default: not written)")
 	fl.StringArrayVar(&thresholds, "threshold", nil, "judge the whole run against this threshold too (repeatable; grammar as chatload run's)")
 	fl.BoolVar(&quiet, "quiet", false, "no tables on standard output")
 	fl.BoolVar(&allowPartial, "allow-partial", false, "merge even when segments of the run are missing (the report covers only those given)")

@@ -127,8 +127,11 @@ func unwrapPathError(err error) error {
 // writeRendered writes with render to standard output or, with --out, to a file
 // (exit 1 when that fails: the input was fine).
 func writeRendered(e *env, out string, render func(io.Writer) error) error {
-	if out == "" {
+	if out == "" || out == "-" {
 		return render(e.stdout)
+	}
+	if err := checkOutputPath("--out", out); err != nil {
+		return err
 	}
 	fh, err := os.Create(out)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/report"
@@ -113,7 +114,7 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 		fl.StringVar(v, s.name, "", s.usage)
 	}
 	fl.BoolVar(&f.noRegister, "no-register", false, "message scenario: send without registering (any SIP UAS, e.g. SIPp's)")
-	fl.StringVar(&f.out, "out", "", "write the JSON report to this file (default: not written)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report to this file, checked before the run (- standard output, the tables then on stderr; default: not written)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
 	fl.IntVar(&f.procs, "procs", 0, "GOMAXPROCS of the generator: 0 sizes it to the load (1 P, more when busy; the GOMAXPROCS environment variable, when set, is kept), N pins it")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
@@ -174,6 +175,9 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	if err := cfg.Apply(set); err != nil {
 		return cfg, usageErr("%v", err)
 	}
+	if err := refuseCombinations(path, data, set); err != nil {
+		return cfg, err
+	}
 	if cfg.Transport == "" {
 		cfg.Transport = defTransport
 		if p, ok := protocolNamed(cfg.Protocol); ok {
@@ -205,6 +209,9 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	ctx := cmd.Context()
 	cfg, err := f.config(cmd.Flags(), args)
 	if err != nil {
+		return err
+	}
+	if err := checkOutputPath("--out", f.out); err != nil {
 		return err
 	}
 	faults, err := f.faults.Faults()
@@ -315,10 +322,18 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	if err := outs.end(rep); err != nil {
 		fmt.Fprintf(e.stderr, "chatload: %v\n", err) // the report itself is still written
 	}
-	if err := rep.WriteTables(e.stdout); err != nil {
+	tables := e.stdout
+	if f.out == "-" { // the JSON report on standard output: the tables go to stderr
+		tables = e.stderr
+	}
+	if err := rep.WriteTables(tables); err != nil {
 		return err
 	}
-	if f.out != "" {
+	if f.out == "-" {
+		if err := rep.WriteJSON(e.stdout); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--out -: %w", err)}
+		}
+	} else if f.out != "" {
 		if err := writeReport(f.out, rep); err != nil {
 			return &exitError{code: 1, err: err}
 		}
@@ -375,4 +390,43 @@ func newRunID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// refuseCombinations refuses settings that would silently ignore one another, whether
+// given as flags or in the scenario file (set: the flags given).
+func refuseCombinations(path string, data []byte, set map[string]string) error {
+	given := map[string]string{} // setting -> where: "--rate" or "soak.yaml"
+	for k := range set {
+		given[k] = "--" + k
+	}
+	if data != nil {
+		var top map[string]any
+		if yaml.Unmarshal(data, &top) == nil {
+			for k := range top {
+				if _, ok := given[k]; !ok {
+					given[k] = path + ": " + k
+				}
+			}
+		}
+	}
+	for _, c := range []struct{ a, b, why string }{
+		{"rate", "concurrency", "--rate is the open model and --concurrency the closed one; to cap the operations in flight of an open model use --max-in-flight"},
+		{"ramp", "concurrency", "--ramp is the open model and --concurrency the closed one; to cap the operations in flight of an open model use --max-in-flight"},
+		{"rate", "ramp", "give a fixed --rate or the stages of --ramp"},
+		{"iterations", "duration", "the steady phase ends after --iterations operations or after --duration, not both"},
+	} {
+		if wa, ok := given[c.a]; ok {
+			if wb, ok := given[c.b]; ok {
+				return usageErr("%s and %s: give one (%s)", wa, wb, c.why)
+			}
+		}
+	}
+	if th, ok := set["threshold"]; ok {
+		for _, l := range strings.Split(th, "\n") {
+			if strings.TrimSpace(l) == "" {
+				return usageErr("--threshold \"\": empty; want e.g. 'delivery.p99 < 250ms'")
+			}
+		}
+	}
+	return nil
 }

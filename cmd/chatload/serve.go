@@ -171,6 +171,15 @@ func runServe(cmd *cobra.Command, e *env, f serveFlags) error {
 		}
 		return usageErr("%v", err)
 	}
+	if f.tlsCertOut == "-" {
+		return usageErr("--tls-cert-out -: want a file name (standard output carries the listen addresses)")
+	}
+	if err := checkOutputPath("--tls-cert-out", f.tlsCertOut); err != nil {
+		return err
+	}
+	if err := checkOutputPath("--stats", f.stats); err != nil {
+		return err
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return usageErr("%v", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -105,7 +106,12 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
   chatload run soak.yaml --target 127.0.0.1:5090 --users-file users.csv
   chatload run --scenario steady --rate 500/s --duration 30s --fault-stall 1s/10s`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, e, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyFileFlags(cmd.Flags(), f.settings, args); err != nil {
+				return err
+			}
+			return runRun(cmd, e, f, args)
+		},
 	}
 	fl := cmd.Flags()
 	for _, s := range scenarioFlags {
@@ -138,6 +144,10 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 		if data, err = os.ReadFile(path); err != nil {
 			return scenarios.Config{}, usageErr("scenario file: %v", err)
 		}
+		// The command's keys (interval, out, ...) were set as flags by applyFileFlags.
+		if _, data, err = commandKeys(fl, f.settings, path, data); err != nil {
+			return scenarios.Config{}, err
+		}
 		s, err := scenarios.PeekScenario(path, data)
 		if err != nil {
 			return scenarios.Config{}, usageErr("%v", err)
@@ -158,9 +168,14 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	defTransport := cfg.Transport
 	cfg.Transport = ""
 	if data != nil {
-		// LoadFile, not Load: it resolves a relative users-file against the file's directory.
-		if err := scenarios.LoadFile(path, &cfg); err != nil {
+		if err := scenarios.Load(path, data, &cfg); err != nil {
 			return cfg, usageErr("%v", err)
+		}
+		// A relative users-file in the file is relative to the file's directory (as
+		// scenarios.LoadFile does), so that "chatload run dir/s.yaml" works from anywhere.
+		var top map[string]any
+		if yaml.Unmarshal(data, &top) == nil && top["users-file"] != nil && cfg.UsersFile != "" && !filepath.IsAbs(cfg.UsersFile) {
+			cfg.UsersFile = filepath.Join(filepath.Dir(path), cfg.UsersFile)
 		}
 	}
 	set := map[string]string{}

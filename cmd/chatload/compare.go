@@ -145,6 +145,7 @@ duration, seed, target, thresholds and allow-failures (--force compares anyway).
 	fl.DurationVar(&floor, "latency-floor", defaultLatencyFloor, "a latency regresses only when its new value is at least this")
 	fl.Uint64Var(&minSamples, "min-samples", 100, "limits for all operations (p99=10%) judge an operation only when every run has this many of it; per-operation limits (join.p99=...) always judge")
 	fl.StringVar(&format, "format", "table", "output format: table, markdown (for CI comments) or json")
+	completeValues(cmd, "format", "table", "markdown", "json")
 	fl.BoolVar(&force, "force", false, "compare runs of different scenarios")
 	fl.StringVar(&out, "out", "", "write to this file instead of standard output")
 	return cmd

@@ -77,6 +77,7 @@ written, 2 usage error or a FILE that is not a readable report.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: "+strings.Join(reportFormatNames(), ", "))
+	completeValues(cmd, "format", reportFormatNames()...)
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")
 	return cmd
 }

@@ -120,7 +120,7 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 		fl.StringVar(v, s.name, "", s.usage)
 	}
 	fl.BoolVar(&f.noRegister, "no-register", false, "message scenario: send without registering (any SIP UAS, e.g. SIPp's)")
-	fl.StringVar(&f.out, "out", "", "write the JSON report to this file, checked before the run (- standard output, the tables then on stderr; default: not written)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report to this file, checked before the run; - for standard output, the tables then on stderr (default: not written)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no live progress line")
 	fl.IntVar(&f.procs, "procs", 0, "GOMAXPROCS of the generator: 0 sizes it to the load (1 P, more when busy; the GOMAXPROCS environment variable, when set, is kept), N pins it")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
@@ -130,6 +130,11 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 	addTLSFlags(cmd, &f.tls)
 	addIntervalFlags(cmd, &f.iv)
 	addHealthFlags(cmd, &f.health)
+	showScenarioDefaults(cmd)
+	setGroupedUsage(cmd, runFlagGroups)
+	completeValues(cmd, "scenario", scenarios.Names()...)
+	completeValues(cmd, "protocol", "imc", "xccos")
+	completeValues(cmd, "transport", "udp", "tcp", "tls")
 	return cmd
 }
 

@@ -243,6 +243,13 @@ func (m *monitor) progress(now time.Time) Progress {
 	if at, ok := r.steadyOffset(); r.open && ok && p.Phase == PhaseSteady {
 		p.TargetRate = float64(r.sched.RateAt(p.Elapsed - at))
 	}
+	if at, ok := r.steadyOffset(); ok {
+		p.Steady = p.Elapsed - at
+		if end, ok := r.steadyEndOffset(); ok {
+			p.Steady = end - at
+		}
+	}
+	p.SetupDone, p.SetupTotal = r.setupDone.Load(), r.setupTotal.Load()
 	tc := r.tr.totals()
 	p.Delivered, p.Lost = tc.delivered, tc.lost
 	// A merged copy each second: short lock holds, nothing on the hot path.

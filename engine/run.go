@@ -59,6 +59,10 @@ type Progress struct {
 	Delivered    uint64
 	Lost         uint64
 	Phase        string // setup|steady|drain|teardown
+	// Setup: users whose log on (and joins) finished, of those to log on.
+	SetupDone, SetupTotal int64
+	// Steady is the time spent in the steady phase so far (0 before it).
+	Steady time.Duration
 }
 
 // ErrSetup is wrapped by the error Run returns when setup left nothing to run
@@ -177,10 +181,12 @@ type runner struct {
 	goPeak   atomic.Int64
 	phase    atomic.Pointer[string]
 	steadyAt atomic.Int64 // steady start, 1 + ns after runStart (0 = not yet)
-	steadyTo atomic.Int64 // steady end, 1 + ns after runStart (0 = not yet)
-	sched    scenarios.Schedule
-	open     bool
-	wg       sync.WaitGroup // op goroutines (open model) and virtual users (closed)
+	// Setup progress: users to log on, and those done (either way).
+	setupTotal, setupDone atomic.Int64
+	steadyTo              atomic.Int64 // steady end, 1 + ns after runStart (0 = not yet)
+	sched                 scenarios.Schedule
+	open                  bool
+	wg                    sync.WaitGroup // op goroutines (open model) and virtual users (closed)
 
 	runStart               time.Time
 	steadyStart, steadyEnd time.Time

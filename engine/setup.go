@@ -218,6 +218,7 @@ func (r *runner) logon(ctx context.Context, users []int, rooms map[int][]string)
 		lim = rate.NewLimiter(rate.Limit(r.c.LogonRate), 1)
 	}
 	sem := make(chan struct{}, max(1, r.c.LogonParallel))
+	r.setupTotal.Add(int64(len(users))) // progress: users signed in of those to sign in
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -236,7 +237,7 @@ func (r *runner) logon(ctx context.Context, users []int, rooms map[int][]string)
 			break
 		}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-sem; r.setupDone.Add(1) }()
 			if err := r.logonOne(ctx, u, rooms[u]); err != nil {
 				mu.Lock()
 				if first == nil {

@@ -4,35 +4,55 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/scenarios"
 )
 
-// progressPrinter shows engine progress on stderr: one line rewritten in place on a
-// terminal, plain lines every `every` otherwise (logs and CI keep them readable).
+// progressPrinter shows engine progress on stderr: on a terminal, one line rewritten
+// in place and cut to the terminal's width (a longer one would wrap, and the next
+// rewrite would stack lines); otherwise a plain line every `every` (the run's
+// --interval), which logs and CI keep readable.
 type progressPrinter struct {
-	w     io.Writer
-	tty   bool
-	every time.Duration
+	w        io.Writer
+	tty      bool
+	fd       int
+	every    time.Duration
+	scenario string
+	planned  time.Duration // the steady phase's planned length; 0 unknown (--iterations)
 
 	mu      sync.Mutex
 	last    time.Duration // Elapsed of the last plain line
+	printed bool          // a plain line was printed
 	written bool          // a line is on the terminal without a newline
 }
 
-func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
+func newProgressPrinter(w io.Writer, quiet bool, every time.Duration, cfg scenarios.Config) *progressPrinter {
 	if quiet {
 		return nil
 	}
-	p := &progressPrinter{w: w, every: 10 * time.Second}
+	p := &progressPrinter{w: w, every: every, scenario: cfg.Scenario, planned: plannedSteady(cfg)}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
+		p.tty, p.fd = true, int(f.Fd())
 	}
 	return p
+}
+
+// plannedSteady is how long the steady phase is planned to last (0: by iterations).
+func plannedSteady(cfg scenarios.Config) time.Duration {
+	if cfg.Duration > 0 {
+		return cfg.Duration
+	}
+	var d time.Duration
+	for _, st := range cfg.Ramp {
+		d += st.Duration
+	}
+	return d
 }
 
 // show is the engine's Progress callback: it must not block for long, and it only
@@ -43,17 +63,20 @@ func (p *progressPrinter) show(pr engine.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := formatProgress(pr)
 	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		width := 80
+		if w, _, err := term.GetSize(p.fd); err == nil && w > 0 {
+			width = w
+		}
+		fmt.Fprintf(p.w, "\r\033[K%s", formatProgress(pr, p.scenario, p.planned, width-1))
 		p.written = true
 		return
 	}
-	if p.last != 0 && pr.Elapsed-p.last < p.every {
+	if p.printed && pr.Elapsed-p.last < p.every {
 		return
 	}
-	p.last = pr.Elapsed
-	fmt.Fprintln(p.w, line)
+	p.last, p.printed = pr.Elapsed, true
+	fmt.Fprintln(p.w, formatProgress(pr, p.scenario, p.planned, 0))
 }
 
 // done ends the in-place line so that what follows starts on its own line.
@@ -69,15 +92,49 @@ func (p *progressPrinter) done() {
 	}
 }
 
-func formatProgress(pr engine.Progress) string {
-	rate := fmt.Sprintf("%.1f/s", pr.AchievedRate)
+// formatProgress formats one progress line: the scenario, the phase with its
+// progress (k6-like "[ 40% ] 12s/30s" in the steady phase, users signed in during
+// setup), then the figures, most important first. With width > 0 the line is cut
+// to at most width columns at a field boundary.
+func formatProgress(pr engine.Progress, scenario string, planned time.Duration, width int) string {
+	var head string
+	switch pr.Phase {
+	case engine.PhaseSetup:
+		head = fmt.Sprintf("%s setup [ %d/%d users signed in ] %s", scenario, pr.SetupDone, pr.SetupTotal, secs(pr.Elapsed))
+	case engine.PhaseSteady:
+		if planned > 0 {
+			pct := min(100, int(100*pr.Steady/planned))
+			head = fmt.Sprintf("%s [ %3d%% ] %s/%s", scenario, pct, secs(pr.Steady), secs(planned))
+		} else {
+			head = fmt.Sprintf("%s [ steady ] %s", scenario, secs(pr.Steady))
+		}
+	default:
+		head = fmt.Sprintf("%s %s %s", scenario, pr.Phase, secs(pr.Elapsed))
+	}
+	rate := fmt.Sprintf("rate %.1f/s", pr.AchievedRate)
 	if pr.TargetRate > 0 {
 		rate += fmt.Sprintf(" of %.1f/s", pr.TargetRate)
 	}
-	return fmt.Sprintf("%-8s %7s  rate %s  in flight %d  p99 %s  delivered %d  lost %d  errors %d  dropped %d",
-		pr.Phase, pr.Elapsed.Truncate(time.Second), rate, pr.InFlight, fmtDur(pr.P99),
-		pr.Delivered, pr.Lost, pr.Errors, pr.Dropped)
+	fields := []string{head, rate, "p99 " + fmtDur(pr.P99), fmt.Sprintf("delivered %d", pr.Delivered),
+		fmt.Sprintf("lost %d", pr.Lost), fmt.Sprintf("errors %d", pr.Errors), fmt.Sprintf("dropped %d", pr.Dropped),
+		fmt.Sprintf("in flight %d", pr.InFlight)}
+	if pr.Phase == engine.PhaseSetup {
+		fields = []string{head, fmt.Sprintf("errors %d", pr.Errors)}
+	}
+	line := fields[0]
+	for _, f := range fields[1:] {
+		if width > 0 && len(line)+2+len(f) > width {
+			break
+		}
+		line += "  " + f
+	}
+	if width > 0 && len(line) > width {
+		line = line[:width]
+	}
+	return strings.TrimRight(line, " ")
 }
+
+func secs(d time.Duration) string { return d.Truncate(time.Second).String() }
 
 // fmtDur prints a latency with 3 significant digits in a fitting unit.
 func fmtDur(d time.Duration) string {

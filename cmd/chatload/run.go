@@ -313,7 +313,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return err
 	}
 	defer outs.close()
-	pp := newProgressPrinter(e.stderr, f.quiet)
+	pp := newProgressPrinter(e.stderr, f.quiet, f.iv.every, cfg)
 	procs := startProcs(f.procs, e.getenv)
 	nr := startNoise()
 	rep, runErr := engine.Run(runCtx, drv, engine.RunConfig{

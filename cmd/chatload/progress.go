@@ -134,7 +134,7 @@ func formatProgress(pr engine.Progress, scenario string, planned time.Duration, 
 	return strings.TrimRight(line, " ")
 }
 
-func secs(d time.Duration) string { return d.Truncate(time.Second).String() }
+func secs(d time.Duration) string { return d.Round(time.Second).String() }
 
 // fmtDur prints a latency with 3 significant digits in a fitting unit.
 func fmtDur(d time.Duration) string {

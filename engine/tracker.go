@@ -89,7 +89,8 @@ type stream struct {
 type counts struct {
 	posted, delivered, lost, duplicated, outOfOrder, corrupted uint64
 	late, stray, withdrawn, abandoned                          uint64
-	pending                                                    int64 // copies still awaited
+	echoes                                                     uint64 // the author's own copy (XCCOS echoes posts): expected, not stray
+	pending                                                    int64  // copies still awaited
 }
 
 func (c *counts) add(o counts) {
@@ -101,6 +102,7 @@ func (c *counts) add(o counts) {
 	c.corrupted += o.corrupted
 	c.late += o.late
 	c.stray += o.stray
+	c.echoes += o.echoes
 	c.withdrawn += o.withdrawn
 	c.abandoned += o.abandoned
 	c.pending += o.pending
@@ -302,9 +304,13 @@ func (t *tracker) deliver(receiver int32, d Delivery) {
 		pos, ok = s.roster.pos[receiver]
 	}
 	switch {
+	case ok && pos == s.self && k.seq != 0 && k.seq < s.next:
+		// The sender's own post echoed back to it (Persistent Chat does): expected.
+		sh.c.echoes++
+		return
 	case !ok || pos == s.self || k.seq == 0 || k.seq >= s.next:
-		// Not for this receiver (e.g. the sender's own echo), or never posted by this
-		// run (a run id reused across runs).
+		// Not for this receiver, or never posted by this run (a run id reused across
+		// runs).
 		sh.c.stray++
 		return
 	case k.seq < s.head:

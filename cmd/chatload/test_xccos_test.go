@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,24 @@ func TestRunXccosFanout(t *testing.T) {
 	}
 	if !strings.Contains(out, "100.00%") {
 		t.Errorf("not every copy delivered:\n%s", out)
+	}
+}
+
+// TestRunXccosNoStrayNote: Persistent Chat echoes each post to its author; that is
+// expected, and a clean run says nothing about ignored copies.
+func TestRunXccosNoStrayNote(t *testing.T) {
+	code, out, errb := runCLI(t, nil, "run", "--protocol", "xccos", "--pairs", "2", "--rate", "20/s", "--duration", "1s", "--quiet", "--out", "-")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb)
+	}
+	var r struct {
+		Generator struct{ Note string }   `json:"generator"`
+		Messages  struct{ Delivered int } `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Messages.Delivered == 0 || strings.Contains(r.Generator.Note, "ignored") {
+		t.Errorf("delivered %d, note %q; want deliveries and no 'copies ignored' note", r.Messages.Delivered, r.Generator.Note)
 	}
 }

@@ -157,3 +157,45 @@ func TestTestTargetSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestTestTransportDiagnoses: a closed TCP port says so without the SIP library's
+// words; an XCCOS (TLS) test against a plain TCP port blames the handshake, not
+// reachability; 403 Not relaying blames the domain, not the password.
+func TestTestTransportDiagnoses(t *testing.T) {
+	srv, err := server.New(server.Config{Listen: []string{"tcp:127.0.0.1:0"}, Users: server.GeneratedUsers(2, "example.test"), Rooms: 1, Generated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	tcp := srv.Addrs()[0].Addr
+	users := []string{"--sender", "sip:user0001@example.test", "--sender-credential", "pass0001",
+		"--receiver", "sip:user0002@example.test", "--receiver-credential", "pass0002", "--timeout", "3s"}
+
+	// A port nothing listens on.
+	srv2, _ := server.New(server.Config{Listen: []string{"tcp:127.0.0.1:0"}, Users: server.GeneratedUsers(2, "example.test"), Rooms: 1, Generated: true})
+	srv2.Start(t.Context())
+	gone := srv2.Addrs()[0].Addr
+	srv2.Close()
+	_, out, _ := runCLI(t, nil, append([]string{"test", "--target", gone, "--transport", "tcp"}, users...)...)
+	if em := field(out, "Error Message"); !strings.Contains(em, "connection refused by "+gone+"/tcp") || strings.Contains(em, "transcation") || strings.Contains(em, "dial err") {
+		t.Errorf("closed tcp port: Error Message %q; want 'connection refused by ...' without sipgo's text", em)
+	}
+
+	_, out, _ = runCLI(t, nil, append([]string{"test", "--protocol", "xccos", "--target", tcp, "--tls-insecure"}, users...)...)
+	if d := field(out, "Diagnosis"); !strings.Contains(d, "TLS handshake failed") || strings.Contains(d, "nothing accepted") {
+		t.Errorf("xccos against a tcp port: Diagnosis %q; want the handshake blamed", d)
+	}
+
+	code, out, _ := runCLI(t, nil, "test", "--target", tcp, "--transport", "tcp",
+		"--sender", "sip:user0001@other.test", "--sender-credential", "pass0001",
+		"--receiver", "sip:user0002@example.test", "--receiver-credential", "pass0002", "--room", "room001@conf.other.test", "--timeout", "3s")
+	if d := field(out, "Diagnosis"); code != 1 || !strings.Contains(d, "Not relaying") || strings.Contains(d, "Authentication failed") {
+		t.Errorf("403 Not relaying: Diagnosis %q; want the domain blamed, not the password", d)
+	}
+	if em := field(out, "Error Message"); strings.Contains(em, "wrong password") {
+		t.Errorf("403 Not relaying: Error Message %q blames the password", em)
+	}
+}

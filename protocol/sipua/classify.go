@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,8 @@ import (
 //
 //	2xx            -> no failure
 //	401, 407       -> Auth (only reached after a fresh challenge was answered)
-//	403            -> Auth for REGISTER or a reason naming auth/mismatch, else Rejected
+//	403            -> Rejected for "Not relaying" (a domain the server does not serve);
+//	                  Auth for REGISTER or a reason naming auth/mismatch; else Rejected
 //	404            -> NotFound
 //	other 300..699 -> Rejected
 //	anything else  -> Protocol (not a valid final status)
@@ -36,6 +38,11 @@ func ClassifyStatus(method sip.RequestMethod, code int, reason string) (c report
 		return report.Auth, true
 	case code == 403:
 		r := strings.ToLower(reason)
+		if strings.Contains(r, "relay") {
+			// "Not relaying": the server does not serve the Request-URI's domain (a
+			// routing or domain mistake), whatever the method: not the credentials.
+			return report.Rejected, true
+		}
 		if method == sip.REGISTER || strings.Contains(r, "auth") || strings.Contains(r, "mismatch") ||
 			strings.Contains(r, "credential") || strings.Contains(r, "password") {
 			return report.Auth, true
@@ -135,7 +142,29 @@ func SendError(op string, err error, where string, timeout time.Duration) error 
 	default:
 		e.Detail = "sending to " + where + " failed"
 	}
+	if e.Err != nil && e.Class == report.Transport && report.CertificateProblem(err) == "" {
+		e.Err = plainCause(e.Err)
+	}
 	return e
+}
+
+// plainCause is the system's words for a transport failure ("connect: connection
+// refused", "EOF"), without the SIP library's wrappers around them ("client
+// transcation failed to request connection: Transport<TCP> dial err=dial tcp
+// <nil>->..."): the detail already names the address and transport.
+func plainCause(err error) error {
+	if se, ok := errors.AsType[*os.SyscallError](err); ok {
+		return se
+	}
+	if ope, ok := errors.AsType[*net.OpError](err); ok && ope.Err != nil {
+		return ope.Err
+	}
+	for _, target := range []error{io.EOF, syscall.ECONNRESET, syscall.EPIPE, syscall.ECONNREFUSED, net.ErrClosed} {
+		if errors.Is(err, target) {
+			return target
+		}
+	}
+	return err
 }
 
 // isRecordHeaderError reports whether err says the peer answered the TLS

@@ -14,7 +14,7 @@ import (
 // It is a constant, safe for concurrent use.
 const SchemaVersion = 1
 
-// Report is the JSON report of a run (schema_version 1, SPEC.md); its JSON field
+// Report is the JSON report of a run (schema_version 1, docs/spec/contract.md); its JSON field
 // names are the contract. A Report is a plain value: safe for concurrent reads,
 // callers synchronize writes.
 type Report struct {

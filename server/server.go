@@ -1,7 +1,7 @@
 // Package server is chatload's embedded target: a small, real SIP server over sipgo
 // with an in-memory registrar, server-side digest auth and a chat-room front end
 // that is identical on the wire to Kamailio's imc module as our Kamailio testbed
-// runs it (see shared/protocols/kamailio-imc.md). It listens on UDP, TCP and TLS.
+// runs it (see docs/protocols/kamailio-imc.md). It listens on UDP, TCP and TLS.
 //
 // Timers: sipgo's SIP timers are process globals and this package leaves them as
 // they are (T1 500 ms). So a UDP server transaction lingers for Timer J (64*T1 =

@@ -20,7 +20,7 @@ import (
 // The XCCOS (Lync/Skype for Business Persistent Chat) front end. A client
 // INVITEs the lookup URI sip:ocschat@<domain> or the pool URI
 // sip:<PoolUser>@<domain> (digest-authenticated like MESSAGE: this mirrors
-// the Front End's trust, note §8), then sends XML commands and grpchat in INFO
+// the Front End's trust, note §8; "note §N" is docs/protocols/xccos.md), then sends XML commands and grpchat in INFO
 // inside that dialog; the server answers every INFO at once and sends its rpl,
 // ntc and grpchat in INFOs of its own on the dialog, in order, one at a time
 // per dialog (several queued items are merged into one envelope, as the real
@@ -550,7 +550,7 @@ func (p *pchat) groups(items []codec.Item) [][]codec.Item {
 }
 
 // udpBody is the largest merged envelope sent over UDP: sipgo refuses UDP
-// messages over 1300 bytes (ARCHITECTURE.md), headers (~450 bytes) included, so merged items that get
+// messages over 1300 bytes (docs/design.md), headers (~450 bytes) included, so merged items that get
 // larger are sent one per INFO. A single larger item fails: big room lists
 // and histories need tcp or tls.
 const udpBody = 800

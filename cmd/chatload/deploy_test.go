@@ -301,3 +301,57 @@ func TestDeployPrometheusRules(t *testing.T) {
 		t.Errorf("%d rules; want failing, stale, slow and down", n)
 	}
 }
+
+// TestRepositoryStandsAlone: nothing in the repository points outside it (to the
+// shared notes it was started from); relative links in the docs resolve.
+func TestRepositoryStandsAlone(t *testing.T) {
+	root := "../.."
+	bad := regexp.MustCompile(`\.\./shared|shared/protocols|/work/shared|\bSPEC\.md|\bARCHITECTURE\.md`)
+	link := regexp.MustCompile(`\]\(([^)#:]+)(#[^)]*)?\)`)
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "run", "out":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".sh", ".yaml", ".yml", ".xml", ".cfg", ".service", ".timer", "":
+		default:
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) > 1<<20 {
+			return nil
+		}
+		if strings.HasSuffix(path, "deploy_test.go") {
+			return nil
+		}
+		if m := bad.Find(data); m != nil {
+			t.Errorf("%s points outside the repository: %q", path, m)
+		}
+		if filepath.Ext(path) == ".md" {
+			for _, l := range link.FindAllStringSubmatch(string(data), -1) {
+				if strings.HasPrefix(l[1], "http") {
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(filepath.Dir(path), l[1])); err != nil {
+					t.Errorf("%s: link %s: %v", path, l[1], err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"docs/design.md", "docs/spec/contract.md", "docs/protocols/xccos.md", "docs/protocols/kamailio-imc.md"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -1,5 +1,5 @@
 // Command chatload tells whether a SIP persistent-chat service works and how much it
-// can take. See SPEC.md for the contract.
+// can take. The contract is in docs/spec/, the design in docs/design.md.
 package main
 
 import (

@@ -6,7 +6,7 @@
 //
 // The codec (Parse, Marshal and the types they share) reads tolerantly and writes
 // one canonical form. Every fact it relies on is in the XCCOS protocol note
-// (shared/protocols/xccos.md, cited below as "note §N"), where each fact is tagged
+// (docs/protocols/xccos.md, cited below as "note §N"), where each fact is tagged
 // confirmed [C], inferred [I] or ours [R].
 package codec
 

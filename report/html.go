@@ -66,6 +66,7 @@ type htmlView struct {
 	Tool                   string
 	Latency                template.HTML
 	Throughput             template.HTML
+	InFlight               template.HTML
 	Spectrum               template.HTML
 	Workloads              []htmlWorkload // a mixed run's, side by side
 }
@@ -133,6 +134,7 @@ func newHTMLView(r *Report) htmlView {
 		Tool:         printable(strings.TrimSpace(r.Tool.Name + " " + r.Tool.Version)),
 		Latency:      latencyChart(r),
 		Throughput:   throughputChart(r),
+		InFlight:     inFlightChart(r),
 		Spectrum:     spectrumChart(r),
 		Workloads:    workloadRows(r),
 	}
@@ -283,8 +285,19 @@ func scenarioSettings(raw json.RawMessage) string {
 		}
 		switch s := s.(type) {
 		case string:
-			if s != "" {
+			// A zero rate or duration is "not set" (a ramp run has neither).
+			if s != "" && s != "0/s" && s != "0s" {
 				parts = append(parts, k+" "+s)
+			}
+		case []any: // ramp: a list of stages
+			var stages []string
+			for _, st := range s {
+				if m, ok := st.(map[string]any); ok {
+					stages = append(stages, fmt.Sprintf("%v:%v", m["duration"], m["rate"]))
+				}
+			}
+			if len(stages) > 0 {
+				parts = append(parts, k+" "+strings.Join(stages, ","))
 			}
 		case float64:
 			if s != 0 {

@@ -503,7 +503,7 @@ func latencyChart(r *Report) template.HTML {
 func throughputChart(r *Report) template.HTML {
 	const id, h = "chart-throughput", 480.0
 	const title = "Throughput and errors over time"
-	const desc = "achieved and target rate per interval in operations per second, and errors, lost messages and dropped operations per interval"
+	const desc = "achieved and target rate per interval in operations per second, and errors, lost, out-of-order and duplicated messages and dropped operations per interval"
 	if len(r.Intervals) == 0 {
 		return emptyChart(id, title, desc, "no intervals recorded")
 	}
@@ -516,11 +516,13 @@ func throughputChart(r *Report) template.HTML {
 	delivered := chartSeries{name: "delivered (/s)", color: "#1b9e77", width: 1.5}
 	errs := chartSeries{name: "errors", color: "#d7301f", bars: true}
 	lost := chartSeries{name: "lost", color: "#7a0177", bars: true}
+	ooo := chartSeries{name: "out-of-order", color: "#41b6c4", bars: true}
+	dup := chartSeries{name: "duplicated", color: "#addd8e", bars: true}
 	dropped := chartSeries{name: "dropped", color: "#fdae61", bars: true}
 	var anyTarget, anyDelivered bool
-	var totErr, totLost, totDropped uint64
+	var totErr, totLost, totOOO, totDup, totDropped uint64
 	for _, c := range cols {
-		var secs, ach, tgt, del, e, l, d float64
+		var secs, ach, tgt, del, e, l, oo, du, d float64
 		for i := c.from; i < c.to; i++ {
 			iv := r.Intervals[i]
 			el := max(tl.end[i]-tl.start[i], 0)
@@ -530,10 +532,18 @@ func throughputChart(r *Report) template.HTML {
 			del += float64(iv.Messages.Delivered)
 			anyTarget = anyTarget || iv.Load.TargetRate > 0
 			anyDelivered = anyDelivered || iv.Messages.Delivered > 0
-			for _, o := range iv.Operations {
+			for name, o := range iv.Operations {
+				if name == OpDelivery.String() {
+					// A delivery's errors are its lost (and late) copies: they are the
+					// lost bar already, never stacked twice.
+					continue
+				}
 				e += float64(o.Errors)
 				totErr += o.Errors
 			}
+			oo += float64(iv.Messages.OutOfOrder)
+			du += float64(iv.Messages.Duplicated)
+			totOOO, totDup = totOOO+iv.Messages.OutOfOrder, totDup+iv.Messages.Duplicated
 			l += float64(iv.Messages.Lost)
 			d += float64(iv.Load.Dropped)
 			totLost, totDropped = totLost+iv.Messages.Lost, totDropped+iv.Load.Dropped
@@ -550,6 +560,8 @@ func throughputChart(r *Report) template.HTML {
 		}
 		errs.pts = append(errs.pts, chartPt{x, e})
 		lost.pts = append(lost.pts, chartPt{x, l})
+		ooo.pts = append(ooo.pts, chartPt{x, oo})
+		dup.pts = append(dup.pts, chartPt{x, du})
 		dropped.pts = append(dropped.pts, chartPt{x, d})
 	}
 	rates := []chartSeries{achieved}
@@ -559,9 +571,9 @@ func throughputChart(r *Report) template.HTML {
 	if anyDelivered {
 		rates = append(rates, delivered)
 	}
-	bars := []chartSeries{errs, lost, dropped}
+	bars := []chartSeries{errs, lost, ooo, dup, dropped}
 	for i := range bars {
-		bars[i].name += " (" + u64([]uint64{totErr, totLost, totDropped}[i]) + ")"
+		bars[i].name += " (" + u64([]uint64{totErr, totLost, totOOO, totDup, totDropped}[i]) + ")"
 	}
 
 	// Top panel: rates.
@@ -587,7 +599,11 @@ func throughputChart(r *Report) template.HTML {
 	// Bottom panel: errors, lost and dropped per column, stacked.
 	maxBar := 0.0
 	for i := range cols {
-		maxBar = max(maxBar, errs.pts[i].y+lost.pts[i].y+dropped.pts[i].y)
+		sum := 0.0
+		for _, se := range bars {
+			sum += se.pts[i].y
+		}
+		maxBar = max(maxBar, sum)
 	}
 	bs, bt := linearAxis(maxBar, h-48, lowerTop)
 	if maxBar == 0 {
@@ -600,7 +616,7 @@ func throughputChart(r *Report) template.HTML {
 	s.bands(tl.bands, xs, bs)
 	s.frame(xs, bs, xt, bt, true, "time since start", per)
 	if maxBar == 0 {
-		s.f(`<text class="chart-none" x="%s" y="%s" text-anchor="middle" fill="#1b7837">no errors, lost messages or drops</text>`+"\n",
+		s.f(`<text class="chart-none" x="%s" y="%s" text-anchor="middle" fill="#1b7837">no errors, lost, out-of-order or duplicated messages, or drops</text>`+"\n",
 			px((xs.p0+xs.p1)/2), px((bs.p0+bs.p1)/2+4))
 		return s.close()
 	}
@@ -732,5 +748,44 @@ func spectrumChart(r *Report) template.HTML {
 		s.f(`<text x="%s" y="%s" text-anchor="end" fill="#b30000">unreadable histograms: %s</text>`+"\n",
 			px(chartW-chartRight-6), px(ys.p0-8), svgEsc(strings.Join(unreadable, ", ")))
 	}
+	return s.close()
+}
+
+// inFlightChart draws the operations in flight at the end of each interval: a
+// generator or server that falls behind shows as a rising line.
+func inFlightChart(r *Report) template.HTML {
+	const id, h = "chart-inflight", 260.0
+	const title = "In flight over time"
+	const desc = "operations in flight at the end of each interval"
+	if len(r.Intervals) == 0 {
+		return emptyChart(id, title, desc, "no intervals recorded")
+	}
+	var s svgChart
+	s.open(id, title, desc, h)
+	tl := newChartTimeline(r)
+	cols := columns(len(r.Intervals))
+	se := chartSeries{name: "in flight", color: "#1f5fa8", width: 2}
+	top := 0.0
+	for _, c := range cols {
+		v := 0.0
+		for _, iv := range r.Intervals[c.from:c.to] {
+			v = max(v, float64(iv.Load.InFlight))
+		}
+		top = max(top, v)
+		se.pts = append(se.pts, chartPt{tl.end[c.to-1], v})
+	}
+	ss := []chartSeries{se}
+	t := s.legend(ss, 4) + 6
+	xs, xt := timeAxis(tl.total, chartLeft, chartW-chartRight)
+	ys, yt := linearAxis(top, h-48, t)
+	xTitle := "time since start (at each interval's end)"
+	if k := perColumn(cols); k > 1 {
+		xTitle = fmt.Sprintf("time since start (each point: the most of %d intervals)", k)
+	}
+	s.bands(tl.bands, xs, ys)
+	s.frame(xs, ys, xt, yt, true, xTitle, "operations")
+	s.lines(ss, xs, ys, func(se chartSeries, p chartPt) string {
+		return fmt.Sprintf("in flight at %s: %s", formatOffset(p.x), strconv.FormatFloat(p.y, 'f', 0, 64))
+	})
 	return s.close()
 }

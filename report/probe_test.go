@@ -30,8 +30,17 @@ func golden(t *testing.T, name string, got []byte) {
 
 func sampleFailure() TestResult {
 	return TestResult{
+		Timestamp:    time.Date(2026, 12, 2, 5, 0, 0, 123000000, time.UTC),
+		Target:       "sip.example.test",
 		TargetFqdn:   "sip.example.test:5060",
+		Protocol:     "imc",
+		Transport:    "udp",
+		Sender:       "sip:user0001@example.test",
+		Receiver:     "sip:user0002@example.test",
+		Room:         "sip:room001@conf.example.test",
 		Result:       "Failure",
+		FailedStep:   "logon-sender",
+		FailureClass: "auth",
 		Latency:      Millis(1234567 * time.Microsecond),
 		ErrorMessage: "Log on of the sender sip:user0001@example.test failed: register: 401 Unauthorized from 127.0.0.1:5090/udp (challenged again)",
 		Diagnosis:    "Authentication failed: check the password.",

@@ -253,7 +253,7 @@ func TestWriteHTMLGolden(t *testing.T) {
 }
 
 // chartIDs are the charts a reader (and the Chromium test) expects on the page.
-var chartIDs = []string{"chart-latency", "chart-throughput", "chart-spectrum"}
+var chartIDs = []string{"chart-latency", "chart-throughput", "chart-inflight", "chart-spectrum"}
 
 // htmlCheck parses page as XML (the report is well-formed XML as well as HTML) and
 // returns the ids of its <svg> elements and the text of its <text class=chart-empty>.
@@ -347,7 +347,7 @@ func TestWriteHTMLStructure(t *testing.T) {
 					noIntervals++
 				}
 			}
-			if want := map[bool]int{true: 0, false: 2}[len(c.report.Intervals) > 0]; noIntervals != want {
+			if want := map[bool]int{true: 0, false: 3}[len(c.report.Intervals) > 0]; noIntervals != want {
 				t.Errorf("%d charts say \"no intervals recorded\" (all notes: %q); want %d", noIntervals, empty, want)
 			}
 			if len(c.report.Intervals) > 0 && !bytes.Contains(page, []byte(`<path class="series" data-series="delivery p99"`)) {
@@ -498,5 +498,38 @@ func TestOverTimeColumns(t *testing.T) {
 	}
 	if tp := string(throughputChart(r)); !strings.Contains(tp, "per 3 intervals") {
 		t.Error("throughput chart does not say its bars are per 3 intervals")
+	}
+}
+
+// TestThroughputChartCountsEachLossOnce: a lost copy is a delivery error as well as
+// a lost message; the chart stacks it once (lost), and plots out-of-order and
+// duplicated copies too.
+func TestThroughputChartCountsEachLossOnce(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := &Report{SchemaVersion: SchemaVersion, StartedAt: t0, EndedAt: t0.Add(2 * time.Second)}
+	r.Intervals = []Interval{{
+		Start: t0, End: t0.Add(time.Second), Phase: "steady",
+		Operations: map[string]Operation{"delivery": {Count: 100, Errors: 9}, "send": {Count: 50, Errors: 2}},
+		Messages:   Messages{Lost: 9, OutOfOrder: 4, Duplicated: 3},
+		Load:       IntervalLoad{AchievedRate: 50, InFlight: 7},
+	}}
+	page := string(throughputChart(r))
+	for _, want := range []string{"errors (2)", "lost (9)", "out-of-order (4)", "duplicated (3)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("throughput chart legend lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "errors (11)") {
+		t.Errorf("the delivery errors (the lost copies) are stacked as errors too")
+	}
+	if got := string(inFlightChart(r)); !strings.Contains(got, "in flight at ") || !strings.Contains(got, ": 7<") {
+		t.Errorf("in-flight chart lacks the interval's 7 in flight")
+	}
+}
+
+func TestScenarioSettingsRamp(t *testing.T) {
+	got := scenarioSettings([]byte(`{"scenario":"steady","rate":"0/s","ramp":[{"duration":"30s","rate":"100/s"},{"duration":"1m","rate":"500/s"}],"duration":"0s","pairs":10}`))
+	if want := "scenario steady, ramp 30s:100/s,1m:500/s, pairs 10"; got != want {
+		t.Errorf("scenarioSettings = %q; want %q", got, want)
 	}
 }

@@ -151,8 +151,9 @@ func TestReportErrors(t *testing.T) {
 		{"not a report", []string{"report", other}, 2, []string{other, "not a chatload report"}},
 		{"truncated", []string{"report", truncated}, 2, []string{truncated, "unexpected end of JSON input"}},
 		{"bad checkpoint", []string{"report", badCheckpoint}, 2, []string{badCheckpoint, "reading checkpoint: line 2"}},
-		// The input was fine, the output could not be written.
-		{"unwritable out", []string{"report", sampleJSON, "--out", filepath.Join(dir, "no", "such", "dir", "r.md")}, 1, []string{"--out"}},
+		// An --out that cannot be written (a missing directory) is bad input, found
+		// before rendering, as for run and merge.
+		{"unwritable out", []string{"report", sampleJSON, "--out", filepath.Join(dir, "no", "such", "dir", "r.md")}, 2, []string{"--out"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -217,7 +217,9 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	}
 	defer drv.Close()
 
-	pp := newProgressPrinter(e.stderr, f.run.quiet)
+	stepCfg := cfg // the progress line's total: one step's hold
+	stepCfg.Duration, stepCfg.Ramp = sc.Hold, nil
+	pp := newProgressPrinter(e.stderr, f.run.quiet, f.run.iv.every, stepCfg)
 	steps := capacity.EngineRunner(drv, capacity.StepConfig{Scenario: cfg, Users: users, Warmup: sc.Warmup, Hold: sc.Hold,
 		RunID: newRunID(), Progress: pp.show})
 	run := func(ctx context.Context, rate float64) (*report.Report, time.Time, error) {

@@ -26,7 +26,7 @@ var runFlagGroups = []flagGroup{
 	{"Scenario", []string{"scenario", "pairs", "rooms", "room-size", "users", "history", "message-size", "delivery-timeout", "timeout", "to", "no-register", "domain", "seed"}},
 	{"Target and auth", []string{"target", "protocol", "transport", "users-file"}},
 	{"TLS", []string{"tls-ca", "tls-server-name", "tls-insecure"}},
-	{"Soak and outputs", []string{"out", "quiet", "interval", "checkpoint", "hlog", "metrics-addr", "trace", "threshold", "segment"}},
+	{"Soak and outputs", []string{"out", "quiet", "interval", "checkpoint", "hlog", "metrics-addr", "trace", "trace-max-bytes", "threshold", "segment"}},
 	{"Fault injection (embedded server only)", []string{"fault-drop", "fault-dup", "fault-delay", "fault-stall", "fault-seed"}},
 }
 

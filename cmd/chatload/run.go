@@ -67,6 +67,7 @@ type runFlags struct {
 	thresholds []string      // --threshold, repeatable (thresholds.go)
 	profile    string        // --profile: a built-in population (mix.go)
 	health     healthFlags   // --allow-failures, --max-shortfall, --max-dropped (health.go)
+	trace      traceFlags    // --trace, --trace-max-bytes (trace.go)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -130,6 +131,7 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 	addTLSFlags(cmd, &f.tls)
 	addIntervalFlags(cmd, &f.iv)
 	addHealthFlags(cmd, &f.health)
+	addTraceFlags(cmd, &f.trace)
 	showScenarioDefaults(cmd)
 	setGroupedUsage(cmd, runFlagGroups)
 	completeValues(cmd, "scenario", scenarios.Names()...)
@@ -291,11 +293,16 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return err
 	}
 
+	trace, untrace, err := f.trace.open()
+	if err != nil {
+		return err
+	}
+	defer untrace()
 	self, _ := buildVersions()
 	drv, err := drivers[cfg.Protocol](driverOptions{
 		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
 		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf),
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf), trace: trace,
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}

@@ -33,6 +33,7 @@ type testFlags struct {
 	tls                         tlsFlags
 	auth, krb5Conf              string
 	nagios                      nagiosFlags // test only (nagios.go)
+	trace                       traceFlags
 }
 
 func newTestCmd(e *env) *cobra.Command {
@@ -114,6 +115,7 @@ func addTransactionFlags(cmd *cobra.Command, f *testFlags) {
 	fl.StringVar(&f.auth, "auth", sipua.AuthAuto, "authentication: auto (by the schemes the server offers: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync/Skype for Business sign-in, MS-SIPAE)")
 	fl.StringVar(&f.krb5Conf, "krb5-conf", "", "Kerberos configuration `FILE` (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)")
 	addTLSFlags(cmd, &f.tls)
+	addTraceFlags(cmd, &f.trace)
 	completeValues(cmd, "protocol", "imc", "xccos")
 	completeValues(cmd, "transport", "udp", "tcp", "tls")
 	completeValues(cmd, "output", "text", "json")
@@ -214,11 +216,17 @@ type transactor struct {
 	target  string         // the embedded server's address; "" resolves --target per transaction
 	warned  bool           // resolveTarget's warnings were printed once
 	self    string         // chatload's version, for User-Agent
+	trace   *sipua.Trace   // --trace, nil without
+	untrace func()
 }
 
 func newTransactor(ctx context.Context, e *env, f testFlags) (*transactor, error) {
 	t := &transactor{e: e, f: f, cfg: engine.ProbeConfig{Timeout: f.timeout, Room: f.room}}
 	t.self, _ = buildVersions()
+	var err error
+	if t.trace, t.untrace, err = f.trace.open(); err != nil {
+		return nil, err
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -277,6 +285,7 @@ func (t *transactor) close() {
 	if t.srv != nil {
 		t.srv.Close()
 	}
+	t.untrace()
 }
 
 // do runs one transaction. Everything that goes wrong on the way to the target,
@@ -312,7 +321,7 @@ func (t *transactor) do(ctx context.Context) report.TestResult {
 	if err == nil {
 		drv, err = drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: t.tlsConf,
 			timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + t.self,
-			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf)})
+			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf), trace: t.trace})
 	}
 	if err != nil {
 		// Nothing was sent: the sender's log on is what failed.

@@ -33,17 +33,18 @@ type driverOptions struct {
 	chatURI           string // xccos only: the chat service to INVITE ("" default)
 	auth              string // sipua.Auth* ("" auto)
 	kerberos          *sipua.KerberosConfig
+	trace             *sipua.Trace
 }
 
 // drivers chooses the driver of a protocol (the names protocolList describes).
 var drivers = map[string]func(o driverOptions) (closingDriver, error){
 	"imc": func(o driverOptions) (closingDriver, error) {
 		return imc.New(imc.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			NoRegister: o.noRegister, UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos})
+			NoRegister: o.noRegister, UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace})
 	},
 	"xccos": func(o driverOptions) (closingDriver, error) {
 		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			UserAgent: o.userAgent, ChatURI: o.chatURI, Auth: o.auth, Kerberos: o.kerberos})
+			UserAgent: o.userAgent, ChatURI: o.chatURI, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace})
 	},
 }
 

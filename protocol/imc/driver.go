@@ -63,6 +63,8 @@ type Config struct {
 	NoRegister bool
 	// Logger receives diagnostics. Nil: nothing is logged.
 	Logger *slog.Logger
+	// Trace, when set, records every SIP message to and from the target (--trace).
+	Trace *sipua.Trace
 }
 
 func (c Config) withDefaults() Config {
@@ -79,7 +81,7 @@ func (c Config) ua() sipua.Config {
 	return sipua.Config{
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
-		Auth: c.Auth, Kerberos: c.Kerberos,
+		Auth: c.Auth, Kerberos: c.Kerberos, Trace: c.Trace,
 	}
 }
 

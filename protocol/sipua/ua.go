@@ -83,6 +83,10 @@ type Config struct {
 	// Kerberos configures the Kerberos client (nil: none; AuthAuto then
 	// answers NTLM or Digest, AuthKerberos fails with "no credentials").
 	Kerberos *KerberosConfig
+	// Trace, when set, records every SIP message sent to and received from the
+	// target (--trace). Over TCP and TLS it turns on sipgo's process-wide message
+	// hooks.
+	Trace *Trace
 }
 
 // Validate reports the first problem with c. It is a pure function.
@@ -275,6 +279,9 @@ func New(cfg Config) (*UA, error) {
 		return nil, &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + ua.where, Err: err}
 	}
 	ua.dest = raddr.String()
+	if cfg.Trace != nil && cfg.Transport != "udp" {
+		installSIPGoTracer(cfg.Trace, ua.dest)
+	}
 	local := net.ParseIP(cfg.LocalAddr)
 	if local == nil {
 		if local, err = localIPFor(raddr); err != nil {
@@ -375,7 +382,17 @@ func (ua *UA) listenUDP(local net.IP, raddr *net.UDPAddr) error {
 		return &report.Error{Class: report.Transport, Op: "bind", Detail: "cannot use the udp socket to " + ua.where, Err: err}
 	}
 	ua.udp = tc
-	ua.txs = newTxTableBatch(tc.write, tc.sysWriteBatch, sip.T1, sip.T2, ua.timeout)
+	writeBatch := tc.sysWriteBatch
+	if t := ua.cfg.Trace; t != nil {
+		tc.trace, tc.local, tc.remote = t, c.LocalAddr().String(), c.RemoteAddr().String()
+		writeBatch = func(bufs [][]byte, failed func(int, error)) {
+			for _, b := range bufs {
+				t.Record(true, "UDP", tc.local, tc.remote, b)
+			}
+			tc.sysWriteBatch(bufs, failed)
+		}
+	}
+	ua.txs = newTxTableBatch(tc.write, writeBatch, sip.T1, sip.T2, ua.timeout)
 	ua.in = newInbox(ua, raddr.String(), sip.Timer_J)
 	tc.intercept = ua.onDatagram
 	ua.closers = append(ua.closers, c)

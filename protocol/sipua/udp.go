@@ -33,6 +33,9 @@ type targetConn struct {
 	// own transactions, an incoming MESSAGE or OPTIONS): sipgo then never
 	// sees it.
 	intercept func([]byte) bool
+	// trace, when set before serving starts, records every datagram.
+	trace         *Trace
+	local, remote string
 
 	readyOnce sync.Once
 	ready     chan struct{} // closed on the first ReadFrom: sipgo has pooled the socket
@@ -66,6 +69,9 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, err
 		}
+		if c.trace != nil {
+			c.trace.Record(false, "UDP", c.local, c.remote, b[:n])
+		}
 		if c.intercept != nil && c.intercept(b[:n]) {
 			continue
 		}
@@ -81,6 +87,8 @@ func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 	n, err := c.sysWrite(b)
 	if err != nil {
 		c.noteErr(err)
+	} else if c.trace != nil {
+		c.trace.Record(true, "UDP", c.local, c.remote, b[:n])
 	}
 	return n, err
 }

@@ -72,6 +72,8 @@ type Config struct {
 	Kerberos *sipua.KerberosConfig
 	// Logger receives diagnostics. Nil: nothing is logged.
 	Logger *slog.Logger
+	// Trace, when set, records every SIP message to and from the target (--trace).
+	Trace *sipua.Trace
 }
 
 // KeepAlive is the interval of the CRLFCRLF pings on the tcp or tls
@@ -100,7 +102,7 @@ func (c Config) withDefaults() Config {
 func (c Config) ua() sipua.Config {
 	return sipua.Config{
 		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
-		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
+		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger, Trace: c.Trace,
 		Endpoint: true, Advertise: c.Advertise, KeepAlive: KeepAlive,
 		Auth: c.Auth, Kerberos: c.Kerberos,
 	}

@@ -1,0 +1,125 @@
+package sipua
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Trace records every SIP message a UA sends and receives, like SIPp's -trace_msg:
+// a header line with the time, the direction, the transport and the addresses, then
+// the message as it went on the wire, with the credentials in Authorization and
+// Proxy-Authorization headers (digest responses, NTLM/Kerberos tokens and
+// signatures, Basic credentials) replaced by <redacted>. It stops writing once max
+// bytes are written, and says so. Safe for concurrent use; write errors stop it.
+type Trace struct {
+	mu   sync.Mutex
+	w    io.Writer
+	max  int64
+	n    int64
+	done bool
+	now  func() time.Time
+}
+
+// NewTrace returns a Trace writing to w, at most max bytes (0: 64 MiB).
+func NewTrace(w io.Writer, max int64) *Trace {
+	if max <= 0 {
+		max = 64 << 20
+	}
+	return &Trace{w: w, max: max, now: time.Now}
+}
+
+// Record writes one message: sent (or received) over transport between local and
+// remote.
+func (t *Trace) Record(sent bool, transport, local, remote string, msg []byte) {
+	if t == nil {
+		return
+	}
+	dir, arrow := "received", "<-"
+	if sent {
+		dir, arrow = "sent", "->"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "=== %s %s %s %s %s %s (%d bytes)\n", t.now().UTC().Format("2006-01-02T15:04:05.000000Z"),
+		dir, transport, local, arrow, remote, len(msg))
+	b.Write(Redact(msg))
+	if len(msg) == 0 || msg[len(msg)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return
+	}
+	if t.n+int64(b.Len()) > t.max {
+		t.done = true
+		fmt.Fprintf(t.w, "=== trace stopped: the next message would pass the limit of %d bytes\n", t.max)
+		return
+	}
+	n, err := t.w.Write(b.Bytes())
+	t.n += int64(n)
+	if err != nil {
+		t.done = true
+	}
+}
+
+var (
+	authHeader = regexp.MustCompile(`(?im)^((?:proxy-)?authorization|authentication-info|proxy-authentication-info)[ \t]*:.*$`)
+	authSecret = regexp.MustCompile(`(?i)\b(response|rspauth|gssapi-data|crand|cnum|srand|snum|signature)\s*=\s*("[^"]*"|[^,\s]+)`)
+	authBasic  = regexp.MustCompile(`(?i)(:\s*Basic\s+)\S+`)
+)
+
+// Redact returns msg with the secrets of its authentication headers replaced by
+// <redacted>: digest responses and rspauth, NTLM and Kerberos gssapi-data and their
+// signature parameters, Basic credentials. The rest (user names, realms, nonces) is
+// kept: it is what one needs to see why a log on failed. msg is not modified. It is
+// a pure function.
+func Redact(msg []byte) []byte {
+	head, body, found := bytes.Cut(msg, []byte("\r\n\r\n"))
+	red := authHeader.ReplaceAllFunc(head, func(h []byte) []byte {
+		h = authSecret.ReplaceAll(h, []byte(`$1="<redacted>"`))
+		return authBasic.ReplaceAll(h, []byte(`${1}<redacted>`))
+	})
+	if !found {
+		return red
+	}
+	out := make([]byte, 0, len(msg))
+	out = append(append(append(out, red...), "\r\n\r\n"...), body...)
+	return out
+}
+
+// sipgoTracer feeds the messages of the TCP and TLS connections sipgo owns to a
+// Trace, keeping only those with the target (the process may also run an embedded
+// server over sipgo). UDP is traced by the UA's own socket (targetConn).
+type sipgoTracer struct {
+	t      *Trace
+	target string
+}
+
+func (s sipgoTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	if transport != "UDP" && raddr == s.target {
+		s.t.Record(false, transport, laddr, raddr, msg)
+	}
+}
+
+func (s sipgoTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
+	if transport != "UDP" && raddr == s.target {
+		s.t.Record(true, transport, laddr, raddr, msg)
+	}
+}
+
+// installSIPGoTracer turns on sipgo's message hooks (a process-wide setting of
+// sipgo's) for the TCP and TLS connections to target.
+var sipgoTraceOnce sync.Mutex
+
+func installSIPGoTracer(t *Trace, target string) {
+	sipgoTraceOnce.Lock()
+	defer sipgoTraceOnce.Unlock()
+	sip.SIPDebugTracer(sipgoTracer{t: t, target: target})
+	sip.SIPDebug = true
+}

@@ -72,7 +72,8 @@ func (p *progressPrinter) show(pr engine.Progress) {
 		p.written = true
 		return
 	}
-	if p.printed && pr.Elapsed-p.last < p.every {
+	// The engine ticks every second: a tick a little early must not skip a line.
+	if p.printed && pr.Elapsed-p.last < p.every-p.every/10 {
 		return
 	}
 	p.last, p.printed = pr.Elapsed, true

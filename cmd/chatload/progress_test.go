@@ -38,7 +38,7 @@ func TestFormatProgressFitsAndSays(t *testing.T) {
 // --interval (here 1s, the engine's tick), not one per 10 s; it names the scenario.
 func TestProgressFollowsInterval(t *testing.T) {
 	code, _, errb := runCLI(t, nil, "run", "--scenario", "fanout", "--rooms", "1", "--room-size", "3", "--rate", "20/s",
-		"--duration", "3s", "--interval", "1s")
+		"--duration", "4s", "--interval", "1s")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errb)
 	}
@@ -49,7 +49,7 @@ func TestProgressFollowsInterval(t *testing.T) {
 		}
 	}
 	if n < 3 {
-		t.Errorf("%d progress lines over a 3 s run at --interval 1s; want at least 3:\n%s", n, errb)
+		t.Errorf("%d progress lines over a 4 s run at --interval 1s; want at least 3:\n%s", n, errb)
 	}
 	if !strings.Contains(errb, "fanout [ ") {
 		t.Errorf("no steady-phase line with percent:\n%s", errb)

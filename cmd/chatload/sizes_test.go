@@ -100,7 +100,7 @@ func TestRunInterruptedDuringSetup(t *testing.T) {
 			"--rate", "10/s", "--duration", "10s", "--out", out}, e)
 	}()
 	// Interrupted once the progress line shows the log-ons under way.
-	for !strings.Contains(errb.String(), "\nsetup") {
+	for !strings.Contains(errb.String(), "\nsteady setup [") { // progress: the scenario, then the phase
 		select {
 		case <-errb.line:
 		case code := <-done:

@@ -40,6 +40,6 @@ func (f traceFlags) open() (*sipua.Trace, func(), error) {
 	if err != nil {
 		return nil, nil, usageErr("--trace: %v", err)
 	}
-	w := bufio.NewWriterSize(fh, 64<<10)
-	return sipua.NewTrace(w, f.max), func() { w.Flush(); fh.Close() }, nil
+	t := sipua.NewTrace(bufio.NewWriterSize(fh, 64<<10), f.max)
+	return t, func() { t.Close(); fh.Close() }, nil
 }

@@ -34,6 +34,22 @@ func NewTrace(w io.Writer, max int64) *Trace {
 	return &Trace{w: w, max: max, now: time.Now}
 }
 
+// Close stops the trace: later messages (connections still closing) are not
+// written, and a buffered writer (a Flush method) is flushed under the trace's
+// lock. The caller closes the file after it.
+func (t *Trace) Close() error {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	if f, ok := t.w.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
+
 // Record writes one message: sent (or received) over transport between local and
 // remote.
 func (t *Trace) Record(sent bool, transport, local, remote string, msg []byte) {
@@ -93,33 +109,54 @@ func Redact(msg []byte) []byte {
 	return out
 }
 
-// sipgoTracer feeds the messages of the TCP and TLS connections sipgo owns to a
-// Trace, keeping only those with the target (the process may also run an embedded
-// server over sipgo). UDP is traced by the UA's own socket (targetConn).
-type sipgoTracer struct {
-	t      *Trace
-	target string
+// sipgoTracer feeds the messages of the TCP and TLS connections sipgo owns to the
+// Trace of their target (the process may also run an embedded server over sipgo,
+// whose connections are not traced). UDP is traced by the UA's own socket
+// (targetConn). sipgo's hook is process-wide and its switch a plain variable: it is
+// installed once, the first time a UA traces TCP or TLS, and stays (a UA that does
+// not trace costs one map lookup per read and write from then on).
+type sipgoTracer struct{}
+
+var (
+	sipgoTraceOnce sync.Once
+	sipgoTracesMu  sync.Mutex
+	sipgoTraces    = map[string]*Trace{} // by target address
+)
+
+func traceFor(raddr string) *Trace {
+	sipgoTracesMu.Lock()
+	defer sipgoTracesMu.Unlock()
+	return sipgoTraces[raddr]
 }
 
-func (s sipgoTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
-	if transport != "UDP" && raddr == s.target {
-		s.t.Record(false, transport, laddr, raddr, msg)
+func (sipgoTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	if t := traceFor(raddr); t != nil && transport != "UDP" {
+		t.Record(false, transport, laddr, raddr, msg)
 	}
 }
 
-func (s sipgoTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
-	if transport != "UDP" && raddr == s.target {
-		s.t.Record(true, transport, laddr, raddr, msg)
+func (sipgoTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
+	if t := traceFor(raddr); t != nil && transport != "UDP" {
+		t.Record(true, transport, laddr, raddr, msg)
 	}
 }
 
-// installSIPGoTracer turns on sipgo's message hooks (a process-wide setting of
-// sipgo's) for the TCP and TLS connections to target.
-var sipgoTraceOnce sync.Mutex
-
+// installSIPGoTracer routes sipgo's messages on connections to target to t.
 func installSIPGoTracer(t *Trace, target string) {
-	sipgoTraceOnce.Lock()
-	defer sipgoTraceOnce.Unlock()
-	sip.SIPDebugTracer(sipgoTracer{t: t, target: target})
-	sip.SIPDebug = true
+	sipgoTracesMu.Lock()
+	sipgoTraces[target] = t
+	sipgoTracesMu.Unlock()
+	sipgoTraceOnce.Do(func() {
+		sip.SIPDebugTracer(sipgoTracer{})
+		sip.SIPDebug = true
+	})
+}
+
+// uninstallSIPGoTracer stops routing target's messages to t.
+func uninstallSIPGoTracer(t *Trace, target string) {
+	sipgoTracesMu.Lock()
+	if sipgoTraces[target] == t {
+		delete(sipgoTraces, target)
+	}
+	sipgoTracesMu.Unlock()
 }

@@ -582,6 +582,9 @@ func (ua *UA) Close() error {
 	ua.closeOnce.Do(func() {
 		ua.closing.Store(true)
 		close(ua.stop)
+		if ua.cfg.Trace != nil && ua.cfg.Transport != "udp" {
+			defer uninstallSIPGoTracer(ua.cfg.Trace, ua.dest)
+		}
 		ua.mu.Lock()
 		ua.closed = true
 		ua.mu.Unlock()

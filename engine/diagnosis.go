@@ -84,10 +84,10 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 		return fmt.Sprintf("The server %s accepted the connection but the TLS handshake failed: the port is most likely a "+
 			"plain TCP (or other non-TLS) SIP port, or a TLS server refused this client. Check the port and --transport "+
 			"(Lync/Skype for Business Front Ends take TLS on 5061; Kamailio's plain ports take --transport tcp).", target)
-	case (class == report.Rejected || class == report.Auth) && code == 403 && strings.Contains(strings.ToLower(r.Err.Error()), "relay"):
-		return fmt.Sprintf("The server refused to relay the request of %s (403 Not relaying): it does not serve the domain "+
-			"of that URI or of the room, so it would have to forward the request elsewhere. Check the domain of --sender, "+
-			"--receiver and --room against the domains the server %s is configured for.", user, target)
+	case (class == report.Rejected || class == report.Auth) && code == 403 && domainRefusal(r.Err):
+		return fmt.Sprintf("The server refused the request of %s for its domain (SIP 403: Not relaying, Forbidden Domain): "+
+			"it does not serve the domain of that URI or of the room, so it would have to forward the request elsewhere. "+
+			"Check the domain of --sender, --receiver and --room against the domains the server %s is configured for.", user, target)
 	case class == report.Transport:
 		return fmt.Sprintf("The server %s could not be reached: nothing accepted the connection or the packets. "+
 			"Check that the SIP server is running and listening on that address, port and transport (--transport), "+
@@ -171,4 +171,11 @@ func failedOp(err error) string {
 		return e.Op
 	}
 	return ""
+}
+
+// domainRefusal reports whether err is a 403 for a domain the server does not serve
+// ("Not relaying", "Forbidden Domain").
+func domainRefusal(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "relay") || strings.Contains(s, "forbidden domain")
 }

@@ -23,7 +23,7 @@ import (
 //
 //	2xx            -> no failure
 //	401, 407       -> Auth (only reached after a fresh challenge was answered)
-//	403            -> Rejected for "Not relaying" (a domain the server does not serve);
+//	403            -> Rejected for "Not relaying" or "Forbidden Domain" (a domain the server does not serve);
 //	                  Auth for REGISTER or a reason naming auth/mismatch; else Rejected
 //	404            -> NotFound
 //	other 300..699 -> Rejected
@@ -38,9 +38,10 @@ func ClassifyStatus(method sip.RequestMethod, code int, reason string) (c report
 		return report.Auth, true
 	case code == 403:
 		r := strings.ToLower(reason)
-		if strings.Contains(r, "relay") {
-			// "Not relaying": the server does not serve the Request-URI's domain (a
-			// routing or domain mistake), whatever the method: not the credentials.
+		if strings.Contains(r, "relay") || strings.Contains(r, "domain") {
+			// "Not relaying", "Forbidden Domain": the server does not serve the
+			// Request-URI's domain (a routing or domain mistake), whatever the
+			// method: not the credentials.
 			return report.Rejected, true
 		}
 		if method == sip.REGISTER || strings.Contains(r, "auth") || strings.Contains(r, "mismatch") ||

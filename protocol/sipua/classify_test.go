@@ -33,6 +33,8 @@ func TestClassifyStatus(t *testing.T) {
 		{sip.MESSAGE, 403, "Auth User Mismatch", report.Auth, true},            // Kamailio auth rc -8
 		{sip.MESSAGE, 403, "Not A Member Of This Room", report.Rejected, true}, // imc rc -200
 		{sip.MESSAGE, 403, "Forbidden Domain", report.Rejected, true},          // policy, not credentials
+		{sip.REGISTER, 403, "Forbidden Domain", report.Rejected, true},         // Kamailio: a domain it does not serve
+		{sip.REGISTER, 403, "Not relaying", report.Rejected, true},             // the embedded server's word for it
 		{sip.REGISTER, 404, "User Not Found", report.NotFound, true},           // unknown user
 		{sip.MESSAGE, 404, "Not Found", report.NotFound, true},                 // unknown recipient
 		{sip.MESSAGE, 500, "Chat Command Failed", report.Rejected, true},       // imc command failed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/chatload/chatload/report"
 )
@@ -74,17 +73,17 @@ func (r ProbeResult) Diagnosis(cfg ProbeConfig, target string) string {
 		return fmt.Sprintf("The chat server ended the session of %s right after its first command: the user is most "+
 			"likely not enabled for Persistent Chat (no Persistent Chat policy). Grant the user a Persistent Chat "+
 			"policy (Lync: Grant-CsPersistentChatPolicy) or test with another user.", user)
-	case class == report.Transport && failedOp(r.Err) == "resolve":
+	case cause == report.CauseUnresolved:
 		return fmt.Sprintf("The server's name could not be resolved (%s): DNS has no address for it, or no DNS "+
 			"server answered. Check the --target name for typos, that its A/AAAA (or SRV) records exist, and this "+
 			"host's DNS configuration (/etc/resolv.conf).", target)
 	case class == report.Transport && report.CertificateProblem(r.Err) != "":
 		return certDiagnosis(report.CertificateProblem(r.Err), target)
-	case class == report.Transport && (strings.Contains(r.Err.Error(), "does not speak TLS") || strings.Contains(r.Err.Error(), "TLS handshake with")):
+	case cause == report.CauseNotTLS:
 		return fmt.Sprintf("The server %s accepted the connection but the TLS handshake failed: the port is most likely a "+
 			"plain TCP (or other non-TLS) SIP port, or a TLS server refused this client. Check the port and --transport "+
 			"(Lync/Skype for Business Front Ends take TLS on 5061; Kamailio's plain ports take --transport tcp).", target)
-	case (class == report.Rejected || class == report.Auth) && code == 403 && domainRefusal(r.Err):
+	case cause == report.CauseForeignDomain:
 		return fmt.Sprintf("The server refused the request of %s for its domain (SIP 403: Not relaying, Forbidden Domain): "+
 			"it does not serve the domain of that URI or of the room, so it would have to forward the request elsewhere. "+
 			"Check the domain of --sender, --receiver and --room against the domains the server %s is configured for.", user, target)
@@ -163,19 +162,4 @@ func statusText(kind report.CodeKind, code int) string {
 		return fmt.Sprintf("XCCOS reply code %d", code)
 	}
 	return fmt.Sprintf("SIP %d", code)
-}
-
-// failedOp is the Op of the report.Error in err ("" when there is none).
-func failedOp(err error) string {
-	if e, ok := errors.AsType[*report.Error](err); ok {
-		return e.Op
-	}
-	return ""
-}
-
-// domainRefusal reports whether err is a 403 for a domain the server does not serve
-// ("Not relaying", "Forbidden Domain").
-func domainRefusal(err error) bool {
-	s := strings.ToLower(err.Error())
-	return strings.Contains(s, "relay") || strings.Contains(s, "forbidden domain")
 }

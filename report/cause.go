@@ -31,9 +31,19 @@ const (
 	// first command: the user is not enabled for Persistent Chat (Lync's
 	// NOT_AUTHORIZED_FOR_PCHAT).
 	CauseNotChatEnabled
+	// CauseUnresolved: the target's name has no address in DNS (or no DNS server
+	// answered).
+	CauseUnresolved
+	// CauseNotTLS: the target accepted the connection but the TLS handshake failed:
+	// a plain (non-TLS) port, or a TLS server refusing this client.
+	CauseNotTLS
+	// CauseForeignDomain: the server refused the request for a domain it does not
+	// serve (403 Not relaying, Forbidden Domain).
+	CauseForeignDomain
 )
 
-var causeNames = [...]string{CauseNone: "", CauseNoChatServer: "no-chat-server", CauseNotChatEnabled: "not-chat-enabled"}
+var causeNames = [...]string{CauseNone: "", CauseNoChatServer: "no-chat-server", CauseNotChatEnabled: "not-chat-enabled",
+	CauseUnresolved: "unresolved", CauseNotTLS: "not-tls", CauseForeignDomain: "foreign-domain"}
 
 // String returns the cause's stable name ("" for CauseNone).
 func (c Cause) String() string {

@@ -127,6 +127,16 @@ func TestExamplesLoad(t *testing.T) {
 	}
 	readme, _ := os.ReadFile("../../README.md")
 	for _, file := range files {
+		if data, _ := os.ReadFile(file); scenarios.IsMix(file, data) {
+			// A mixed run (workloads:) loads through its own path (mix.go).
+			if _, err := scenarios.LoadMix(file, data); err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+			if !strings.Contains(string(readme), "examples/"+filepath.Base(file)) {
+				t.Errorf("README does not name examples/%s", filepath.Base(file))
+			}
+			continue
+		}
 		cmd, f := newRunForTest(t)
 		for _, s := range scenarioFlags {
 			*f.settings[s.name] = ""

@@ -109,7 +109,8 @@ func checkResolves(ctx context.Context, e *env, addr, transport string) error {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := lookup(lctx, host); err != nil {
-		return &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + addr + "/" + transport, Err: err}
+		return &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + addr + "/" + transport, Err: err,
+			Cause: report.CauseUnresolved}
 	}
 	return nil
 }

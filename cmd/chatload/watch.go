@@ -64,8 +64,8 @@ results (they are in the log and the metrics); 1 the log could not be written;
       --room watchroom --log /var/log/chatload/watch.jsonl --metrics-addr :9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.protocol == "xccos" && !cmd.Flags().Changed("transport") {
-				f.transport = "tls"
+			if p, ok := protocolNamed(f.protocol); ok && !cmd.Flags().Changed("transport") {
+				f.transport = p.Transports[0] // the protocol's default, as test does
 			}
 			return runWatch(cmd.Context(), e, f, wf)
 		},

@@ -38,7 +38,7 @@ func ClassifyStatus(method sip.RequestMethod, code int, reason string) (c report
 		return report.Auth, true
 	case code == 403:
 		r := strings.ToLower(reason)
-		if strings.Contains(r, "relay") || strings.Contains(r, "domain") {
+		if foreignDomain(r) {
 			// "Not relaying", "Forbidden Domain": the server does not serve the
 			// Request-URI's domain (a routing or domain mistake), whatever the
 			// method: not the credentials.
@@ -69,12 +69,16 @@ func statusError(op string, method sip.RequestMethod, code int, reason, where st
 	if !failed {
 		return nil
 	}
-	return &report.Error{
+	e := &report.Error{
 		Class:  class,
 		Code:   code,
 		Op:     op,
 		Detail: fmt.Sprintf("%d %s from %s", code, reason, where),
 	}
+	if code == 403 && foreignDomain(reason) {
+		e.Cause = report.CauseForeignDomain
+	}
+	return e
 }
 
 // errRefused is the cause a UDP transaction is cancelled with when the target
@@ -116,11 +120,13 @@ func SendError(op string, err error, where string, timeout time.Duration) error 
 		}
 	case isRecordHeaderError(err):
 		e.Detail = where + " does not speak TLS (a plain tcp port?)"
+		e.Cause = report.CauseNotTLS
 	case strings.Contains(err.Error(), "TLS handshake") && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
 		// sipgo wraps handshake failures in text only. A peer that hangs up on
 		// a ClientHello is a plain SIP port (which cannot parse it) or a TLS
 		// server refusing this client.
 		e.Detail = "TLS handshake with " + where + " failed: the peer closed the connection (not a TLS port, or it refused this client)"
+		e.Cause = report.CauseNotTLS
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e.Detail = "connection refused by " + where
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
@@ -173,4 +179,11 @@ func plainCause(err error) error {
 func isRecordHeaderError(err error) bool {
 	_, ok := errors.AsType[tls.RecordHeaderError](err)
 	return ok
+}
+
+// foreignDomain reports whether a 403's reason phrase says the server does not serve
+// the request's domain ("Not relaying", "Forbidden Domain").
+func foreignDomain(reason string) bool {
+	r := strings.ToLower(reason)
+	return strings.Contains(r, "relay") || strings.Contains(r, "domain")
 }

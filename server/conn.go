@@ -104,9 +104,10 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		backoff = 0
 		ip := remoteIP(c.RemoteAddr())
 		if why := l.admit(ip); why != "" {
-			c.Close()
+			// Counted before the close: whoever sees the close sees the count.
 			s.stats.connsRejected.Add(1)
 			s.diag(slog.LevelError, "connection refused", "transport", l.transport, "remote", c.RemoteAddr().String(), "reason", why)
+			c.Close()
 			continue
 		}
 		s.stats.connsAccepted.Add(1)

@@ -67,6 +67,7 @@ type htmlView struct {
 	Latency                template.HTML
 	Throughput             template.HTML
 	InFlight               template.HTML
+	Users                  template.HTML
 	Spectrum               template.HTML
 	Workloads              []htmlWorkload // a mixed run's, side by side
 }
@@ -135,6 +136,7 @@ func newHTMLView(r *Report) htmlView {
 		Latency:      latencyChart(r),
 		Throughput:   throughputChart(r),
 		InFlight:     inFlightChart(r),
+		Users:        usersChart(r),
 		Spectrum:     spectrumChart(r),
 		Workloads:    workloadRows(r),
 	}

@@ -754,22 +754,49 @@ func spectrumChart(r *Report) template.HTML {
 // inFlightChart draws the operations in flight at the end of each interval: a
 // generator or server that falls behind shows as a rising line.
 func inFlightChart(r *Report) template.HTML {
-	const id, h = "chart-inflight", 260.0
-	const title = "In flight over time"
-	const desc = "operations in flight at the end of each interval"
+	return gaugeChart(r, gauge{
+		id: "chart-inflight", title: "In flight over time", name: "in flight", unit: "operations",
+		desc: "operations in flight at the end of each interval", color: "#1f5fa8",
+	}, func(iv Interval) float64 { return float64(iv.Load.InFlight) })
+}
+
+// usersChart draws the users signed in at the end of each interval, from the
+// generator's side: successful log-ons less log-offs (attempted: a user whose
+// log-off failed is gone from the generator all the same), counted from the run's
+// start. Sign-in waves and churn show as its steps.
+func usersChart(r *Report) template.HTML {
+	var online float64
+	return gaugeChart(r, gauge{
+		id: "chart-users", title: "Users signed in over time", name: "signed in", unit: "users",
+		desc: "users signed in at the end of each interval (log-ons less log-offs)", color: "#2e7d32",
+	}, func(iv Interval) float64 {
+		on := iv.Operations[OpRegister.String()]
+		off := iv.Operations[OpUnregister.String()]
+		online += float64(on.Count-on.Errors) - float64(off.Count)
+		return max(online, 0)
+	})
+}
+
+// gauge names a gaugeChart.
+type gauge struct{ id, title, desc, name, unit, color string }
+
+// gaugeChart draws one value per interval as a line, the most of the intervals a
+// column stands for. value is called once per interval, in order.
+func gaugeChart(r *Report, g gauge, value func(Interval) float64) template.HTML {
+	const h = 260.0
 	if len(r.Intervals) == 0 {
-		return emptyChart(id, title, desc, "no intervals recorded")
+		return emptyChart(g.id, g.title, g.desc, "no intervals recorded")
 	}
 	var s svgChart
-	s.open(id, title, desc, h)
+	s.open(g.id, g.title, g.desc, h)
 	tl := newChartTimeline(r)
 	cols := columns(len(r.Intervals))
-	se := chartSeries{name: "in flight", color: "#1f5fa8", width: 2}
+	se := chartSeries{name: g.name, color: g.color, width: 2}
 	top := 0.0
 	for _, c := range cols {
 		v := 0.0
 		for _, iv := range r.Intervals[c.from:c.to] {
-			v = max(v, float64(iv.Load.InFlight))
+			v = max(v, value(iv))
 		}
 		top = max(top, v)
 		se.pts = append(se.pts, chartPt{tl.end[c.to-1], v})
@@ -783,9 +810,9 @@ func inFlightChart(r *Report) template.HTML {
 		xTitle = fmt.Sprintf("time since start (each point: the most of %d intervals)", k)
 	}
 	s.bands(tl.bands, xs, ys)
-	s.frame(xs, ys, xt, yt, true, xTitle, "operations")
+	s.frame(xs, ys, xt, yt, true, xTitle, g.unit)
 	s.lines(ss, xs, ys, func(se chartSeries, p chartPt) string {
-		return fmt.Sprintf("in flight at %s: %s", formatOffset(p.x), strconv.FormatFloat(p.y, 'f', 0, 64))
+		return fmt.Sprintf("%s at %s: %s", g.name, formatOffset(p.x), strconv.FormatFloat(p.y, 'f', 0, 64))
 	})
 	return s.close()
 }

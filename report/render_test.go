@@ -253,7 +253,7 @@ func TestWriteHTMLGolden(t *testing.T) {
 }
 
 // chartIDs are the charts a reader (and the Chromium test) expects on the page.
-var chartIDs = []string{"chart-latency", "chart-throughput", "chart-inflight", "chart-spectrum"}
+var chartIDs = []string{"chart-latency", "chart-throughput", "chart-inflight", "chart-users", "chart-spectrum"}
 
 // htmlCheck parses page as XML (the report is well-formed XML as well as HTML) and
 // returns the ids of its <svg> elements and the text of its <text class=chart-empty>.
@@ -347,7 +347,7 @@ func TestWriteHTMLStructure(t *testing.T) {
 					noIntervals++
 				}
 			}
-			if want := map[bool]int{true: 0, false: 3}[len(c.report.Intervals) > 0]; noIntervals != want {
+			if want := map[bool]int{true: 0, false: 4}[len(c.report.Intervals) > 0]; noIntervals != want {
 				t.Errorf("%d charts say \"no intervals recorded\" (all notes: %q); want %d", noIntervals, empty, want)
 			}
 			if len(c.report.Intervals) > 0 && !bytes.Contains(page, []byte(`<path class="series" data-series="delivery p99"`)) {
@@ -524,6 +524,29 @@ func TestThroughputChartCountsEachLossOnce(t *testing.T) {
 	}
 	if got := string(inFlightChart(r)); !strings.Contains(got, "in flight at ") || !strings.Contains(got, ": 7<") {
 		t.Errorf("in-flight chart lacks the interval's 7 in flight")
+	}
+}
+
+// TestUsersChart: the users signed in at each interval's end are the successful
+// log-ons less the log-offs so far (a failed log-on adds none; a failed log-off
+// still takes the user away).
+func TestUsersChart(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := &Report{SchemaVersion: SchemaVersion, StartedAt: t0, EndedAt: t0.Add(3 * time.Second)}
+	ops := []map[string]Operation{
+		{"register": {Count: 12, Errors: 2}},
+		{"register": {Count: 5}, "unregister": {Count: 3, Errors: 1}},
+		{"unregister": {Count: 14}},
+	}
+	for k, o := range ops {
+		r.Intervals = append(r.Intervals, Interval{Start: t0.Add(time.Duration(k) * time.Second),
+			End: t0.Add(time.Duration(k+1) * time.Second), Phase: "steady", Operations: o})
+	}
+	got := string(usersChart(r))
+	for _, want := range []string{"signed in at 1s: 10<", "signed in at 2s: 12<", "signed in at 3s: 0<"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("users chart lacks %q", want)
+		}
 	}
 }
 

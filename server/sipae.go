@@ -175,11 +175,22 @@ func (t *sipaeTx) Connection() sip.Connection {
 
 // Respond signs res and sends it.
 func (t *sipaeTx) Respond(res *sip.Response) error {
-	sa := t.sa
+	name := "Authentication-Info"
+	if t.header == "Proxy-Authorization" {
+		name = "Proxy-Authentication-Info"
+	}
+	res.AppendHeader(sip.NewHeader(name, t.sa.authInfo(res)))
+	return t.ServerTransaction.Respond(res)
+}
+
+// authInfo signs m (a response, or a request the server sends) in sa with the
+// next server sequence number and returns the value of its Authentication-Info:
+// rspauth, srand, snum and the SA's parameters. sa's keys must be set.
+func (sa *serverSA) authInfo(m sip.Message) string {
 	k := sa.keys.Load()
 	srand := sipae.NewRand()
 	snum := strconv.FormatUint(uint64(sa.snum.Add(1)), 10)
-	b := sipae.MessageBuffer(res)
+	b := sipae.MessageBuffer(m)
 	b.Scheme, b.Rand, b.Num, b.Realm, b.TargetName = sa.scheme, srand, snum, sipae.Realm, sa.targetname
 	var p sipae.Params
 	p.Scheme = sa.scheme
@@ -190,12 +201,7 @@ func (t *sipaeTx) Respond(res *sip.Response) error {
 	p.Add("qop", "auth")
 	p.Add("targetname", sa.targetname)
 	p.Add("realm", sipae.Realm)
-	name := "Authentication-Info"
-	if t.header == "Proxy-Authorization" {
-		name = "Proxy-Authentication-Info"
-	}
-	res.AppendHeader(sip.NewHeader(name, p.String()))
-	return t.ServerTransaction.Respond(res)
+	return p.String()
 }
 
 // saOf returns the SA a request was verified in, nil when none.
@@ -494,22 +500,8 @@ func (st *sipaeState) signRequest(req *sip.Request) {
 	if sa == nil {
 		return
 	}
-	k := sa.keys.Load()
-	srand := sipae.NewRand()
-	snum := strconv.FormatUint(uint64(sa.snum.Add(1)), 10)
-	b := sipae.MessageBuffer(req)
-	b.Scheme, b.Rand, b.Num, b.Realm, b.TargetName = sa.scheme, srand, snum, sipae.Realm, sa.targetname
-	var p sipae.Params
-	p.Scheme = sa.scheme
-	p.Add("rspauth", k.sign(b.Bytes()))
-	p.Add("srand", srand)
-	p.Add("snum", snum)
-	p.Add("opaque", sa.opaque)
-	p.Add("qop", "auth")
-	p.Add("targetname", sa.targetname)
-	p.Add("realm", sipae.Realm)
 	req.RemoveHeader("Authentication-Info")
-	req.AppendHeader(sip.NewHeader("Authentication-Info", p.String()))
+	req.AppendHeader(sip.NewHeader("Authentication-Info", sa.authInfo(req)))
 	st.signedOut.Add(1)
 }
 

@@ -38,6 +38,14 @@ func (s *Server) subscribe(req *sip.Request, tx sip.ServerTransaction, a *accoun
 	res.AppendHeader(&exp)
 	ct := sip.ContentTypeHeader(codec.ProvisioningType)
 	res.AppendHeader(&ct)
+	if supports(req, tagPiggybackNotify) {
+		// The answer is the first NOTIFY carried in the 200, as a front end
+		// does for a client that supports it: SIPE reads a 200's body only
+		// when ms-piggyback-cseq is there, and files it by the Event header.
+		res.AppendHeader(sip.NewHeader("Event", codec.ProvisioningEvent))
+		res.AppendHeader(sip.NewHeader("subscription-state", "terminated;expires=0"))
+		res.AppendHeader(sip.NewHeader("ms-piggyback-cseq", "1"))
+	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "request", req.StartLine(), "error", err)
 	}

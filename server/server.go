@@ -700,6 +700,12 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 		// (SIPE reads timeout=); this server has no idle timeout of its own.
 		hdrs = append(hdrs, msKeepAlive)
 	}
+	if supports(req, tagEventCategories) {
+		// A Lync front end says it knows Lync 2007+ event categories; SIPE
+		// takes this as "OCS 2007 or later" and only then SUBSCRIBEs to
+		// vnd-microsoft-provisioning-v2 (and so learns the chat pool).
+		hdrs = append(hdrs, sip.NewHeader("Supported", tagEventCategories))
+	}
 	if saOf(tx) != nil { // a Lync front end's 200 names the expiry in an Expires header too (Lync clients read it)
 		hdrs = append(hdrs, sip.NewHeader("Expires", strconv.Itoa(int(exp/time.Second))))
 	}
@@ -727,14 +733,29 @@ func (s *Server) endpoint(req *sip.Request, c *sip.ContactHeader) (instance, opa
 	if epid, _ := req.From().Params.Get("epid"); epid != "" && !strings.EqualFold(instance, sipua.InstanceURN(epid)) {
 		return "", "", false
 	}
+	if supports(req, "gruu") || supports(req, "gruu-10") {
+		return instance, gruuOpaque(instance), true
+	}
+	return instance, "", true
+}
+
+// Option tags of Supported headers the server looks for.
+const (
+	tagEventCategories = "msrtc-event-categories"
+	tagPiggybackNotify = "ms-piggyback-first-notify"
+)
+
+// supports reports whether a Supported header of req lists tag
+// (case-insensitively; one header may list several tags).
+func supports(req *sip.Request, tag string) bool {
 	for _, h := range req.GetHeaders("Supported") {
-		for _, tag := range strings.Split(h.Value(), ",") {
-			if t := strings.ToLower(strings.TrimSpace(tag)); t == "gruu" || t == "gruu-10" {
-				return instance, gruuOpaque(instance), true
+		for _, t := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(t), tag) {
+				return true
 			}
 		}
 	}
-	return instance, "", true
+	return false
 }
 
 func contactHeader(u sip.Uri, exp time.Duration) *sip.ContactHeader {

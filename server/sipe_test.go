@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/sipua"
+	"github.com/chatload/chatload/protocol/xccos"
+	"github.com/chatload/chatload/scenarios"
 )
 
 // An independent Lync client against the embedded server: Debian's
@@ -31,7 +38,7 @@ func sipeHarness(t *testing.T) string {
 	if runtime.GOOS != "linux" {
 		return missing("linux only")
 	}
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "purple", "glib-2.0").Output()
+	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "purple", "glib-2.0", "libxml-2.0").Output()
 	if err != nil {
 		return missing("pkg-config finds no libpurple")
 	}
@@ -41,7 +48,9 @@ func sipeHarness(t *testing.T) string {
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "sipe-harness")
-	args := append([]string{"-O1", "-Wall", "-o", bin, filepath.Join("..", "scripts", "sipe", "harness.c")}, strings.Fields(string(flags))...)
+	// -rdynamic: the harness's libxml2 wrapper must be visible to sipe (see harness.c).
+	args := append([]string{"-O1", "-Wall", "-rdynamic", "-o", bin, filepath.Join("..", "scripts", "sipe", "harness.c")}, strings.Fields(string(flags))...)
+	args = append(args, "-ldl")
 	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("building the harness: %v\n%s", err, out)
 	}
@@ -99,5 +108,148 @@ func TestPidginSipeSignsOnWithNTLM(t *testing.T) {
 	}
 	if st := s.Stats(); st.AuthFailures != 1 {
 		t.Errorf("auth_failures %d after the wrong password (sipe: %s); want 1; server: %+v", st.AuthFailures, strings.TrimSpace(out), st)
+	}
+}
+
+// TestPidginSipePersistentChat: pidgin-sipe signs on with NTLM, learns the
+// chat pool from in-band provisioning (it SUBSCRIBEs only because the
+// registrar says Supported: msrtc-event-categories, and reads the answer
+// piggy-backed on the 200), INVITEs the pool, joins a room with purple's
+// join-chat and the room's ma-chan URI, and posts; a chatload receiver (the
+// xccos driver, NTLM too) gets the post, and sipe gets every message of a
+// 20-message burst a chatload sender posts. sipe's in-dialog requests carry
+// the server's Record-Route (the server refuses them otherwise).
+func TestPidginSipePersistentChat(t *testing.T) {
+	bin := sipeHarness(t)
+	s, _ := startServer(t, func(c *Config) {
+		c.Listen = []string{"tcp:127.0.0.1:0"}
+		c.Auth = []string{SchemeNTLM}
+		c.now = nil
+	})
+	addr := s.Addr("tcp")
+	room := s.PChatRoomURIs()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+
+	d, err := xccos.New(xccos.Config{Target: addr, Transport: "tcp", Timeout: 10 * time.Second, Auth: sipua.AuthNTLM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	got := make(chan engine.Delivery, 100)
+	user := func(i int) scenarios.User {
+		return scenarios.User{URI: fmt.Sprintf("sip:user%04d@example.test", i), Password: fmt.Sprintf("pass%04d", i)}
+	}
+	receiver, err := d.Connect(ctx, user(2), func(dl engine.Delivery) { got <- dl })
+	if err != nil {
+		t.Fatalf("chatload receiver: %v", err)
+	}
+	sender, err := d.Connect(ctx, user(3), nil)
+	if err != nil {
+		t.Fatalf("chatload sender: %v", err)
+	}
+	for _, ss := range []engine.Session{receiver, sender} {
+		if err := ss.Join(ctx, "room001"); err != nil {
+			t.Fatalf("chatload join: %v", err)
+		}
+	}
+
+	const post = "hello from pidgin-sipe"
+	cmd := exec.CommandContext(ctx, bin, addr, "user0001@example.test", `EXAMPLE\user0001`, "50")
+	cmd.Env = append(os.Environ(), "SIPE_PASSWORD=pass0001", "HOME="+t.TempDir(), "SIPE_ROOM="+room, "SIPE_POST="+post)
+	if os.Getenv("SIPE_DEBUG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 200)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var out []string
+	// next returns the harness's next line starting with prefix.
+	next := func(prefix, what string) string {
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("%s: the harness ended: %s", what, strings.Join(out, " | "))
+				}
+				out = append(out, l)
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: timed out; harness said: %s; server: %+v", what, strings.Join(out, " | "), s.Stats())
+			}
+		}
+	}
+	next("signed on", "sign-on")
+	next("joined", "join "+room)
+	next("posted", "post")
+	// The chatload receiver gets sipe's post.
+	for received := false; !received; {
+		select {
+		case dl := <-got:
+			if dl.Body == post {
+				received = true
+				if !strings.Contains(dl.From, "user0001") {
+					t.Errorf("sipe's post arrived from %q; want user0001", dl.From)
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("the chatload receiver did not get sipe's post; harness said: %s; server: %+v", strings.Join(out, " | "), s.Stats())
+		}
+	}
+
+	// A 20-message burst from the chatload sender: sipe gets every one.
+	const burst = 20
+	for i := range burst {
+		if err := sender.Send(ctx, "room001", engine.Message{Body: fmt.Sprintf("burst %02d", i)}); err != nil {
+			t.Fatalf("chatload send %d: %v", i, err)
+		}
+	}
+	seen := map[string]int{}
+	for len(seen) < burst {
+		l := next("received ", fmt.Sprintf("burst (%d of %d received)", len(seen), burst))
+		from, msg, _ := strings.Cut(strings.TrimPrefix(l, "received "), "\t")
+		if strings.HasPrefix(msg, "burst ") {
+			if !strings.Contains(from, "user0003") {
+				t.Errorf("sipe shows %q from %q; want user0003", msg, from)
+			}
+			seen[msg]++
+		}
+	}
+	for m, n := range seen {
+		if n != 1 {
+			t.Errorf("sipe got %q %d times", m, n)
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("harness: %v; said: %s", err, strings.Join(out, " | "))
+	}
+	for _, ss := range []engine.Session{receiver, sender} {
+		if err := ss.Close(ctx); err != nil {
+			t.Errorf("chatload close: %v", err)
+		}
+	}
+	st := s.Stats()
+	t.Logf("sipe said: %s; server: %+v", strings.Join(out, " | "), st)
+	if st.SignatureRefused != 0 {
+		t.Errorf("server refused %d signatures", st.SignatureRefused)
 	}
 }

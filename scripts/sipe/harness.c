@@ -1,7 +1,8 @@
 /*
  * chatload's pidgin-sipe harness: signs on to a SIP server with Debian's
  * pidgin-sipe (a real Lync client: its own NTLM and MS-SIPAE signing) through
- * libpurple, and reports whether the sign-on succeeded.
+ * libpurple, and reports whether the sign-on succeeded; optionally joins a
+ * Persistent Chat room, posts to it and prints what it receives.
  *
  *   sipe-harness SERVER:PORT USER@DOMAIN LOGIN TIMEOUT-SECONDS
  *
@@ -11,6 +12,14 @@
  * seconds before exiting (a connection error meanwhile is exit 1). With SIPE_DEBUG=1 libpurple's and
  * sipe's debug output goes to stderr.
  *
+ * Persistent Chat: SIPE_ROOM=ma-chan://DOMAIN/ID joins that room after
+ * sign-on (purple's join-chat; sipe finds the chat service itself, from
+ * in-band provisioning) and prints "joined ROOM-NAME"; SIPE_POST=TEXT then
+ * posts TEXT to the room and prints "posted"; every room message received is
+ * printed as "received SENDER<TAB>MESSAGE". In this mode the harness runs
+ * until its standard input closes (exit 0 when it had joined) or the
+ * timeout (exit 3).
+ *
  * Written for chatload against libpurple's public API (purple.h).
  */
 #include <glib.h>
@@ -18,11 +27,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <dlfcn.h>
+#include <libxml/parser.h>
 
 #define UI_ID "chatload-sipe-harness"
 
+/*
+ * sipe parses every XML body (provisioning, XCCOS) with libxml2's SAX1
+ * callbacks in a handler marked XML_SAX2_MAGIC. Debian 12's libxml2
+ * (2.9.14+dfsg-1.3~deb12u5) then calls none of them and reports success, so
+ * sipe sees an empty document (seen here: the provisioning answer and every
+ * XCCOS INFO were "ignored"). The harness exports this wrapper (linked with
+ * -rdynamic, it takes the place of libxml2's for sipe) and hands libxml2 a
+ * copy of the handler marked as a plain SAX1 one, which libxml2 honours.
+ * The XML and what sipe does with it are unchanged.
+ */
+int xmlSAXUserParseMemory(xmlSAXHandlerPtr sax, void *user_data, const char *buffer, int size)
+{
+	static int (*real)(xmlSAXHandlerPtr, void *, const char *, int);
+	xmlSAXHandler copy;
+	if (!real)
+		real = (int (*)(xmlSAXHandlerPtr, void *, const char *, int))dlsym(RTLD_NEXT, "xmlSAXUserParseMemory");
+	if (sax && sax->initialized == XML_SAX2_MAGIC && !sax->startElementNs && !sax->endElementNs && sax->startElement) {
+		copy = *sax;
+		copy.initialized = 1;
+		return real(&copy, user_data, buffer, size);
+	}
+	return real(sax, user_data, buffer, size);
+}
+
 static GMainLoop *loop;
 static int result = 3;
+static gboolean joined, signedon;
 
 /* libpurple's event loop on glib's main loop. */
 typedef struct {
@@ -72,13 +109,71 @@ static gboolean quit(gpointer unused)
 	return FALSE;
 }
 
+/* Standard input closed: the driving test is done with the room. */
+static void stdin_readable(gpointer unused, gint fd, PurpleInputCondition cond)
+{
+	char buf[256];
+	(void)unused;
+	(void)cond;
+	if (read(fd, buf, sizeof buf) > 0)
+		return;
+	result = joined ? 0 : 3;
+	g_main_loop_quit(loop);
+}
+
+/* Posts SIPE_POST once sipe has finished setting the room up (it attaches
+ * its session to the conversation only after chat-joined returns). */
+static gboolean post_to_room(gpointer data)
+{
+	PurpleConversation *conv = data;
+	purple_conv_chat_send(PURPLE_CONV_CHAT(conv), getenv("SIPE_POST"));
+	printf("posted\n");
+	fflush(stdout);
+	return FALSE;
+}
+
+static void chat_joined(PurpleConversation *conv, gpointer unused)
+{
+	const char *post = getenv("SIPE_POST");
+	(void)unused;
+	joined = TRUE;
+	printf("joined %s\n", purple_conversation_get_name(conv));
+	fflush(stdout);
+	if (post && *post)
+		g_idle_add(post_to_room, conv);
+}
+
+static void received_chat_msg(PurpleAccount *account, char *sender, char *message, PurpleConversation *conv,
+			      PurpleMessageFlags flags, gpointer unused)
+{
+	(void)account;
+	(void)conv;
+	(void)flags;
+	(void)unused;
+	printf("received %s\t%s\n", sender ? sender : "", message ? message : "");
+	fflush(stdout);
+}
+
 static void signed_on(PurpleConnection *gc, gpointer unused)
 {
 	const char *linger = getenv("SIPE_LINGER");
+	const char *room = getenv("SIPE_ROOM");
 	(void)unused;
 	printf("signed on as %s\n", purple_account_get_username(purple_connection_get_account(gc)));
 	fflush(stdout);
 	result = 0;
+	signedon = TRUE;
+	if (room && *room) {
+		/* sipe's chat component "uri"; sipe queues the join until its
+		 * chat service session is up. */
+		GHashTable *components = g_hash_table_new(g_str_hash, g_str_equal);
+		g_hash_table_insert(components, "uri", (gpointer)room);
+		result = 3;
+		serv_join_chat(gc, components);
+		g_hash_table_destroy(components);
+		purple_input_add(0, PURPLE_INPUT_READ, stdin_readable, NULL);
+		return;
+	}
 	/* SIPE_LINGER=N: stay signed on N seconds (sipe's subscriptions after sign-on). */
 	if (linger && atoi(linger) > 0)
 		g_timeout_add_seconds(atoi(linger), quit, NULL);
@@ -99,7 +194,7 @@ static void connection_error(PurpleConnection *gc, PurpleConnectionError err, co
 static gboolean timed_out(gpointer unused)
 {
 	(void)unused;
-	printf("timeout: not signed on\n");
+	printf(signedon ? (joined ? "timeout\n" : "timeout: not joined\n") : "timeout: not signed on\n");
 	result = 3;
 	g_main_loop_quit(loop);
 	return FALSE;
@@ -124,6 +219,8 @@ int main(int argc, char **argv)
 	}
 	purple_util_set_user_dir(dir);
 	purple_debug_set_enabled(getenv("SIPE_DEBUG") != NULL);
+	/* SIPE_DEBUG=2: sipe logs whole SIP messages too. */
+	purple_debug_set_unsafe(getenv("SIPE_DEBUG") && strcmp(getenv("SIPE_DEBUG"), "2") == 0);
 	purple_eventloop_set_ui_ops(&loop_ops);
 	/* Debian installs pidgin-sipe in /usr/lib/purple-2. */
 	purple_plugins_add_search_path("/usr/lib/purple-2");
@@ -141,6 +238,8 @@ int main(int argc, char **argv)
 	loop = g_main_loop_new(NULL, FALSE);
 	purple_signal_connect(purple_connections_get_handle(), "signed-on", &handle, PURPLE_CALLBACK(signed_on), NULL);
 	purple_signal_connect(purple_connections_get_handle(), "connection-error", &handle, PURPLE_CALLBACK(connection_error), NULL);
+	purple_signal_connect(purple_conversations_get_handle(), "chat-joined", &handle, PURPLE_CALLBACK(chat_joined), NULL);
+	purple_signal_connect(purple_conversations_get_handle(), "received-chat-msg", &handle, PURPLE_CALLBACK(received_chat_msg), NULL);
 
 	/* sipe's user name is "SIP address,login". */
 	username = g_strdup_printf("%s,%s", argv[2], argv[3]);

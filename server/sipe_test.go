@@ -21,9 +21,10 @@ import (
 
 // An independent Lync client against the embedded server: Debian's
 // pidgin-sipe (its own NTLM and MS-SIPAE signing), driven through libpurple
-// by scripts/sipe/harness.c, signs on to serve --auth ntlm. Needs gcc,
-// libpurple-dev and pidgin-sipe; skipped without them unless
-// CHATLOAD_REQUIRE_SIPE=1 (CI), which makes their absence a failure.
+// by scripts/sipe/harness.c, signs on to serve --auth ntlm and takes part in
+// a Persistent Chat room. Needs gcc, pkg-config, libpurple-dev, libxml2-dev
+// and pidgin-sipe; skipped without them unless CHATLOAD_REQUIRE_SIPE=1 (CI),
+// which makes their absence a failure.
 
 func sipeHarness(t *testing.T) string {
 	t.Helper()

@@ -33,7 +33,7 @@ func sipeHarness(t *testing.T) string {
 		if require {
 			t.Fatalf("pidgin-sipe harness: %s", what)
 		}
-		t.Skipf("pidgin-sipe harness: %s (apt-get install gcc pkg-config libpurple-dev pidgin-sipe)", what)
+		t.Skipf("pidgin-sipe harness: %s (apt-get install gcc pkg-config libpurple-dev libxml2-dev pidgin-sipe)", what)
 		return ""
 	}
 	if runtime.GOOS != "linux" {
@@ -41,7 +41,7 @@ func sipeHarness(t *testing.T) string {
 	}
 	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "purple", "glib-2.0", "libxml-2.0").Output()
 	if err != nil {
-		return missing("pkg-config finds no libpurple")
+		return missing("pkg-config finds no libpurple or libxml2")
 	}
 	if m, _ := filepath.Glob("/usr/lib/*purple-2/libsipe.so"); len(m) == 0 {
 		if m, _ = filepath.Glob("/usr/lib/*/purple-2/libsipe.so"); len(m) == 0 {

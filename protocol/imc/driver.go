@@ -44,7 +44,8 @@ type Config struct {
 	// command. Zero means 5s. The caller's context deadline applies too.
 	Timeout time.Duration
 	// Expires is the registration expiry asked for. Zero means DefaultExpires.
-	// Sessions refresh their registration at half the granted expiry.
+	// Sessions refresh their registration every half the granted expiry, the first
+	// time at a random point of the first half (spread: no thundering herd).
 	Expires time.Duration
 	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
 	UserAgent string
@@ -277,7 +278,7 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	}
 	s.mu.Lock()
 	closed := s.closed
-	s.scheduleRefresh(granted / 2)
+	s.scheduleRefresh(drawFirstRefresh(granted)) // then every granted/2 (refresh.go)
 	s.mu.Unlock()
 	if closed { // Driver.Close ran meanwhile and has logged it off again
 		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")

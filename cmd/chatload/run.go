@@ -47,7 +47,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"message-size", "bytes of each posted message body (default 64)"},
 	{"delivery-timeout", "a copy not received within this is counted lost (default 10s)"},
 	{"timeout", "per operation (default 10s)"},
-	{"logon-rate", "log-ons per second during setup, e.g. 12/s (default unlimited)"},
+	{"logon-rate", "log-ons (sign-ins) per second during setup, e.g. 12/s (Lync's pool accepts about 12/s); alias --login-rate (default unlimited)"},
 	{"logon-parallel", "log-ons in flight during setup (default 64)"},
 	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
 	{"domain", "users' domain for generated users, and of conf.<domain> rooms (default example.test)"},
@@ -137,6 +137,7 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 	completeValues(cmd, "scenario", scenarios.Names()...)
 	completeValues(cmd, "protocol", "imc", "xccos")
 	completeValues(cmd, "transport", "udp", "tcp", "tls")
+	aliasLoginRate(fl) // --login-rate is --logon-rate (loginrate.go)
 	return cmd
 }
 

@@ -80,6 +80,11 @@ type Config struct {
 	// MaxPendingCopies bounds the copies and notifications awaiting their answer;
 	// when reached, sending waits (the senders' 200s are not held back by it).
 	MaxPendingCopies int
+	// AnnounceMax: in a room with more members than this, a #join or #exit is
+	// told to the member who joined or left only, not to every member as imc
+	// does (n joins cost n²/2 notices: 128 million for a 16,000-member room).
+	// Zero: everyone is told, as imc does; negative is refused.
+	AnnounceMax int
 	// Faults injects faults into the fan-out of chat lines (none by default).
 	Faults Faults
 	// PChat configures the XCCOS (Persistent Chat) front end (see PChatConfig).
@@ -250,6 +255,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNonces < 1 || c.MaxExpires < time.Second || c.CopyTimeout < 0 || c.MaxPendingCopies < 1 {
 		return errors.New("max nonces, max expires, copy timeout and max pending copies must be positive")
+	}
+	if c.AnnounceMax < 0 {
+		return fmt.Errorf("announce max: %d is negative", c.AnnounceMax)
 	}
 	if c.MaxConnections < 0 || c.MaxConnectionsPerAddr < 0 || c.SendQueue < 0 || c.PChat.MaxDialogsPerUser < 0 {
 		return errors.New("max connections, max connections per address, send queue and max dialogs per user must not be negative")

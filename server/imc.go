@@ -39,7 +39,7 @@ type room struct {
 	addr sip.Uri // uri, parsed: the From of everything the room sends
 
 	mu      sync.Mutex
-	members []member // newest first, the order imc lists them in
+	members []member // oldest first: a join appends; imc lists them newest first (all, list)
 
 	rng *faultRand // fault decisions for the room's copies; nil when faults draw nothing
 }
@@ -49,7 +49,8 @@ func newRoom(name, confHost string) *room {
 	return &room{name: name, uri: a.String(), addr: a}
 }
 
-// index returns the position of the member with key k, or -1. Caller holds r.mu.
+// index returns the position in r.members of the member with key k, or -1.
+// Caller holds r.mu.
 func (r *room) index(k string) int {
 	for i, m := range r.members {
 		if m.key == k {
@@ -59,15 +60,25 @@ func (r *room) index(k string) int {
 	return -1
 }
 
-// all returns a copy of the members, optionally without the one keyed skip. Caller holds r.mu.
+// all returns a copy of the members newest first (imc's order), optionally
+// without the one keyed skip. Caller holds r.mu.
 func (r *room) all(skip string) []member {
 	out := make([]member, 0, len(r.members))
-	for _, m := range r.members {
-		if m.key != skip {
+	for i := len(r.members) - 1; i >= 0; i-- {
+		if m := r.members[i]; m.key != skip {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// announced returns who is told of a join or leave by m: every member, or only
+// m in a room larger than Config.AnnounceMax. Caller holds r.mu.
+func (s *Server) announced(r *room, m member) []member {
+	if s.cfg.AnnounceMax > 0 && len(r.members) > s.cfg.AnnounceMax {
+		return []member{m}
+	}
+	return r.all("")
 }
 
 // roomRequest runs imc_manager for an authenticated MESSAGE to the conference host
@@ -143,9 +154,10 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 		if r.index(sender.key) >= 0 {
 			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeAlreadyIn, notice: true, targets: []member{sender}})
 		} else {
-			r.members = append([]member{sender}, r.members...)
+			// Appended (all lists newest first): a join costs no copy of the list.
+			r.members = append(r.members, sender)
 			s.stats.joins.Add(1)
-			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeJoined(sender.user), notice: true, targets: r.all("")})
+			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeJoined(sender.user), notice: true, targets: s.announced(r, sender)})
 		}
 		r.mu.Unlock()
 		ok()
@@ -163,7 +175,7 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		// The leaver is told too: imc sends before it removes.
-		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeLeft(sender.user), notice: true, targets: r.all("")})
+		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeLeft(sender.user), notice: true, targets: s.announced(r, sender)})
 		r.members = append(r.members[:i:i], r.members[i+1:]...)
 		s.stats.leaves.Add(1)
 		r.mu.Unlock()
@@ -181,8 +193,8 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		ms := make([]wire.Member, 0, len(r.members))
-		for _, m := range r.members {
-			ms = append(ms, wire.Member{User: m.user})
+		for i := len(r.members) - 1; i >= 0; i-- { // newest first, as imc lists them
+			ms = append(ms, wire.Member{User: r.members[i].user})
 		}
 		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.FormatMembers(ms), notice: true, targets: []member{sender}})
 		r.mu.Unlock()

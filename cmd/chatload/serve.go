@@ -41,8 +41,9 @@ type serveFlags struct {
 	mergeItems    int      // --xccos-merge
 	parentPipe    bool     // --parent-pipe (hidden): stop when stdin ends (embedded.go)
 	limits        serveLimits
-	auth          []string // --auth: schemes offered
-	keytab, spn   string   // --keytab, --spn: Kerberos service
+	auth          []string   // --auth: schemes offered
+	keytab, spn   string     // --keytab, --spn: Kerberos service
+	scale         serveScale // serve_scale.go
 }
 
 // serveLimits are the hardening flags (serve_limits.go).
@@ -138,6 +139,7 @@ status: 0 after an interrupt, 1 when it cannot listen, 2 usage error.`,
 	fl.BoolVar(&f.parentPipe, "parent-pipe", false, "stop (as on Ctrl-C) when stdin reaches its end: the process that started this server is gone")
 	_ = fl.MarkHidden("parent-pipe") // chatload run's child server (embedded.go)
 	addLimitFlags(cmd, &f.limits)
+	addScaleFlags(cmd, &f.scale)
 	return cmd
 }
 
@@ -332,6 +334,9 @@ func (f serveFlags) config() (server.Config, string, error) {
 		return cfg, "", usageErr("--keytab and --spn apply to --auth kerberos")
 	}
 	if err := f.limits.apply(&cfg); err != nil {
+		return cfg, "", err
+	}
+	if err := f.scale.apply(&cfg); err != nil {
 		return cfg, "", err
 	}
 	var desc string

@@ -1,0 +1,44 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/chatload/chatload/protocol/imc/wire"
+)
+
+// TestAnnounceMax: in a room larger than AnnounceMax a join or leave is told to
+// the member who joined or left only; lines still reach every member, and the
+// member list stays newest first.
+func TestAnnounceMax(t *testing.T) {
+	s, _ := startServer(t, func(c *Config) { c.AnnounceMax = 1 })
+	a := newTestUA(t, s, "udp", s.Users()[0])
+	b := newTestUA(t, s, "udp", s.Users()[1])
+	c := newTestUA(t, s, "udp", s.Users()[2])
+	for _, u := range []*testUA{a, b, c} {
+		u.register()
+	}
+	a.must(room1, "#join", 200)
+	a.expect(wire.NoticeJoined("user0001")) // one member: told as imc tells
+	b.must(room1, "#join", 200)
+	b.expect(wire.NoticeJoined("user0002"))
+	b.must(room1, "#list", 200)
+	b.expect("Members:\n[user0002]\n[user0001]")
+	b.must(room1, "hi", 200)
+	a.expect(wire.FormatLine("user0002", "hi")) // not b's join notice
+	b.must(room1, "#exit", 200)
+	b.expect(wire.NoticeLeft("user0002"))
+	c.must(room1, "#join", 200)
+	c.expect(wire.NoticeJoined("user0003"))
+	c.must(room1, "x", 200)
+	a.expect(wire.FormatLine("user0003", "x")) // neither b's leave nor c's join
+	if st := s.Stats(); st.Joins != 3 || st.Leaves != 1 {
+		t.Errorf("stats: joins %d leaves %d; want 3 and 1", st.Joins, st.Leaves)
+	}
+}
+
+func TestAnnounceMaxNegative(t *testing.T) {
+	cfg := Config{Users: GeneratedUsers(1, ""), AnnounceMax: -1}
+	if err := cfg.Validate(); err == nil {
+		t.Error("AnnounceMax -1 validated")
+	}
+}

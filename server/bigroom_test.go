@@ -3,6 +3,8 @@ package server
 import (
 	"testing"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/chatload/chatload/protocol/imc/wire"
 )
 
@@ -40,5 +42,34 @@ func TestAnnounceMaxNegative(t *testing.T) {
 	cfg := Config{Users: GeneratedUsers(1, ""), AnnounceMax: -1}
 	if err := cfg.Validate(); err == nil {
 		t.Error("AnnounceMax -1 validated")
+	}
+}
+
+// TestRegisterAnsweredStatelessly: a REGISTER's 200 ends its transaction (none is
+// kept for Timer J in a refresh wave); its retransmission, the same bytes again, is
+// a new request whose nonce count was used: 401 stale=true, and the binding stays.
+func TestRegisterAnsweredStatelessly(t *testing.T) {
+	s, _ := startServer(t, nil)
+	u := dialRaw(t, s, "udp", s.Users()[0], 0)
+	u.register() // learns the challenge
+	req := u.request(sip.REGISTER, "sip:example.test", u.user.URI, "", "", "", nil, "")
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	u.mu.Lock()
+	chal := u.chal
+	u.mu.Unlock()
+	u.sign(req, chal, req.Recipient.String())
+	if res := u.mustDo(req); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d %s", res.StatusCode, res.Reason)
+	}
+	res := u.mustDo(req) // a retransmission: same branch, Call-ID, CSeq, credentials
+	if res.StatusCode != 401 {
+		t.Fatalf("retransmitted REGISTER: %d %s; want 401 (no transaction kept to repeat the 200)", res.StatusCode, res.Reason)
+	}
+	c, err := digestChallenge(res)
+	if err != nil || !c.Stale {
+		t.Errorf("retransmitted REGISTER: challenge %v (err %v); want stale=true", c, err)
+	}
+	if _, ok := s.lookup("user0001"); !ok {
+		t.Error("the binding is gone after the retransmission")
 	}
 }

@@ -708,8 +708,12 @@ func (s *Server) register(req *sip.Request, tx sip.ServerTransaction, a *account
 	}
 	if saOf(tx) != nil { // a Lync front end's 200 names the expiry in an Expires header too (Lync clients read it)
 		hdrs = append(hdrs, sip.NewHeader("Expires", strconv.Itoa(int(exp/time.Second))))
+		// Signed (NTLM/Kerberos): the transaction is kept, a retransmission is answered
+		// from it rather than re-verified.
+		s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
+		return
 	}
-	s.respond(req, tx, sip.StatusOK, "OK", hdrs...)
+	s.answerRegister(req, tx, hdrs...) // ends the transaction (scale.go)
 }
 
 var (

@@ -473,27 +473,14 @@ func (l *loader) track(toUser, body string) {
 // (bounded) for every member but the sender to get each.
 func (l *loader) fanout(deadline time.Time) error {
 	want := uint32(l.members - 1)
-	i := 0
-	u := &l.us[i]
 	t0 := time.Now()
 	for p := range l.o.posts {
-		u.step, u.cseq = stepPost, u.cseq+1
 		now := time.Now()
 		l.postSent[p].Store(now.UnixNano())
-		body := fmt.Sprintf("p%d %d", p, now.UnixNano())
-		ruri := "sip:room001@conf." + l.o.domain
-		u.nc++
-		cr, err := digest.Digest(&digest.Challenge{Realm: l.o.domain, Nonce: u.nonce, Algorithm: "MD5", QOP: []string{"auth"}},
-			digest.Options{Method: "MESSAGE", URI: ruri, Username: l.name(i), Password: l.pass(i), Cnonce: strconv.Itoa(rand.Int()), Count: u.nc})
-		if err != nil {
+		if err := l.post(p, fmt.Sprintf("p%d %d", p, now.UnixNano())); err != nil {
 			return err
 		}
-		la := l.conn(i).LocalAddr()
-		msg := fmt.Sprintf("MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-post-%d;rport\r\nMax-Forwards: 70\r\n"+
-			"From: <sip:%s@%s>;tag=p\r\nTo: <%s>\r\nCall-ID: post-%d\r\nCSeq: %d MESSAGE\r\nProxy-Authorization: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
-			ruri, la, p, l.name(i), l.o.domain, ruri, p, u.cseq, cr.String(), len(body), body)
-		_, _ = l.conn(i).WriteToUDP([]byte(msg), l.raddr)
-		time.Sleep(l.o.gap)
+		time.Sleep(time.Until(t0.Add(time.Duration(p+1) * l.o.gap))) // posts on a schedule, not after each answer
 	}
 	// Wait until every copy is in, or nothing arrived for 30 s (the server's copy
 	// timeout is 8 s: what has not come by then never will), or the deadline.
@@ -535,4 +522,47 @@ func (l *loader) fanout(deadline time.Time) error {
 		float64(l.hist.ValueAtQuantile(50))/1000, float64(l.hist.ValueAtQuantile(99))/1000,
 		float64(last.ValueAtQuantile(50))/1000, float64(last.ValueAtQuantile(99))/1000, float64(last.Max())/1000)
 	return nil
+}
+
+// post sends one line from user index 0 to room001 and waits for its final
+// answer, authenticating again when the nonce went stale (lifetime 300 s).
+func (l *loader) post(p int, body string) error {
+	u := &l.us[0]
+	ruri := "sip:room001@conf." + l.o.domain
+	callID := fmt.Sprintf("p%d-%d", p, l.o.first)
+	for try := 0; try < 3; try++ {
+		u.cseq++
+		u.nc++
+		cr, err := digest.Digest(&digest.Challenge{Realm: l.o.domain, Nonce: u.nonce, Algorithm: "MD5", QOP: []string{"auth"}},
+			digest.Options{Method: "MESSAGE", URI: ruri, Username: l.name(0), Password: l.pass(0), Cnonce: strconv.Itoa(rand.Int()), Count: u.nc})
+		if err != nil {
+			return err
+		}
+		la := l.conn(0).LocalAddr()
+		msg := fmt.Sprintf("MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-post-%d-%d;rport\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:%s@%s>;tag=p\r\nTo: <%s>\r\nCall-ID: %s\r\nCSeq: %d MESSAGE\r\nProxy-Authorization: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+			ruri, la, p, try, l.name(0), l.o.domain, ruri, callID, u.cseq, cr.String(), len(body), body)
+		_, _ = l.conn(0).WriteToUDP([]byte(msg), l.raddr)
+		timeout := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-l.events:
+				if ev.callID != callID || ev.status < 200 {
+					continue
+				}
+				if ev.status == 401 || ev.status == 407 {
+					u.nonce, u.nc = ev.nonce, 0
+					break wait
+				}
+				if ev.status >= 300 {
+					return fmt.Errorf("post %d: %d", p, ev.status)
+				}
+				return nil
+			case <-timeout:
+				return fmt.Errorf("post %d: no answer within 10 s", p)
+			}
+		}
+	}
+	return fmt.Errorf("post %d: challenged 3 times", p)
 }

@@ -63,6 +63,7 @@ const (
 
 type event struct {
 	idx    int
+	cseq   uint32
 	status int
 	nonce  string
 	callID string
@@ -255,8 +256,8 @@ func (l *loader) phase(name string, step uint8, deadline time.Time) error {
 		select {
 		case ev := <-l.events:
 			u := &l.us[ev.idx]
-			if !u.pending || ev.callID != l.callID(ev.idx) {
-				continue // a late answer to a retransmission
+			if !u.pending || ev.callID != l.callID(ev.idx) || ev.cseq != u.cseq {
+				continue // a late answer to an earlier request or a retransmission
 			}
 			switch {
 			case ev.status == 401 || ev.status == 407:
@@ -382,6 +383,10 @@ func (l *loader) read(c *net.UDPConn) {
 				switch strings.ToLower(k) {
 				case "call-id", "i":
 					ev.callID = v
+				case "cseq":
+					n, _, _ := strings.Cut(v, " ")
+					c, _ := strconv.ParseUint(n, 10, 32)
+					ev.cseq = uint32(c)
 				case "www-authenticate", "proxy-authenticate":
 					if ch, err := digest.ParseChallenge(v); err == nil {
 						ev.nonce = ch.Nonce

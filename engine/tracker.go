@@ -82,7 +82,7 @@ type stream struct {
 	next    uint64 // next sequence number to post
 	head    uint64 // sequence number of ents' first entry
 	ents    ring[entry]
-	highest []uint64 // per roster position: highest sequence number delivered (out-of-order check)
+	highest []uint64 // per roster position: highest sequence number delivered (out-of-order check); nil until the first post
 }
 
 // counts are one shard's message tallies, guarded by the shard's mutex.
@@ -161,7 +161,9 @@ func (t *tracker) addStream(sender int32, room string, rs *roster) *stream {
 			st.self = p
 		}
 		st.words = (len(rs.members) + 63) / 64
-		st.highest = make([]uint64, len(rs.members))
+		// highest is made by the stream's first post: in a room of n members that
+		// all may post, n streams of n entries each would be n² words (2 GiB at
+		// 16,000 members), most of them for streams that never post.
 	}
 	t.streams = append(t.streams, st)
 	return st
@@ -202,6 +204,9 @@ func (t *tracker) post(st *stream, intended time.Time, wait bool) (Message, uint
 	st.next++
 	sh.c.posted++
 	if n > 0 {
+		if st.highest == nil {
+			st.highest = make([]uint64, len(st.roster.members))
+		}
 		e := st.ents.push()
 		if cap(e.bits) < 2*st.words {
 			e.bits = make([]uint64, 2*st.words)

@@ -9,15 +9,19 @@ import (
 )
 
 func TestFirstRefreshBounds(t *testing.T) {
-	g := 300 * time.Second
-	for _, u := range []float64{0, 0.25, 0.5, 0.999999} {
-		d := firstRefresh(g, u)
-		if d < time.Duration(float64(g/2)*(1-refreshSpread)) || d >= g/2 {
-			t.Errorf("firstRefresh(%s, %v) = %s; want in [%s, %s)", g, u, d,
-				time.Duration(float64(g/2)*(1-refreshSpread)), g/2)
+	for _, c := range []struct{ g, lo time.Duration }{
+		{300 * time.Second, 30 * time.Second},                                                // the floor
+		{3600 * time.Second, time.Duration(float64(1800*time.Second) * (1 - refreshSpread))}, // the spread
+		{10 * time.Second, 5 * time.Second},                                                  // g/2 under the floor
+	} {
+		for _, u := range []float64{0, 0.25, 0.5, 0.999999} {
+			d := firstRefresh(c.g, u)
+			if d < c.lo || d > c.g/2 || (d == c.g/2 && c.lo != c.g/2) {
+				t.Errorf("firstRefresh(%s, %v) = %s; want in [%s, %s)", c.g, u, d, c.lo, c.g/2)
+			}
 		}
 	}
-	if a, b := firstRefresh(g, 0.1), firstRefresh(g, 0.9); a >= b {
+	if a, b := firstRefresh(300*time.Second, 0.1), firstRefresh(300*time.Second, 0.9); a >= b {
 		t.Errorf("firstRefresh does not grow with u: %s at 0.1, %s at 0.9", a, b)
 	}
 }

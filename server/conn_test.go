@@ -183,8 +183,10 @@ func TestTLSHandshakeLimits(t *testing.T) {
 	}
 	waitFor(t, s, func(st Stats) bool { return st.HandshakeFailed == bad+1 })
 	out := logs.String()
-	if n := strings.Count(out, "tls: handshake failed"); n == 0 || n > diagBurst {
-		t.Errorf("%d bad handshakes logged %d lines, want 1..%d (rate-limited):\n%s", bad, n, diagBurst, out)
+	// Two kinds of line, each rate-limited: failed, and timed out (a loaded
+	// machine may read the garbage after the 200 ms deadline).
+	if n := strings.Count(out, "tls: handshake failed") + strings.Count(out, "tls: handshake timed out"); n == 0 || n > 2*diagBurst {
+		t.Errorf("%d bad handshakes logged %d lines, want 1..%d (rate-limited):\n%s", bad+1, n, 2*diagBurst, out)
 	}
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "suppressed_since_last") {

@@ -53,6 +53,9 @@ func ParseParams(v string) (Params, error) {
 			return Params{}, fmt.Errorf("%s parameters: %q has no value", p.Scheme, rest)
 		}
 		k := strings.TrimSpace(rest[:eq])
+		if k == "" { // only white space before the '=' (e.g. CR): no name
+			return Params{}, fmt.Errorf("%s parameters: %q has no name", p.Scheme, rest)
+		}
 		rest = strings.TrimLeft(rest[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(rest, `"`) {

@@ -4,7 +4,13 @@
  * libpurple, and reports whether the sign-on succeeded; optionally joins a
  * Persistent Chat room, posts to it and prints what it receives.
  *
- *   sipe-harness SERVER:PORT USER@DOMAIN LOGIN TIMEOUT-SECONDS
+ *   sipe-harness SERVER:PORT USER@DOMAIN LOGIN TIMEOUT-SECONDS [TRANSPORT]
+ *
+ * TRANSPORT is sipe's account transport, tcp (the default) or tls. Over tls,
+ * SIPE_TLS_PEER=FILE names the PEM certificate the server presents; the
+ * harness trusts exactly that certificate for the server's host (see
+ * trust_peer). Without it libpurple verifies the server against the system's
+ * CAs.
  *
  * The password is read from the environment (SIPE_PASSWORD), never from the
  * command line. Exit status: 0 signed on, 1 connection error (printed),
@@ -200,6 +206,42 @@ static gboolean timed_out(gpointer unused)
 	return FALSE;
 }
 
+/*
+ * SIPE_TLS_PEER=FILE (tls): the PEM certificate the server presents, stored
+ * in this run's purple user dir as the known certificate of the server's
+ * host (libpurple's tls_peers pool, what a user's "Accept" would store), so
+ * libpurple trusts exactly it. The server's self-signed certificate is no CA
+ * certificate, which NSS refuses as a chain (a fatal error, no prompt); a
+ * known peer certificate is compared by fingerprint instead.
+ */
+static gboolean trust_peer(const char *dir, const char *server)
+{
+	const char *file = getenv("SIPE_TLS_PEER");
+	gchar *pem, *host, *pool, *dest;
+	gsize len;
+	GError *err = NULL;
+	const char *colon;
+	if (!file || !*file)
+		return TRUE;
+	if (!g_file_get_contents(file, &pem, &len, &err)) {
+		fprintf(stderr, "SIPE_TLS_PEER: %s\n", err->message);
+		return FALSE;
+	}
+	colon = strrchr(server, ':');
+	host = colon ? g_strndup(server, colon - server) : g_strdup(server);
+	pool = g_build_filename(dir, "certificates", "x509", "tls_peers", NULL);
+	dest = g_build_filename(pool, host, NULL);
+	if (g_mkdir_with_parents(pool, 0700) != 0 || !g_file_set_contents(dest, pem, len, &err)) {
+		fprintf(stderr, "SIPE_TLS_PEER: cannot store the certificate in %s\n", pool);
+		return FALSE;
+	}
+	g_free(pem);
+	g_free(host);
+	g_free(pool);
+	g_free(dest);
+	return TRUE;
+}
+
 int main(int argc, char **argv)
 {
 	const char *password = getenv("SIPE_PASSWORD");
@@ -208,8 +250,10 @@ int main(int argc, char **argv)
 	PurpleSavedStatus *status;
 	static int handle;
 
-	if (argc != 5 || !password || !*password) {
-		fprintf(stderr, "usage: SIPE_PASSWORD=... %s SERVER:PORT SIP-URI LOGIN TIMEOUT-SECONDS\n", argv[0]);
+	const char *transport = argc == 6 ? argv[5] : "tcp";
+
+	if (argc < 5 || argc > 6 || !password || !*password || (strcmp(transport, "tcp") != 0 && strcmp(transport, "tls") != 0)) {
+		fprintf(stderr, "usage: SIPE_PASSWORD=... %s SERVER:PORT SIP-URI LOGIN TIMEOUT-SECONDS [tcp|tls]\n", argv[0]);
 		return 2;
 	}
 	dir = g_dir_make_tmp("sipe-harness-XXXXXX", NULL);
@@ -218,6 +262,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	purple_util_set_user_dir(dir);
+	if (!trust_peer(dir, argv[1]))
+		return 2;
 	purple_debug_set_enabled(getenv("SIPE_DEBUG") != NULL);
 	/* SIPE_DEBUG=2: sipe logs whole SIP messages too. */
 	purple_debug_set_unsafe(getenv("SIPE_DEBUG") && strcmp(getenv("SIPE_DEBUG"), "2") == 0);
@@ -246,7 +292,7 @@ int main(int argc, char **argv)
 	account = purple_account_new(username, "prpl-sipe");
 	purple_account_set_password(account, password);
 	purple_account_set_string(account, "server", argv[1]);
-	purple_account_set_string(account, "transport", "tcp");
+	purple_account_set_string(account, "transport", transport);
 	purple_account_set_string(account, "authentication", "ntlm");
 	purple_account_set_bool(account, "dont-publish", TRUE);
 	purple_accounts_add(account);

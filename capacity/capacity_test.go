@@ -257,7 +257,7 @@ func TestSearchWithEngine(t *testing.T) {
 		}
 		c := Config{Start: 10, Factor: 2, MaxSteps: 5, Hold: 5 * time.Second, Warmup: time.Second, Cooldown: time.Second,
 			Thresholds: thresholds(t, DefaultThresholds...), Health: report.DefaultHealthLimits()}
-		c.Health.RunQueueWaitUS, c.Health.CPUShare = 1e12, 2 // this machine's load is no part of this test
+		c.Health.RunQueueWaitUS, c.Health.CPUShare, c.Health.Steal = 1e12, 2, 2 // this machine's load (and its hypervisor's steal) is no part of this test
 		res, err := Search(t.Context(), c, slowAbove)
 		if err != nil {
 			t.Fatal(err)

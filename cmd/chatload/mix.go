@@ -139,7 +139,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	if procsNote != "" {
 		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	}
-	rep.Tool = report.Tool{Name: "chatload", Version: self}
+	rep.Tool = toolInfo()
 	rep.Target = report.Target{Address: target, Protocol: first.Protocol, Transport: first.Transport, Embedded: embedded}
 	nr.attach(rep)
 	var failed []report.Verdict
@@ -150,14 +150,8 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 			failed = append(failed, v)
 		}
 	}
-	if err := rep.WriteTables(e.stdout); err != nil {
+	if err := writeRunOutputs(e, f.out, rep); err != nil {
 		return err
-	}
-	if f.out != "" {
-		if err := writeReport(f.out, rep); err != nil {
-			return &exitError{code: 1, err: err}
-		}
-		fmt.Fprintf(e.stderr, "report written to %s\n", f.out)
 	}
 	switch {
 	case runErr != nil:

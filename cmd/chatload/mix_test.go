@@ -52,6 +52,19 @@ workloads:
 		t.Errorf("sent posts %d, idle %d (delivered %d), total %d; want 20, 5 (15), 25",
 			p.Messages.Sent, i.Messages.Sent, i.Messages.Delivered, rep.Messages.Sent)
 	}
+	// --out - writes the mixed report's JSON to stdout (the tables to stderr), stamped
+	// like a single run's.
+	code, stdout, stderr = runCLI(t, nil, "run", file, "--quiet", "--out", "-")
+	if code != 0 {
+		t.Fatalf("--out -: exit %d; stderr:\n%s", code, stderr)
+	}
+	std, err := report.ReadReport(strings.NewReader(stdout))
+	if err != nil {
+		t.Fatalf("--out -: stdout is no report: %v\n%s", err, stdout)
+	}
+	if std.WorkloadNamed("posts") == nil || std.Tool != toolInfo() || !strings.Contains(stderr, "Workload posts (steady)") {
+		t.Errorf("--out -: workloads %v, tool %+v (want %+v); stderr:\n%s", std.Workloads, std.Tool, toolInfo(), stderr)
+	}
 	// A threshold on a workload that fails exits 3; one naming no workload is a usage error.
 	code, _, stderr = runCLI(t, nil, "run", file, "--quiet", "--threshold", "posts:messages.sent > 1000")
 	if code != 3 || !strings.Contains(stderr, "posts:messages.sent > 1000") {

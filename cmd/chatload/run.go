@@ -350,22 +350,8 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	if err := outs.end(rep); err != nil {
 		fmt.Fprintf(e.stderr, "chatload: %v\n", err) // the report itself is still written
 	}
-	tables := e.stdout
-	if f.out == "-" { // the JSON report on standard output: the tables go to stderr
-		tables = e.stderr
-	}
-	if err := rep.WriteTables(tables); err != nil {
+	if err := writeRunOutputs(e, f.out, rep); err != nil {
 		return err
-	}
-	if f.out == "-" {
-		if err := rep.WriteJSON(e.stdout); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("--out -: %w", err)}
-		}
-	} else if f.out != "" {
-		if err := writeReport(f.out, rep); err != nil {
-			return &exitError{code: 1, err: err}
-		}
-		fmt.Fprintf(e.stderr, "report written to %s\n", f.out)
 	}
 	switch {
 	case runErr != nil:
@@ -455,6 +441,29 @@ func refuseCombinations(path string, data []byte, set map[string]string) error {
 				return usageErr("--threshold \"\": empty; want e.g. 'delivery.p99 < 250ms'")
 			}
 		}
+	}
+	return nil
+}
+
+// writeRunOutputs writes a run's tables and its JSON report to out (--out): "-"
+// puts the JSON on standard output and the tables on stderr, "" writes no JSON.
+func writeRunOutputs(e *env, out string, rep *report.Report) error {
+	tables := e.stdout
+	if out == "-" { // the JSON report on standard output: the tables go to stderr
+		tables = e.stderr
+	}
+	if err := rep.WriteTables(tables); err != nil {
+		return err
+	}
+	if out == "-" {
+		if err := rep.WriteJSON(e.stdout); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--out -: %w", err)}
+		}
+	} else if out != "" {
+		if err := writeReport(out, rep); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		fmt.Fprintf(e.stderr, "report written to %s\n", out)
 	}
 	return nil
 }

@@ -12,10 +12,18 @@ func TestSampler(t *testing.T) {
 	var cpu time.Duration
 	fake := func() (time.Duration, bool) { return cpu, true }
 	s := Start(fake)
-	// Some real work, so that the threads' schedstat counters move.
+	// Some real work, so that the threads' schedstat counters move, and until the
+	// host's /proc/stat counted busy time (its counters move in jiffies: a fast
+	// machine can do the work between two ticks), bounded in time.
+	busy0, all0, _, _ := readStat()
 	x := 0
-	for i := range 20_000_000 {
-		x += i % 7
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		for i := range 20_000_000 {
+			x += i % 7
+		}
+		if busy, all, _, ok := readStat(); !ok || busy > busy0 && all > all0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	_ = x
 	cpu = 10 * time.Second // more than the wall time allows: shown as is, not clamped

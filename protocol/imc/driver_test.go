@@ -73,20 +73,18 @@ func closedPort(t *testing.T, network string) string {
 
 // TestClosedPort: logging on to a port nothing listens on fails quickly (ICMP
 // port unreachable on UDP, RST on TCP and TLS), as a Transport error naming the
-// address and transport, well within the configured timeout.
+// address and transport, without waiting for an answer (that would be a
+// Timeout; the limit is generous so that a loaded machine never makes one).
 func TestClosedPort(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			addr := closedPort(t, tr)
-			const timeout = 2 * time.Second
-			d, err := imc.New(imc.Config{Target: addr, Transport: tr, Timeout: timeout})
+			d, err := imc.New(imc.Config{Target: addr, Transport: tr, Timeout: guard})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			start := time.Now()
 			_, err = d.Connect(context.Background(), engine.User{URI: "sip:user0001@example.test", Password: "pass0001"}, nil)
-			took := time.Since(start)
 			if err == nil {
 				t.Fatal("Connect to a closed port succeeded")
 			}
@@ -97,15 +95,12 @@ func TestClosedPort(t *testing.T) {
 			if want := addr + "/" + tr; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not name %s", err, want)
 			}
-			if took >= timeout {
-				t.Errorf("took %s; want less than the %s timeout", took, timeout)
-			}
 		})
 	}
 }
 
 // TestSilentTarget: a UDP target that never answers gives a Timeout error naming
-// the address, after the configured timeout and not much later.
+// the address, not before the configured timeout (and within the test's guard).
 func TestSilentTarget(t *testing.T) {
 	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -129,7 +124,7 @@ func TestSilentTarget(t *testing.T) {
 	if want := "no answer from " + addr + "/udp"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if took < timeout || took > timeout+guard/5 {
+	if took < timeout || took > guard {
 		t.Errorf("took %s; want about the %s timeout", took, timeout)
 	}
 }

@@ -67,8 +67,15 @@ func writeCert(t *testing.T, c tls.Certificate) (cert, key string) {
 	return cert, key
 }
 
+// handshakeLimit is the transaction limit of the certificate tests: far above
+// any handshake, so that only a driver that waits for an answer times out.
+const handshakeLimit = guard
+
 // TestTLSCertificateErrors: a server certificate that does not verify fails
-// Connect at once as a Transport error naming the problem and the target.
+// Connect at once as a Transport error naming the problem and the target. "At
+// once" is the class: a failure that waited for an answer would be a Timeout.
+// The transaction limit is generous so that a slow handshake on a loaded
+// machine (system roots parsed under -race) never reads as one.
 func TestTLSCertificateErrors(t *testing.T) {
 	generated := startTLS(t)
 	// Valid for a nanosecond: expired by the time anyone connects.
@@ -93,12 +100,11 @@ func TestTLSCertificateErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			addr := c.srv.Addr("tls")
-			d, err := imc.New(imc.Config{Target: addr, Transport: "tls", TLS: c.tls, Timeout: opTimeout})
+			d, err := imc.New(imc.Config{Target: addr, Transport: "tls", TLS: c.tls, Timeout: handshakeLimit})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			start := time.Now()
 			_, err = d.Connect(ctx(t), engine.User{URI: "sip:user0001@example.test", Password: "pass0001"}, nil)
 			wantClass(t, "Connect", err, report.Transport, 0)
 			if got := report.CertificateProblem(err); got != c.want {
@@ -106,9 +112,6 @@ func TestTLSCertificateErrors(t *testing.T) {
 			}
 			if want := "certificate of " + addr + "/tls not trusted: " + c.want; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q; want it to say %q", err, want)
-			}
-			if took := time.Since(start); took >= opTimeout {
-				t.Errorf("took %s; want well within the %s timeout", took, opTimeout)
 			}
 		})
 	}

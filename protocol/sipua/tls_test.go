@@ -53,18 +53,17 @@ func TestTLSErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ua := newUA(t, Config{Target: c.target, Transport: "tls", TLS: c.tls, Timeout: 3 * time.Second})
+			// The class says "at once": a client that waited for an answer
+			// would fail with a Timeout. The limit is generous so that a slow
+			// handshake on a loaded machine never reads as one.
+			ua := newUA(t, Config{Target: c.target, Transport: "tls", TLS: c.tls, Timeout: guard})
 			a, err := ua.NewAccount("sip:alice@test.example", "alice", "secret-a", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), guard)
 			defer cancel()
-			start := time.Now()
 			err = register(ctx, a)
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %s; want a handshake failure at once", took)
-			}
 			if c, _ := report.ClassOf(err); c != report.Transport {
 				t.Fatalf("class %s (%v); want transport", c, err)
 			}

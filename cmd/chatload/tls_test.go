@@ -36,7 +36,7 @@ func tlsTestArgs(target string, extra ...string) []string {
 	return append([]string{"test", "--target", target, "--transport", "tls",
 		"--sender", "sip:user0001@example.test", "--sender-credential", "pass0001",
 		"--receiver", "sip:user0002@example.test", "--receiver-credential", "pass0002",
-		"--timeout", "5s"}, extra...)
+		"--timeout", "10s"}, extra...)
 }
 
 const insecureWarning = "WARNING: --tls-insecure: the server's certificate is not verified"

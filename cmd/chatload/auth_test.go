@@ -31,6 +31,18 @@ func TestTestNTLMEmbedded(t *testing.T) {
 	}
 }
 
+// TestTestNTLMDomainUser: the README's Lync form, the auth user as DOMAIN\user
+// from --sender-auth-user and the password alone from env:, signs on.
+func TestTestNTLMDomainUser(t *testing.T) {
+	code, out, errb := runCLI(t, map[string]string{"PW1": "pass0001", "PW2": "pass0002"},
+		"test", "--protocol", "xccos", "--auth", "ntlm", "--verbose",
+		"--sender", "sip:user0001@example.test", "--sender-auth-user", `EXAMPLE\user0001`, "--sender-credential", "env:PW1",
+		"--receiver", "sip:user0002@example.test", "--receiver-auth-user", "user0002@example.test", "--receiver-credential", "env:PW2")
+	if code != 0 || field(out, "Result") != "Success" || field(out, "Authentication") != "NTLM" {
+		t.Fatalf("exit %d; want 0, Success, NTLM\n%s\n%s", code, out, errb)
+	}
+}
+
 func TestTestNTLMFailures(t *testing.T) {
 	const pw = "Not-The-Password-9"
 	for _, c := range []struct {

@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -13,6 +14,21 @@ func TestInstanceUUIDVector(t *testing.T) {
 	}
 	if got, want := InstanceURN("01010101"), "<urn:uuid:4b1682a8-f968-5701-83fc-7c6741dc6697>"; got != want {
 		t.Fatalf("InstanceURN = %s; want %s", got, want)
+	}
+}
+
+// TestInstanceUUIDSIPAEExamples: the +sip.instance the Communicator clients of
+// [MS-SIPAE]'s protocol examples send with their epid: section 4.1 (NTLM,
+// epid=8248ca9ebb) and 4.2 (Kerberos, epid=2ebb6f264f). The spec prints the
+// UUIDs upper-case; they are the same UUIDs.
+func TestInstanceUUIDSIPAEExamples(t *testing.T) {
+	for _, c := range []struct{ epid, want string }{
+		{"8248ca9ebb", "4233FD41-093B-5FD6-B5D2-651ED55969E6"},
+		{"2ebb6f264f", "124841E4-264D-52E8-96C5-D22AA8CDC316"},
+	} {
+		if got := InstanceUUID(c.epid); !strings.EqualFold(got, c.want) {
+			t.Errorf("InstanceUUID(%s) = %s; want %s", c.epid, got, c.want)
+		}
 	}
 }
 

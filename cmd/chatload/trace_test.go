@@ -12,7 +12,7 @@ import (
 // digest responses redacted, never a password; --trace-max-bytes bounds it.
 func TestTraceFile(t *testing.T) {
 	digest := regexp.MustCompile(`response="[0-9a-f]{32,}"`)
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "trace.txt")
 			code, out, errb := runCLI(t, nil, "test", "--transport", tr, "--trace", path)

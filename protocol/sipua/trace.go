@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,31 +121,39 @@ type sipgoTracer struct{}
 var (
 	sipgoTraceOnce sync.Once
 	sipgoTracesMu  sync.Mutex
-	sipgoTraces    = map[string]*Trace{} // by target address
+	sipgoTraces    = map[string]tracedTarget{} // by target address
 )
 
-func traceFor(raddr string) *Trace {
+// tracedTarget is a Trace and the transport its UA speaks: sipgo names a TLS
+// connection's messages "TCP" (its TLS transport wraps the TCP one).
+type tracedTarget struct {
+	trace     *Trace
+	transport string // "TCP", "TLS"
+}
+
+func traceFor(raddr string) tracedTarget {
 	sipgoTracesMu.Lock()
 	defer sipgoTracesMu.Unlock()
 	return sipgoTraces[raddr]
 }
 
 func (sipgoTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
-	if t := traceFor(raddr); t != nil && transport != "UDP" {
-		t.Record(false, transport, laddr, raddr, msg)
+	if tt := traceFor(raddr); tt.trace != nil && transport != "UDP" {
+		tt.trace.Record(false, tt.transport, laddr, raddr, msg)
 	}
 }
 
 func (sipgoTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
-	if t := traceFor(raddr); t != nil && transport != "UDP" {
-		t.Record(true, transport, laddr, raddr, msg)
+	if tt := traceFor(raddr); tt.trace != nil && transport != "UDP" {
+		tt.trace.Record(true, tt.transport, laddr, raddr, msg)
 	}
 }
 
-// installSIPGoTracer routes sipgo's messages on connections to target to t.
-func installSIPGoTracer(t *Trace, target string) {
+// installSIPGoTracer routes sipgo's messages on transport ("tcp", "tls")
+// connections to target to t.
+func installSIPGoTracer(t *Trace, target, transport string) {
 	sipgoTracesMu.Lock()
-	sipgoTraces[target] = t
+	sipgoTraces[target] = tracedTarget{trace: t, transport: strings.ToUpper(transport)}
 	sipgoTracesMu.Unlock()
 	sipgoTraceOnce.Do(func() {
 		sip.SIPDebugTracer(sipgoTracer{})
@@ -155,7 +164,7 @@ func installSIPGoTracer(t *Trace, target string) {
 // uninstallSIPGoTracer stops routing target's messages to t.
 func uninstallSIPGoTracer(t *Trace, target string) {
 	sipgoTracesMu.Lock()
-	if sipgoTraces[target] == t {
+	if sipgoTraces[target].trace == t {
 		delete(sipgoTraces, target)
 	}
 	sipgoTracesMu.Unlock()

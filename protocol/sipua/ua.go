@@ -280,7 +280,7 @@ func New(cfg Config) (*UA, error) {
 	}
 	ua.dest = raddr.String()
 	if cfg.Trace != nil && cfg.Transport != "udp" {
-		installSIPGoTracer(cfg.Trace, ua.dest)
+		installSIPGoTracer(cfg.Trace, ua.dest, cfg.Transport)
 	}
 	local := net.ParseIP(cfg.LocalAddr)
 	if local == nil {

@@ -26,8 +26,8 @@ import (
 	"github.com/chatload/chatload/server"
 )
 
-// The embedded server of a command without --target (run; capacity and watch
-// may use it the same way): a `chatload serve` child process of the same binary,
+// The embedded server of a command without --target (run, watch; capacity may
+// use it the same way): a `chatload serve` child process of the same binary,
 // beside the generator rather than inside it, so that the generator's Go runtime
 // (its Ps, its scheduler, its pacer) measures the server instead of competing
 // with it. The child:

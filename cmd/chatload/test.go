@@ -181,7 +181,7 @@ func runTest(ctx context.Context, e *env, f testFlags) error {
 	if err := f.nagios.validate(f.output); err != nil {
 		return err
 	}
-	tr, err := newTransactor(ctx, e, f)
+	tr, err := newTransactor(ctx, e, f, false)
 	if err != nil {
 		return err
 	}
@@ -212,15 +212,20 @@ type transactor struct {
 	f       testFlags
 	cfg     engine.ProbeConfig
 	tlsConf *tls.Config
-	srv     *server.Server // the embedded server, nil with --target
-	target  string         // the embedded server's address; "" resolves --target per transaction
-	warned  bool           // resolveTarget's warnings were printed once
-	self    string         // chatload's version, for User-Agent
-	trace   *sipua.Trace   // --trace, nil without
+	srv     *server.Server  // the in-process embedded server (test), nil with --target
+	emb     *embeddedServer // the child-process embedded server (watch), nil otherwise
+	target  string          // the embedded server's address; "" resolves --target per transaction
+	warned  bool            // resolveTarget's warnings were printed once
+	self    string          // chatload's version, for User-Agent
+	trace   *sipua.Trace    // --trace, nil without
 	untrace func()
 }
 
-func newTransactor(ctx context.Context, e *env, f testFlags) (*transactor, error) {
+// newTransactor prepares the transactions of test and watch. Without --target
+// test runs the embedded server in-process (one transaction); watch (child true)
+// starts it as a child process beside the generator, as run does, so that a
+// long watch measures the server and not the generator's runtime.
+func newTransactor(ctx context.Context, e *env, f testFlags, child bool) (*transactor, error) {
 	t := &transactor{e: e, f: f, cfg: engine.ProbeConfig{Timeout: f.timeout, Room: f.room}}
 	t.self, _ = buildVersions()
 	var err error
@@ -239,25 +244,34 @@ func newTransactor(ctx context.Context, e *env, f testFlags) (*transactor, error
 			return nil, err
 		}
 		users := server.GeneratedUsers(2, embeddedDomain)
-		srv, err := server.New(server.Config{
-			Domain:    embeddedDomain,
-			Listen:    []string{f.transport + ":127.0.0.1:0"},
-			Users:     append(users, embeddedNoPChat),
-			Rooms:     1,
-			Generated: true,
-			Auth:      auth,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("embedded server: %w", err)
-		}
-		if err := srv.Start(ctx); err != nil {
-			return nil, fmt.Errorf("embedded server: %w", err)
-		}
-		t.srv = srv
-		t.target = srv.Addrs()[0].Addr
 		t.cfg.Sender, t.cfg.Receiver = users[0], users[1]
-		if t.tlsConf, err = embeddedTLS(f.transport, srv.CertificatePEM()); err != nil {
-			return nil, err
+		if child {
+			s, err := startEmbedded(ctx, e, embeddedOptions{Domain: embeddedDomain, Transport: f.transport,
+				Users: users, Rooms: 1, Auth: auth})
+			if err != nil {
+				return nil, err
+			}
+			t.emb, t.target, t.tlsConf = s, s.Addr, s.TLS
+		} else {
+			srv, err := server.New(server.Config{
+				Domain:    embeddedDomain,
+				Listen:    []string{f.transport + ":127.0.0.1:0"},
+				Users:     append(users, embeddedNoPChat),
+				Rooms:     1,
+				Generated: true,
+				Auth:      auth,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("embedded server: %w", err)
+			}
+			if err := srv.Start(ctx); err != nil {
+				return nil, fmt.Errorf("embedded server: %w", err)
+			}
+			t.srv = srv
+			t.target = srv.Addrs()[0].Addr
+			if t.tlsConf, err = embeddedTLS(f.transport, srv.CertificatePEM()); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		var err error
@@ -284,6 +298,9 @@ func newTransactor(ctx context.Context, e *env, f testFlags) (*transactor, error
 func (t *transactor) close() {
 	if t.srv != nil {
 		t.srv.Close()
+	}
+	if t.emb != nil {
+		t.emb.Stop(t.e)
 	}
 	t.untrace()
 }

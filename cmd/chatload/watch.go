@@ -50,7 +50,8 @@ error_message, diagnosis, steps.
   /last     the last transaction's JSON; status 200 Success, 503 Failure or none yet
 
 Transactions never overlap: one that takes longer than --every delays the next.
-Without --target the embedded server is started once and tested every time; the
+Without --target the embedded server is started once, as a child process beside
+the watcher (as run does), and tested every time; with --target the
 target's name is looked up again for every transaction (a DNS failure is a Failure).
 The flags of the transaction are test's (see chatload test --help).
 
@@ -103,7 +104,7 @@ func runWatch(ctx context.Context, e *env, f testFlags, wf watchFlags) error {
 		defer fh.Close()
 		logw = fh
 	}
-	tr, err := newTransactor(ctx, e, f)
+	tr, err := newTransactor(ctx, e, f, true)
 	if err != nil {
 		return err
 	}

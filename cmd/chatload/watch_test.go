@@ -102,7 +102,8 @@ func readLines(t *testing.T, sc *bufio.Scanner, n int) []report.TestResult {
 }
 
 // TestWatchEmbedded runs the watcher for 3 transactions against the embedded server
-// and checks its JSON lines and its scraped metrics.
+// (a child process, gone when the watch ends) and checks its JSON lines and its
+// scraped metrics.
 func TestWatchEmbedded(t *testing.T) {
 	t0 := time.Now()
 	sc, errb, stop := startWatch(t, "--every", "50ms", "--metrics-addr", "127.0.0.1:0", "--timeout", "10s")
@@ -164,8 +165,15 @@ func TestWatchEmbedded(t *testing.T) {
 	if code, body := getStatus(t, base+"/last"); code != 200 || !strings.Contains(body, `"result":"Success"`) {
 		t.Errorf("/last: %d %s; want 200 and the Success", code, body)
 	}
+	pid := childPID(errb.String())
+	if pid == 0 {
+		t.Errorf("stderr %q: want the embedded server started as a child process, as run does", errb.String())
+	}
 	if code := stop(); code != 0 {
 		t.Errorf("watch stopped by its context exited %d; want 0\n%s", code, errb.String())
+	}
+	if pid != 0 {
+		waitGone(t, pid, "the watch ended")
 	}
 }
 

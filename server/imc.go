@@ -39,7 +39,7 @@ type room struct {
 	addr sip.Uri // uri, parsed: the From of everything the room sends
 
 	mu      sync.Mutex
-	members []member // oldest first: a join appends; imc lists them newest first (all, list)
+	members members // join order; imc lists them newest first (all, list)
 
 	rng *faultRand // fault decisions for the room's copies; nil when faults draw nothing
 }
@@ -49,33 +49,14 @@ func newRoom(name, confHost string) *room {
 	return &room{name: name, uri: a.String(), addr: a}
 }
 
-// index returns the position in r.members of the member with key k, or -1.
-// Caller holds r.mu.
-func (r *room) index(k string) int {
-	for i, m := range r.members {
-		if m.key == k {
-			return i
-		}
-	}
-	return -1
-}
-
 // all returns a copy of the members newest first (imc's order), optionally
 // without the one keyed skip. Caller holds r.mu.
-func (r *room) all(skip string) []member {
-	out := make([]member, 0, len(r.members))
-	for i := len(r.members) - 1; i >= 0; i-- {
-		if m := r.members[i]; m.key != skip {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+func (r *room) all(skip string) []member { return r.members.NewestFirst(skip) }
 
 // announced returns who is told of a join or leave by m: every member, or only
 // m in a room larger than Config.AnnounceMax. Caller holds r.mu.
 func (s *Server) announced(r *room, m member) []member {
-	if s.cfg.AnnounceMax > 0 && len(r.members) > s.cfg.AnnounceMax {
+	if s.cfg.AnnounceMax > 0 && r.members.Len() > s.cfg.AnnounceMax {
 		return []member{m}
 	}
 	return r.all("")
@@ -111,7 +92,7 @@ func (s *Server) roomRequest(req *sip.Request, tx sip.ServerTransaction, _ *acco
 		return
 	}
 	r.mu.Lock()
-	if r.index(sender.key) < 0 {
+	if !r.members.Has(sender.key) {
 		r.mu.Unlock()
 		s.respond(req, tx, sip.StatusForbidden, wire.ReasonNotMember)
 		return
@@ -151,11 +132,9 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		r.mu.Lock()
-		if r.index(sender.key) >= 0 {
+		if !r.members.Add(sender) {
 			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeAlreadyIn, notice: true, targets: []member{sender}})
 		} else {
-			// Appended (all lists newest first): a join costs no copy of the list.
-			r.members = append(r.members, sender)
 			s.stats.joins.Add(1)
 			s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeJoined(sender.user), notice: true, targets: s.announced(r, sender)})
 		}
@@ -168,15 +147,14 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		r.mu.Lock()
-		i := r.index(sender.key)
-		if i < 0 {
+		if !r.members.Has(sender.key) {
 			r.mu.Unlock()
 			failed()
 			return
 		}
 		// The leaver is told too: imc sends before it removes.
 		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.NoticeLeft(sender.user), notice: true, targets: s.announced(r, sender)})
-		r.members = append(r.members[:i:i], r.members[i+1:]...)
+		r.members.Remove(sender.key)
 		s.stats.leaves.Add(1)
 		r.mu.Unlock()
 		ok()
@@ -187,14 +165,15 @@ func (s *Server) command(req *sip.Request, tx sip.ServerTransaction, sender memb
 			return
 		}
 		r.mu.Lock()
-		if r.index(sender.key) < 0 {
+		if !r.members.Has(sender.key) {
 			r.mu.Unlock()
 			failed()
 			return
 		}
-		ms := make([]wire.Member, 0, len(r.members))
-		for i := len(r.members) - 1; i >= 0; i-- { // newest first, as imc lists them
-			ms = append(ms, wire.Member{User: r.members[i].user})
+		all := r.all("")
+		ms := make([]wire.Member, 0, len(all))
+		for _, m := range all { // newest first, as imc lists them
+			ms = append(ms, wire.Member{User: m.user})
 		}
 		s.enqueue(r.name, delivery{from: r.addr, inReplyTo: callID, body: wire.FormatMembers(ms), notice: true, targets: []member{sender}})
 		r.mu.Unlock()

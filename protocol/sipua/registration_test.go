@@ -1,0 +1,266 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestFirstRefreshBounds(t *testing.T) {
+	for _, c := range []struct{ g, lo time.Duration }{
+		{300 * time.Second, 30 * time.Second},                                                // the floor
+		{3600 * time.Second, time.Duration(float64(1800*time.Second) * (1 - refreshSpread))}, // the spread
+		{10 * time.Second, 5 * time.Second},                                                  // g/2 under the floor
+	} {
+		for _, u := range []float64{0, 0.25, 0.5, 0.999999} {
+			d := firstRefresh(c.g, u)
+			if d < c.lo || d > c.g/2 || (d == c.g/2 && c.lo != c.g/2) {
+				t.Errorf("firstRefresh(%s, %v) = %s; want in [%s, %s)", c.g, u, d, c.lo, c.g/2)
+			}
+		}
+	}
+	if a, b := firstRefresh(300*time.Second, 0.1), firstRefresh(300*time.Second, 0.9); a >= b {
+		t.Errorf("firstRefresh does not grow with u: %s at 0.1, %s at 0.9", a, b)
+	}
+}
+
+// signInWave signs in n sessions at once (the worst sign-in wave) and arms their
+// refreshes as Connect and scheduleRefresh do: the first after first(g), then every
+// g/2. It returns the refreshes per second of virtual time over three periods, and
+// the longest time any session went without a refresh (or sign-in).
+func signInWave(t *testing.T, n int, g time.Duration, first func(time.Duration) time.Duration) (perSec map[int64]int, maxGap time.Duration) {
+	perSec = map[int64]int{}
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		end := start.Add(3 * g / 2)
+		var mu sync.Mutex
+		var timers []*time.Timer
+		for range n {
+			last := start
+			var arm func(d time.Duration)
+			arm = func(d time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				timers = append(timers, time.AfterFunc(d, func() {
+					now := time.Now()
+					if now.After(end) {
+						return
+					}
+					mu.Lock()
+					perSec[int64(now.Sub(start)/time.Second)]++
+					maxGap = max(maxGap, now.Sub(last))
+					last = now
+					mu.Unlock()
+					arm(g / 2)
+				}))
+			}
+			arm(first(g))
+		}
+		time.Sleep(3*g/2 + time.Second)
+		synctest.Wait()
+		mu.Lock()
+		for _, tm := range timers {
+			tm.Stop()
+		}
+		mu.Unlock()
+	})
+	return perSec, maxGap
+}
+
+// TestRefreshesSpread: 10,000 users signed in in the same instant refresh at no
+// more than twice the flat rate (n per g/2) in any second, and every one refreshes
+// before half its registration's lifetime is gone. The schedule without spreading
+// (every refresh at g/2 after sign-in) is the control: it puts them all in one second.
+func TestRefreshesSpread(t *testing.T) {
+	const n = 10000
+	g := 300 * time.Second
+	flat := float64(n) / (g / 2).Seconds()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var rmu sync.Mutex
+	spread := func(g time.Duration) time.Duration {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return firstRefresh(g, rng.Float64())
+	}
+	check := func(name string, first func(time.Duration) time.Duration) (peak int, ok bool) {
+		perSec, gap := signInWave(t, n, g, first)
+		total := 0
+		for _, c := range perSec {
+			peak = max(peak, c)
+			total += c
+		}
+		if total < 2*n {
+			t.Errorf("%s: %d refreshes in 1.5 periods of %d users; want at least %d", name, total, n, 2*n)
+		}
+		if gap >= g/2+time.Second {
+			t.Errorf("%s: a user went %s without refreshing; want less than g/2 = %s", name, gap, g/2)
+		}
+		return peak, float64(peak) <= 2*flat
+	}
+	if peak, ok := check("spread", spread); !ok {
+		t.Errorf("spread: %d refreshes in the busiest second; want at most %.0f (twice the flat %.1f/s)", peak, 2*flat, flat)
+	}
+	if peak, ok := check("control", func(g time.Duration) time.Duration { return g / 2 }); ok {
+		t.Errorf("control (no spreading): busiest second has %d refreshes; the check cannot tell a herd from a spread", peak)
+	}
+}
+
+// fakeRegistrar is a Registrar whose REGISTERs are answered by answer (nil:
+// granted g) and counted per second of virtual time since start, with the
+// longest time any account went without a REGISTER.
+type fakeRegistrar struct {
+	Registrar
+	start  time.Time
+	g      time.Duration
+	answer func(ctx context.Context, op string) error
+
+	mu     sync.Mutex
+	perSec map[int64]int
+	ops    map[string]int
+	last   map[*Account]time.Time
+	maxGap time.Duration
+}
+
+func newFakeRegistrar(g, timeout time.Duration) *fakeRegistrar {
+	f := &fakeRegistrar{start: time.Now(), g: g, perSec: map[int64]int{}, ops: map[string]int{}, last: map[*Account]time.Time{}}
+	f.Expires, f.Timeout = g, timeout
+	f.send = func(ctx context.Context, a *Account, op string, expires time.Duration) (time.Duration, error) {
+		now := time.Now()
+		f.mu.Lock()
+		f.ops[op]++
+		if op == "reregister" {
+			f.perSec[int64(now.Sub(f.start)/time.Second)]++
+		}
+		if last, ok := f.last[a]; ok {
+			f.maxGap = max(f.maxGap, now.Sub(last))
+		}
+		f.last[a] = now
+		f.mu.Unlock()
+		if f.answer != nil {
+			if err := f.answer(ctx, op); err != nil {
+				return 0, err
+			}
+		}
+		if expires == 0 {
+			return 0, nil
+		}
+		return f.g, nil
+	}
+	return f
+}
+
+// TestRegistrationRefreshesSpread is TestRefreshesSpread through the
+// Registration every driver's sessions use (imc and xccos alike): 10,000
+// sessions signed in at the same instant refresh at no more than twice the
+// flat rate in any second, and none goes half its registration's lifetime
+// without a refresh.
+func TestRegistrationRefreshesSpread(t *testing.T) {
+	const n = 10000
+	g := 300 * time.Second
+	flat := float64(n) / (g / 2).Seconds()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeRegistrar(g, 5*time.Second)
+		regs := make([]*Registration, n)
+		for i := range regs {
+			regs[i] = f.NewRegistration(&Account{})
+			if granted, err := regs[i].Register(context.Background()); err != nil || granted != g {
+				t.Fatalf("Register = %s, %v; want %s, nil", granted, err, g)
+			}
+		}
+		time.Sleep(3 * g / 2)
+		for _, r := range regs {
+			r.Stop()
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		peak := 0
+		for _, c := range f.perSec {
+			peak = max(peak, c)
+		}
+		if f.ops["register"] != n || f.ops["reregister"] < 2*n {
+			t.Errorf("%d sign-ins and %d refreshes in 1.5 periods of %d users; want %d and at least %d",
+				f.ops["register"], f.ops["reregister"], n, n, 2*n)
+		}
+		if float64(peak) > 2*flat {
+			t.Errorf("%d refreshes in the busiest second; want at most %.0f (twice the flat %.1f/s)", peak, 2*flat, flat)
+		}
+		if f.maxGap >= g/2+time.Second {
+			t.Errorf("a user went %s without refreshing; want less than g/2 = %s", f.maxGap, g/2)
+		}
+	})
+}
+
+// TestRegistrationRetriesAndStops: a failed refresh is tried again after the
+// timeout (not half the expiry later), later ones come every g/2 again, and
+// Stop cancels a refresh in flight, waits for it and ends the refreshes.
+func TestRegistrationRetriesAndStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, timeout := 10*time.Second, 2*time.Second
+		f := newFakeRegistrar(g, timeout)
+		var fail, block atomic.Bool
+		blocked := make(chan struct{}, 1)
+		f.answer = func(ctx context.Context, op string) error {
+			if op != "reregister" {
+				return nil
+			}
+			if block.Load() {
+				blocked <- struct{}{}
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			if fail.CompareAndSwap(true, false) {
+				return errors.New("503")
+			}
+			return nil
+		}
+		r := f.NewRegistration(&Account{})
+		start := time.Now()
+		if _, err := r.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		refreshes := func() int {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.ops["reregister"]
+		}
+		// g/2 = 5s is under the floor: the first refresh comes at 5s.
+		time.Sleep(g/2 - time.Millisecond)
+		synctest.Wait()
+		if c := refreshes(); c != 0 {
+			t.Fatalf("%d refreshes before g/2; want 0", c)
+		}
+		fail.Store(true)
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if c := refreshes(); c != 1 {
+			t.Fatalf("%d refreshes at g/2; want 1", c)
+		}
+		time.Sleep(timeout)
+		synctest.Wait()
+		if c := refreshes(); c != 2 {
+			t.Fatalf("%d refreshes %s after a failed one; want 2 (the retry)", c, timeout)
+		}
+		time.Sleep(g/2 - time.Millisecond)
+		synctest.Wait()
+		if c := refreshes(); c != 2 {
+			t.Fatalf("%d refreshes before g/2 after the retry; want 2", c)
+		}
+		block.Store(true)
+		time.Sleep(time.Millisecond)
+		<-blocked
+		stopped := make(chan struct{})
+		go func() { r.Stop(); close(stopped) }()
+		<-stopped // Stop cancelled the blocked refresh and waited for it
+		at := time.Now().Sub(start)
+		time.Sleep(10 * g)
+		synctest.Wait()
+		if c := refreshes(); c != 3 {
+			t.Errorf("%d refreshes after Stop at %s; want 3", c, at)
+		}
+	})
+}

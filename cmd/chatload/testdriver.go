@@ -36,11 +36,16 @@ type driverOptions struct {
 	trace             *sipua.Trace
 }
 
+// driverConfig is what every protocol's driver takes of o.
+func (o driverOptions) driverConfig() sipua.DriverConfig {
+	return sipua.DriverConfig{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
+		UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace}
+}
+
 // drivers chooses the driver of a protocol (the names protocolList describes).
 var drivers = map[string]func(o driverOptions) (closingDriver, error){
 	"imc": func(o driverOptions) (closingDriver, error) {
-		return imc.New(imc.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			NoRegister: o.noRegister, UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace})
+		return imc.New(imc.Config{DriverConfig: o.driverConfig(), NoRegister: o.noRegister})
 	},
 	"xccos": func(o driverOptions) (closingDriver, error) {
 		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,

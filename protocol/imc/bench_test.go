@@ -50,7 +50,7 @@ func benchServer(b *testing.B, users int) *server.Server {
 }
 
 func benchDriver(b *testing.B, addr string, noRegister bool) *imc.Driver {
-	d, err := imc.New(imc.Config{Target: addr, Transport: "udp", Timeout: 5 * time.Second, NoRegister: noRegister})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "udp", Timeout: 5 * time.Second}, NoRegister: noRegister})
 	if err != nil {
 		b.Fatal(err)
 	}

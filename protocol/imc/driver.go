@@ -5,7 +5,6 @@ package imc
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,37 +22,13 @@ import (
 	"github.com/chatload/chatload/scenarios"
 )
 
-// DefaultExpires is the registration expiry when Config.Expires is zero.
-const DefaultExpires = 300 * time.Second
-
 // Config configures a Driver. It is a plain value: safe to copy and share.
 type Config struct {
-	// Target is "host:port" of the registrar/proxy; every request goes there (it
-	// is the outbound proxy).
-	Target string
-	// Transport is "udp", "tcp" or "tls".
-	Transport string
-	// TLS configures transport tls (see sipua.Config.TLS): the roots to verify
-	// the target's certificate against, the name it must be valid for, or no
-	// verification. Nil: the system's roots and Target's host.
-	TLS *tls.Config
-	// LocalAddr is the local IP to bind. Empty: the address that reaches Target
-	// (127.0.0.1 for a loopback target).
-	LocalAddr string
-	// Timeout limits each SIP transaction, and the wait for a room's answer to a
-	// command. Zero means 5s. The caller's context deadline applies too.
-	Timeout time.Duration
-	// Expires is the registration expiry asked for. Zero means DefaultExpires.
-	// Sessions refresh their registration every half the granted expiry, the first
-	// time at a random point of the first half (spread: no thundering herd).
-	Expires time.Duration
-	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: none.
-	UserAgent string
-	// Auth is the authentication mode (sipua.AuthAuto, AuthDigest, AuthNTLM,
-	// AuthKerberos; "" = auto) and Kerberos the Kerberos client's
-	// configuration (nil: none).
-	Auth     string
-	Kerberos *sipua.KerberosConfig
+	// DriverConfig holds the target, transport, timeouts, registration
+	// expiry, authentication, logging and tracing (see sipua.DriverConfig).
+	// Timeout also bounds the wait for a room's answer to a command;
+	// UserAgent empty: no User-Agent header.
+	sipua.DriverConfig
 	// NoRegister skips registration: Connect sends no REGISTER (and Close no
 	// unREGISTER), so sessions can page (SendTo) any SIP UAS without a
 	// registrar. Requests still answer a 401/407 challenge with the user's
@@ -62,37 +37,22 @@ type Config struct {
 	// proxy cannot route anything to the user. Room commands are sent as
 	// usual; the server decides what they do for an unregistered user.
 	NoRegister bool
-	// Logger receives diagnostics. Nil: nothing is logged.
-	Logger *slog.Logger
-	// Trace, when set, records every SIP message to and from the target (--trace).
-	Trace *sipua.Trace
 }
 
 func (c Config) withDefaults() Config {
-	if c.Timeout == 0 {
-		c.Timeout = sipua.DefaultTimeout
-	}
-	if c.Expires == 0 {
-		c.Expires = DefaultExpires
-	}
+	c.DriverConfig = c.DriverConfig.WithDefaults()
 	return c
 }
 
-func (c Config) ua() sipua.Config {
-	return sipua.Config{
-		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
-		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
-		Auth: c.Auth, Kerberos: c.Kerberos, Trace: c.Trace,
-	}
-}
+func (c Config) ua() sipua.Config { return c.UA() }
 
 // Validate reports the first problem with c. It is a pure function.
 func (c Config) Validate() error {
 	if err := c.ua().Validate(); err != nil {
 		return fmt.Errorf("imc: %w", err)
 	}
-	if c.Expires < 0 || (c.Expires > 0 && c.Expires < time.Second) {
-		return fmt.Errorf("imc: expires %s: want at least 1s", c.Expires)
+	if err := c.ValidateExpires(); err != nil {
+		return fmt.Errorf("imc: %w", err)
 	}
 	return nil
 }
@@ -111,13 +71,11 @@ func (c Config) String() string {
 // dialect. All its sessions share one SIP user agent (one socket). Safe for
 // concurrent use.
 type Driver struct {
-	cfg Config
-	ua  *sipua.UA
-	log *slog.Logger
-
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	closed   bool
+	cfg      Config
+	ua       *sipua.UA
+	log      *slog.Logger
+	reg      *sipua.Registrar
+	sessions sipua.Sessions[*session]
 
 	// uris caches parsed destination URIs (rooms, page targets) by their text:
 	// a load run sends to the same few thousands of times per second.
@@ -175,11 +133,9 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}}, nil
+	log := sipua.Logger(cfg.Logger)
+	reg := &sipua.Registrar{Expires: cfg.Expires, Timeout: cfg.Timeout, Log: log}
+	return &Driver{cfg: cfg, ua: ua, log: log, reg: reg}, nil
 }
 
 // LocalAddr returns the address the driver listens on (named in Contacts). Safe
@@ -196,28 +152,7 @@ func (d *Driver) Flush() { d.ua.Flush() }
 // concurrently; Connect fails with Canceled afterwards.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
-		d.mu.Lock()
-		d.closed = true
-		open := make([]*session, 0, len(d.sessions))
-		for s := range d.sessions {
-			open = append(open, s)
-		}
-		d.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.Timeout)
-		defer cancel()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 64) // bounded: thousands of sessions at once would flood the target
-		for _, s := range open {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				_ = s.Close(ctx)
-			}()
-		}
-		wg.Wait()
+		d.sessions.CloseAll(2 * d.cfg.Timeout)
 		_ = d.ua.Close()
 	})
 	return nil
@@ -258,29 +193,21 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	s.acct = acct
 	aor := acct.AoR()
 	s.aor = aor.String()
+	s.reg = d.reg.NewRegistration(acct)
 
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if err := d.sessions.Add(s); err != nil {
 		acct.Close()
-		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
+		return nil, err
 	}
-	d.sessions[s] = struct{}{}
-	d.mu.Unlock()
-
 	if d.cfg.NoRegister {
 		return s, nil
 	}
-	granted, err := s.register(ctx, "register", d.cfg.Expires)
-	if err != nil {
+	// Refreshed every granted/2 from a random first point (sipua.Registration).
+	if _, err := s.reg.Register(ctx); err != nil {
 		s.release()
 		return nil, err
 	}
-	s.mu.Lock()
-	closed := s.closed
-	s.scheduleRefresh(drawFirstRefresh(granted)) // then every granted/2 (refresh.go)
-	s.mu.Unlock()
-	if closed { // Driver.Close ran meanwhile and has logged it off again
+	if s.isClosed() { // Driver.Close ran meanwhile and has logged it off again
 		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
 	}
 	return s, nil
@@ -296,13 +223,12 @@ type session struct {
 	conf    string // lower-case "conf.<domain>": where imc rooms live
 	deliver func(engine.Delivery)
 
-	mu            sync.Mutex
-	joined        map[string]string // roomKey -> room URI as the caller knows it
-	waiters       map[*waiter]struct{}
-	closed        bool
-	refresh       *time.Timer
-	refreshCancel context.CancelFunc
-	refreshing    sync.WaitGroup
+	reg *sipua.Registration
+
+	mu      sync.Mutex
+	joined  map[string]string // roomKey -> room URI as the caller knows it
+	waiters map[*waiter]struct{}
+	closed  bool
 
 	done      chan struct{} // closed by Close: waits end
 	closeOnce sync.Once
@@ -362,91 +288,6 @@ func (s *session) removeWaiter(w *waiter) {
 	s.mu.Unlock()
 }
 
-// register sends REGISTER for the session's Contact and returns the expiry the
-// registrar granted.
-func (s *session) register(ctx context.Context, op string, expires time.Duration) (time.Duration, error) {
-	aor := s.acct.AoR()
-	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
-	exp := sip.ExpiresHeader(uint32(expires / time.Second))
-	res, err := s.acct.Do(ctx, op, sipua.Request{
-		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true,
-		Headers: []sip.Header{&exp},
-	})
-	if err != nil {
-		var e *report.Error
-		if errors.As(err, &e) {
-			switch e.Class {
-			case report.NotFound:
-				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
-			case report.Auth:
-				e.Detail = "user " + s.aor + ": " + e.Detail
-				if p, _ := report.AuthProblemOf(e); p == "" {
-					e.Detail += " (wrong password or auth user?)"
-				}
-			}
-		}
-		return 0, err
-	}
-	return s.granted(res, expires), nil
-}
-
-// granted reads the expiry the registrar gave our Contact: its expires parameter,
-// else the Expires header, else what was asked.
-func (s *session) granted(res *sip.Response, asked time.Duration) time.Duration {
-	mine := s.acct.Contact()
-	for _, h := range res.GetHeaders("Contact") {
-		c, ok := h.(*sip.ContactHeader)
-		if !ok || c.Address.User != mine.User || c.Address.Port != mine.Port {
-			continue
-		}
-		if v, ok := c.Params.Get("expires"); ok {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err == nil && n > 0 {
-				return time.Duration(n) * time.Second
-			}
-		}
-	}
-	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
-		return time.Duration(*e) * time.Second
-	}
-	return asked
-}
-
-// scheduleRefresh re-registers after d so that long runs stay reachable.
-// Called with s.mu held.
-func (s *session) scheduleRefresh(d time.Duration) {
-	if s.closed {
-		return
-	}
-	d = max(d, time.Second)
-	s.refresh = time.AfterFunc(d, func() {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return
-		}
-		s.refreshing.Add(1)
-		// Close cancels a refresh in flight rather than wait out its timeout.
-		ctx, cancel := context.WithCancel(context.Background())
-		s.refreshCancel = cancel
-		s.mu.Unlock()
-		defer s.refreshing.Done()
-		defer cancel()
-
-		next := s.d.cfg.Timeout // retry soon after a failure
-		if granted, err := s.register(ctx, "reregister", s.d.cfg.Expires); err != nil {
-			if ctx.Err() == nil { // not Close cancelling it
-				s.d.log.Warn("registration refresh failed", "user", s.aor, "error", err)
-			}
-		} else {
-			next = granted / 2
-		}
-		s.mu.Lock()
-		s.scheduleRefresh(next)
-		s.mu.Unlock()
-	})
-}
-
 // resolveRoom turns a room name or URI into its URI string, parsed form and key.
 func (s *session) resolveRoom(op, room string) (string, sip.Uri, error) {
 	uri := wire.RoomURI(strings.TrimSpace(room), s.domain)
@@ -464,6 +305,12 @@ func (s *session) message(ctx context.Context, op string, ruri sip.Uri, callID, 
 		ContentType: "text/plain", Body: []byte(body),
 	})
 	return err
+}
+
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 func (s *session) checkOpen(op string) error {
@@ -491,7 +338,7 @@ func (s *session) Join(ctx context.Context, room string) error {
 	w := s.addWaiter(key, false)
 	defer s.removeWaiter(w)
 	if err := s.message(ctx, "join", ruri, "", wire.JoinBody); err != nil {
-		return annotate(err, uri)
+		return sipua.Annotate(err, uri)
 	}
 	a, err := s.wait(ctx, w, "join", uri, "joined notification")
 	if err != nil {
@@ -606,10 +453,10 @@ func (s *session) post(ctx context.Context, room string, page bool, m engine.Mes
 			return
 		}
 		if c, code := report.ClassOf(err); c == report.Rejected && code == 403 && notMember != "" {
-			done(annotate(err, notMember))
+			done(sipua.Annotate(err, notMember))
 			return
 		}
-		done(annotate(err, what))
+		done(sipua.Annotate(err, what))
 	}
 	if !hold { // Send and SendTo wait anyway
 		finish(s.acct.Do(ctx, "send", req))
@@ -642,9 +489,9 @@ func (s *session) leave(ctx context.Context, room string) error {
 	}
 	if err != nil {
 		if c == report.Rejected && code == 500 {
-			return annotate(err, uri+": not a member of the room (or no such room)")
+			return sipua.Annotate(err, uri+": not a member of the room (or no such room)")
 		}
-		return annotate(err, uri)
+		return sipua.Annotate(err, uri)
 	}
 	return nil
 }
@@ -661,7 +508,7 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 	w := s.addWaiter("", true)
 	defer s.removeWaiter(w)
 	if err := s.message(ctx, "rooms", ruri, "", wire.RoomsBody); err != nil {
-		return nil, annotate(err, uri)
+		return nil, sipua.Annotate(err, uri)
 	}
 	a, err := s.wait(ctx, w, "rooms", uri, "room list")
 	if err != nil {
@@ -677,19 +524,13 @@ func (s *session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		if s.refresh != nil {
-			s.refresh.Stop()
-		}
-		if s.refreshCancel != nil {
-			s.refreshCancel()
-		}
 		rooms := make([]string, 0, len(s.joined))
 		for _, uri := range s.joined {
 			rooms = append(rooms, uri)
 		}
 		s.mu.Unlock()
 		close(s.done)
-		s.refreshing.Wait()
+		s.reg.Stop() // cancels a refresh in flight
 
 		for _, r := range rooms {
 			if err := s.leave(ctx, r); err != nil {
@@ -697,9 +538,7 @@ func (s *session) Close(ctx context.Context) error {
 			}
 		}
 		if !s.d.cfg.NoRegister {
-			if _, err := s.register(ctx, "unregister", 0); err != nil {
-				s.closeErr = err
-			}
+			s.closeErr = s.reg.Unregister(ctx)
 		}
 		s.release()
 	})
@@ -711,10 +550,9 @@ func (s *session) release() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.reg.Stop()
 	s.acct.Close()
-	s.d.mu.Lock()
-	delete(s.d.sessions, s)
-	s.d.mu.Unlock()
+	s.d.sessions.Remove(s)
 }
 
 // onRequest handles a MESSAGE for this user (already answered 200 by the UA).
@@ -827,20 +665,6 @@ func send(ch chan answer, a answer) {
 	case ch <- a:
 	default:
 	}
-}
-
-// annotate prefixes the detail of err's *report.Error with what was being done.
-func annotate(err error, what string) error {
-	var e *report.Error
-	if errors.As(err, &e) {
-		if e.Detail == "" {
-			e.Detail = what
-		} else {
-			e.Detail = what + ": " + e.Detail
-		}
-		return err
-	}
-	return &report.Error{Class: report.Other, Detail: what, Err: err}
 }
 
 // Protocol describes the imc driver for validation (scenarios.Config.CheckProtocol):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 )
 
@@ -19,17 +20,17 @@ func TestConfigValidate(t *testing.T) {
 		cfg  imc.Config
 		ok   bool
 	}{
-		{"minimal udp", imc.Config{Target: "127.0.0.1:5090", Transport: "udp"}, true},
-		{"tcp with local address", imc.Config{Target: "localhost:5090", Transport: "tcp", LocalAddr: "127.0.0.1"}, true},
-		{"no target", imc.Config{Transport: "udp"}, false},
-		{"no port", imc.Config{Target: "127.0.0.1", Transport: "udp"}, false},
-		{"port out of range", imc.Config{Target: "127.0.0.1:70000", Transport: "udp"}, false},
-		{"unknown transport", imc.Config{Target: "127.0.0.1:5090", Transport: "sctp"}, false},
-		{"tls", imc.Config{Target: "127.0.0.1:5061", Transport: "tls"}, true},
-		{"tls configuration for udp", imc.Config{Target: "127.0.0.1:5060", Transport: "udp", TLS: &tls.Config{}}, false},
-		{"local address not an IP", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", LocalAddr: "me"}, false},
-		{"negative timeout", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", Timeout: -time.Second}, false},
-		{"sub-second expiry", imc.Config{Target: "127.0.0.1:5090", Transport: "udp", Expires: time.Millisecond}, false},
+		{"minimal udp", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp"}}, true},
+		{"tcp with local address", imc.Config{DriverConfig: sipua.DriverConfig{Target: "localhost:5090", Transport: "tcp", LocalAddr: "127.0.0.1"}}, true},
+		{"no target", imc.Config{DriverConfig: sipua.DriverConfig{Transport: "udp"}}, false},
+		{"no port", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1", Transport: "udp"}}, false},
+		{"port out of range", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:70000", Transport: "udp"}}, false},
+		{"unknown transport", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "sctp"}}, false},
+		{"tls", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5061", Transport: "tls"}}, true},
+		{"tls configuration for udp", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5060", Transport: "udp", TLS: &tls.Config{}}}, false},
+		{"local address not an IP", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp", LocalAddr: "me"}}, false},
+		{"negative timeout", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp", Timeout: -time.Second}}, false},
+		{"sub-second expiry", imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp", Expires: time.Millisecond}}, false},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()
@@ -40,7 +41,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfigString(t *testing.T) {
-	got := imc.Config{Target: "127.0.0.1:5090", Transport: "udp"}.String()
+	got := imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp"}}.String()
 	want := "target=127.0.0.1:5090 transport=udp timeout=5s expires=5m0s"
 	if got != want {
 		t.Errorf("String() = %q; want %q (defaults shown)", got, want)
@@ -79,7 +80,7 @@ func TestClosedPort(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			addr := closedPort(t, tr)
-			d, err := imc.New(imc.Config{Target: addr, Transport: tr, Timeout: guard})
+			d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: tr, Timeout: guard}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +110,7 @@ func TestSilentTarget(t *testing.T) {
 	defer sink.Close()
 	addr := sink.LocalAddr().String()
 	const timeout = 300 * time.Millisecond
-	d, err := imc.New(imc.Config{Target: addr, Transport: "udp", Timeout: timeout})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "udp", Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestSilentTarget(t *testing.T) {
 }
 
 func TestConnectBadURI(t *testing.T) {
-	d, err := imc.New(imc.Config{Target: "127.0.0.1:9", Transport: "udp"})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:9", Transport: "udp"}})
 	if err != nil {
 		t.Fatal(err)
 	}

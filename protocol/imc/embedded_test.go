@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/server"
 )
 
@@ -89,7 +90,7 @@ func TestOneRoundTrip(t *testing.T) {
 // TestRefresh: a session re-registers before its registration expires.
 func TestRefresh(t *testing.T) {
 	srv := startEmbedded(t)
-	d, err := imc.New(imc.Config{Target: srv.Addr("udp"), Transport: "udp", Timeout: opTimeout, Expires: time.Second})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr("udp"), Transport: "udp", Timeout: opTimeout, Expires: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestRefresh(t *testing.T) {
 func TestDriverCloseLogsOff(t *testing.T) {
 	srv := startEmbedded(t)
 	tg := target{addr: srv.Addr("tcp"), transport: "tcp", domain: "example.test"}
-	d, err := imc.New(imc.Config{Target: tg.addr, Transport: tg.transport, Timeout: opTimeout})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: tg.addr, Transport: tg.transport, Timeout: opTimeout}})
 	if err != nil {
 		t.Fatal(err)
 	}

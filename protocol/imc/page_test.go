@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 )
 
@@ -90,7 +91,7 @@ func TestNoRegisterEmbedded(t *testing.T) {
 	connect(t, tg.driver(t), tg.user(2), in.deliver)
 	before := srv.Stats()
 
-	d, err := imc.New(imc.Config{Target: tg.addr, Transport: tg.transport, Timeout: opTimeout, NoRegister: true})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: tg.addr, Transport: tg.transport, Timeout: opTimeout}, NoRegister: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestNoRegisterPlainUAS(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			u := newUAS(t, true)
-			d, err := imc.New(imc.Config{Target: u.addr[tr], Transport: tr, Timeout: opTimeout, NoRegister: true})
+			d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: u.addr[tr], Transport: tr, Timeout: opTimeout}, NoRegister: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,7 +250,7 @@ func TestNoRegisterPlainUAS(t *testing.T) {
 // TestSendToBadInput: what cannot be sent is refused before anything is sent.
 func TestSendToBadInput(t *testing.T) {
 	u := newUAS(t, true)
-	d, err := imc.New(imc.Config{Target: u.addr["udp"], Transport: "udp", Timeout: opTimeout, NoRegister: true})
+	d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: u.addr["udp"], Transport: "udp", Timeout: opTimeout}, NoRegister: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestSendToBadInput(t *testing.T) {
 
 // TestConfigNoRegisterString: the configuration echoed into reports says so.
 func TestConfigNoRegisterString(t *testing.T) {
-	got := imc.Config{Target: "127.0.0.1:5090", Transport: "udp", NoRegister: true}.String()
+	got := imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp"}, NoRegister: true}.String()
 	if want := "target=127.0.0.1:5090 transport=udp timeout=5s no-register"; got != want {
 		t.Errorf("String() = %q; want %q", got, want)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatload/chatload/engine"
 	"github.com/chatload/chatload/protocol/imc"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 )
 
@@ -51,7 +52,7 @@ func (tg target) room(name string) string { return "sip:" + name + "@conf." + tg
 
 // config is the driver configuration that reaches tg.
 func (tg target) config() imc.Config {
-	return imc.Config{Target: tg.addr, Transport: tg.transport, TLS: tg.tls, Timeout: opTimeout}
+	return imc.Config{DriverConfig: sipua.DriverConfig{Target: tg.addr, Transport: tg.transport, TLS: tg.tls, Timeout: opTimeout}}
 }
 
 func (tg target) driver(t *testing.T) *imc.Driver {

@@ -100,7 +100,7 @@ func TestTLSCertificateErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			addr := c.srv.Addr("tls")
-			d, err := imc.New(imc.Config{Target: addr, Transport: "tls", TLS: c.tls, Timeout: handshakeLimit})
+			d, err := imc.New(imc.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "tls", TLS: c.tls, Timeout: handshakeLimit}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -175,7 +175,7 @@ func testSipePersistentChat(t *testing.T, bin, transport string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
-	d, err := xccos.New(xccos.Config{Target: addr, Transport: "tcp", Timeout: 10 * time.Second, Auth: sipua.AuthNTLM})
+	d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "tcp", Timeout: 10 * time.Second, Auth: sipua.AuthNTLM}})
 	if err != nil {
 		t.Fatal(err)
 	}

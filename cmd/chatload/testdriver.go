@@ -48,8 +48,7 @@ var drivers = map[string]func(o driverOptions) (closingDriver, error){
 		return imc.New(imc.Config{DriverConfig: o.driverConfig(), NoRegister: o.noRegister})
 	},
 	"xccos": func(o driverOptions) (closingDriver, error) {
-		return xccos.New(xccos.Config{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-			UserAgent: o.userAgent, ChatURI: o.chatURI, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace})
+		return xccos.New(xccos.Config{DriverConfig: o.driverConfig(), ChatURI: o.chatURI})
 	},
 }
 

@@ -5,7 +5,6 @@ package xccos
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,29 +25,17 @@ import (
 	"github.com/chatload/chatload/scenarios"
 )
 
-// DefaultExpires is the registration expiry when Config.Expires is zero.
-const DefaultExpires = 300 * time.Second
-
 // LookupUser is the user part of the default chat service URI,
 // sip:ocschat@<domain> (note §1) [C].
 const LookupUser = "ocschat"
 
 // Config configures a Driver. It is a plain value: safe to copy and share.
 type Config struct {
-	// Target is "host:port" of the registrar/proxy (the Front End); every
-	// request goes there.
-	Target string
-	// Transport is "udp", "tcp" or "tls".
-	Transport string
-	// TLS configures transport tls (see sipua.Config.TLS).
-	TLS *tls.Config
-	// LocalAddr is the local IP to bind. Empty: the address that reaches Target.
-	LocalAddr string
-	// Timeout limits each SIP transaction and the wait for each XCCOS reply.
-	// Zero means 5s.
-	Timeout time.Duration
-	// Expires is the registration expiry asked for. Zero means DefaultExpires.
-	Expires time.Duration
+	// DriverConfig holds the target (the Front End), transport, timeouts,
+	// registration expiry, authentication, logging and tracing (see
+	// sipua.DriverConfig). Timeout also bounds the wait for each XCCOS reply;
+	// UserAgent empty: DefaultUserAgent.
+	sipua.DriverConfig
 	// ChatURI is the chat service (lookup or pool) to INVITE. Empty: the
 	// pool in-band provisioning names (see NoProvisioning), else
 	// sip:ocschat@<the user's domain>.
@@ -60,20 +47,9 @@ type Config struct {
 	// EnablePersistentChat is true) as the chat service of that domain, as
 	// Lync 2013 clients do (note §1.1).
 	NoProvisioning bool
-	// UserAgent is the User-Agent header value. Empty: DefaultUserAgent.
-	UserAgent string
 	// Advertise is the host:port Contacts name instead of the listening
 	// address (see sipua.Config.Advertise). Empty: the listening address.
 	Advertise string
-	// Auth is the authentication mode (sipua.AuthAuto, AuthDigest, AuthNTLM,
-	// AuthKerberos; "" = auto) and Kerberos the Kerberos client's
-	// configuration (nil: none).
-	Auth     string
-	Kerberos *sipua.KerberosConfig
-	// Logger receives diagnostics. Nil: nothing is logged.
-	Logger *slog.Logger
-	// Trace, when set, records every SIP message to and from the target (--trace).
-	Trace *sipua.Trace
 }
 
 // KeepAlive is the interval of the CRLFCRLF pings on the tcp or tls
@@ -90,22 +66,16 @@ func (c Config) withDefaults() Config {
 	if c.UserAgent == "" {
 		c.UserAgent = DefaultUserAgent
 	}
-	if c.Timeout == 0 {
-		c.Timeout = sipua.DefaultTimeout
-	}
-	if c.Expires == 0 {
-		c.Expires = DefaultExpires
-	}
+	c.DriverConfig = c.DriverConfig.WithDefaults()
 	return c
 }
 
+// ua is the UA's configuration: a Microsoft SIP endpoint (GRUU) that keeps
+// its connection alive.
 func (c Config) ua() sipua.Config {
-	return sipua.Config{
-		Target: c.Target, Transport: c.Transport, TLS: c.TLS, LocalAddr: c.LocalAddr,
-		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger, Trace: c.Trace,
-		Endpoint: true, Advertise: c.Advertise, KeepAlive: KeepAlive,
-		Auth: c.Auth, Kerberos: c.Kerberos,
-	}
+	u := c.UA()
+	u.Endpoint, u.Advertise, u.KeepAlive = true, c.Advertise, KeepAlive
+	return u
 }
 
 // Validate reports the first problem with c. It is a pure function.
@@ -113,8 +83,8 @@ func (c Config) Validate() error {
 	if err := c.ua().Validate(); err != nil {
 		return fmt.Errorf("xccos: %w", err)
 	}
-	if c.Expires < 0 || (c.Expires > 0 && c.Expires < time.Second) {
-		return fmt.Errorf("xccos: expires %s: want at least 1s", c.Expires)
+	if err := c.ValidateExpires(); err != nil {
+		return fmt.Errorf("xccos: %w", err)
 	}
 	if c.ChatURI != "" {
 		var u sip.Uri
@@ -142,14 +112,12 @@ func (c Config) String() string {
 // an INVITE dialog with the chat service, XML commands and chat messages in
 // INFO. All its sessions share one SIP user agent. Safe for concurrent use.
 type Driver struct {
-	cfg   Config
-	ua    *sipua.UA
-	log   *slog.Logger
-	envID atomic.Uint64
-
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	closed   bool
+	cfg      Config
+	ua       *sipua.UA
+	log      *slog.Logger
+	reg      *sipua.Registrar
+	envID    atomic.Uint64
+	sessions sipua.Sessions[*session]
 	byAcct   sync.Map // *sipua.Account -> *session: for status
 
 	provMu      sync.Mutex
@@ -170,11 +138,10 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	d := &Driver{cfg: cfg, ua: ua, log: log, sessions: map[*session]struct{}{}, provisioned: map[string]*provision{}}
+	log := sipua.Logger(cfg.Logger)
+	d := &Driver{cfg: cfg, ua: ua, log: log, provisioned: map[string]*provision{}}
+	d.reg = &sipua.Registrar{Expires: cfg.Expires, Timeout: cfg.Timeout, Log: log,
+		Headers: []sip.Header{msKeepAlive}, Registered: d.registered}
 	ua.ServeDialogs(d.status)
 	d.envID.Store(uint64(rand.Uint32())) // SIPE: a random start, +1 per envelope
 	return d, nil
@@ -187,27 +154,7 @@ func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
 // more than once and concurrently.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
-		d.mu.Lock()
-		d.closed = true
-		open := make([]*session, 0, len(d.sessions))
-		for s := range d.sessions {
-			open = append(open, s)
-		}
-		d.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.Timeout)
-		defer cancel()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 64)
-		for _, s := range open {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				_ = s.Close(ctx)
-			}()
-		}
-		wg.Wait()
+		d.sessions.CloseAll(2 * d.cfg.Timeout)
 		_ = d.ua.Close()
 	})
 	return nil
@@ -217,6 +164,7 @@ func (d *Driver) Close() error {
 type session struct {
 	d       *Driver
 	acct    *sipua.Account
+	reg     *sipua.Registration
 	aor     string
 	domain  string
 	deliver func(engine.Delivery)
@@ -233,7 +181,6 @@ type session struct {
 	okCmds   int    // commands answered 200 on the dialog
 	refresh  *time.Timer
 	interval time.Duration // session refresh period; 0: none
-	reg      *time.Timer   // registration refresh
 	// provOffered: the registrar's 200 lists in-band provisioning in
 	// Allow-Events (a Lync client subscribes only then).
 	provOffered bool
@@ -288,76 +235,40 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 	s.acct = acct
 	aor := acct.AoR()
 	s.aor = aor.String()
+	s.reg = d.reg.NewRegistration(acct)
 	d.byAcct.Store(acct, s)
 
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if err := d.sessions.Add(s); err != nil {
 		acct.Close()
-		return nil, report.Errorf(report.Canceled, "register", 0, "driver closed")
+		d.byAcct.Delete(acct)
+		return nil, err
 	}
-	d.sessions[s] = struct{}{}
-	d.mu.Unlock()
-
-	if err := s.register(ctx, "register", d.cfg.Expires); err != nil {
+	// Refreshed every granted/2 from a random first point (sipua.Registration).
+	if _, err := s.reg.Register(ctx); err != nil {
 		s.release()
 		return nil, err
 	}
 	if err := s.connect(ctx); err != nil {
 		s.bye(ctx)
-		_ = s.register(ctx, "unregister", 0)
+		_ = s.reg.Unregister(ctx)
 		s.release()
 		return nil, err
 	}
 	return s, nil
 }
 
-// register sends REGISTER for the session's Contact and, when it was granted
-// (expires > 0), arms its refresh at half the granted expiry.
-func (s *session) register(ctx context.Context, op string, expires time.Duration) error {
-	aor := s.acct.AoR()
-	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
-	exp := sip.ExpiresHeader(uint32(expires / time.Second))
-	res, err := s.acct.Do(ctx, op, sipua.Request{
-		Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: []sip.Header{&exp, msKeepAlive},
-	})
-	if err != nil {
-		var e *report.Error
-		if errors.As(err, &e) {
-			switch e.Class {
-			case report.NotFound:
-				e.Detail = "user " + s.aor + " not provisioned: " + e.Detail
-			case report.Auth:
-				e.Detail = "user " + s.aor + ": " + e.Detail
-				if p, _ := report.AuthProblemOf(e); p == "" {
-					e.Detail += " (wrong password or auth user?)"
-				}
-			}
-		}
-		return err
+// registered notes, from each 2xx to a binding REGISTER (sign-in and
+// refreshes), whether the registrar offers in-band provisioning.
+func (d *Driver) registered(a *sipua.Account, res *sip.Response) {
+	v, ok := d.byAcct.Load(a)
+	if !ok {
+		return
 	}
-	if expires > 0 {
-		s.mu.Lock()
-		s.provOffered = offersEvent(res, codec.ProvisioningEvent)
-		if !s.closed {
-			if s.reg != nil {
-				s.reg.Stop()
-			}
-			g, ok := s.acct.Granted(res)
-			if !ok {
-				g = expires
-			}
-			s.reg = time.AfterFunc(max(g/2, time.Second), func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*s.d.cfg.Timeout)
-				defer cancel()
-				if err := s.register(ctx, "reregister", s.d.cfg.Expires); err != nil {
-					s.d.log.Warn("registration refresh failed", "user", s.aor, "error", err)
-				}
-			})
-		}
-		s.mu.Unlock()
-	}
-	return nil
+	s := v.(*session)
+	offered := offersEvent(res, codec.ProvisioningEvent)
+	s.mu.Lock()
+	s.provOffered = offered
+	s.mu.Unlock()
 }
 
 // msKeepAlive is what Microsoft SIP clients say on REGISTER: they keep the
@@ -540,7 +451,7 @@ func (s *session) command(ctx context.Context, op string, c codec.Command) (code
 		s.mu.Unlock()
 	}()
 	if err := s.info(ctx, op, codec.Envelope{EnvID: env, Items: []codec.Item{c}}); err != nil {
-		return codec.Reply{}, annotate(err, "cmd:"+c.Name)
+		return codec.Reply{}, sipua.Annotate(err, "cmd:"+c.Name)
 	}
 	t := time.NewTimer(s.d.cfg.Timeout)
 	defer t.Stop()
@@ -614,7 +525,7 @@ func (s *session) resolve(ctx context.Context, op, room string) (codec.Room, err
 	}
 	rpl, err := s.command(ctx, op, codec.NewChanSrch(name))
 	if err != nil {
-		return codec.Room{}, annotate(err, "looking up room "+strconv.Quote(name))
+		return codec.Room{}, sipua.Annotate(err, "looking up room "+strconv.Quote(name))
 	}
 	for _, c := range rpl.Data.Channels {
 		if strings.EqualFold(c.Name, name) {
@@ -646,7 +557,7 @@ func (s *session) recover(ctx context.Context) error {
 	}
 	s.d.log.Info("chat dialog lost (481): reconnecting", "user", s.aor)
 	if err := s.connect(ctx); err != nil {
-		return annotate(err, "SESSION_LOST: reconnecting")
+		return sipua.Annotate(err, "SESSION_LOST: reconnecting")
 	}
 	s.mu.Lock()
 	rooms := make([]codec.Room, 0, len(s.joined))
@@ -656,7 +567,7 @@ func (s *session) recover(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, r := range rooms {
 		if _, err := s.command(ctx, "join", codec.NewJoin(r)); err != nil {
-			return annotate(err, "SESSION_LOST: joining "+r.String()+" again")
+			return sipua.Annotate(err, "SESSION_LOST: joining "+r.String()+" again")
 		}
 	}
 	return nil
@@ -691,7 +602,7 @@ func (s *session) Join(ctx context.Context, room string) error {
 		return err
 	})
 	if err != nil {
-		return annotate(err, "joining "+room)
+		return sipua.Annotate(err, "joining "+room)
 	}
 	s.mu.Lock()
 	s.joined[roomKey(r)] = joinedRoom{room: r, as: room}
@@ -729,7 +640,7 @@ func (s *session) Send(ctx context.Context, room string, m engine.Message) error
 		return s.info(ctx, "send", env)
 	})
 	if err != nil {
-		return annotate(err, "grpchat to "+r.String()+" not delivered")
+		return sipua.Annotate(err, "grpchat to "+r.String()+" not delivered")
 	}
 	return nil
 }
@@ -754,7 +665,7 @@ func (s *session) part(ctx context.Context, r codec.Room) error {
 	s.mu.Lock()
 	delete(s.joined, roomKey(r))
 	s.mu.Unlock()
-	return annotate(err, "leaving "+r.String())
+	return sipua.Annotate(err, "leaving "+r.String())
 }
 
 // Rooms lists the rooms the server shows (cmd:chansrch with empty criteria) as
@@ -769,7 +680,7 @@ func (s *session) Rooms(ctx context.Context) ([]string, error) {
 		return err
 	})
 	if err != nil {
-		return nil, annotate(err, "room list")
+		return nil, sipua.Annotate(err, "room list")
 	}
 	out := make([]string, 0, len(r.Data.Channels))
 	for _, c := range r.Data.Channels {
@@ -797,7 +708,7 @@ func (s *session) History(ctx context.Context, room string, n int) ([]engine.Del
 		return err
 	})
 	if err != nil {
-		return nil, annotate(err, "history of "+r.String())
+		return nil, sipua.Annotate(err, "history of "+r.String())
 	}
 	var out []engine.Delivery
 	for _, c := range rpl.Data.Channels {
@@ -828,9 +739,7 @@ func (s *session) Close(ctx context.Context) error {
 		s.mu.Unlock()
 		close(s.done)
 		s.bye(ctx)
-		if err := s.register(ctx, "unregister", 0); err != nil {
-			s.closeErr = err
-		}
+		s.closeErr = s.reg.Unregister(ctx)
 		s.release()
 	})
 	return s.closeErr
@@ -842,15 +751,11 @@ func (s *session) release() {
 	if s.refresh != nil {
 		s.refresh.Stop()
 	}
-	if s.reg != nil {
-		s.reg.Stop()
-	}
 	s.mu.Unlock()
+	s.reg.Stop()
 	s.acct.Close()
 	s.d.byAcct.Delete(s.acct)
-	s.d.mu.Lock()
-	delete(s.d.sessions, s)
-	s.d.mu.Unlock()
+	s.d.sessions.Remove(s)
 }
 
 // status answers the server's in-dialog requests: 200 on the session's live
@@ -1080,23 +985,6 @@ func (s *session) dispatchByName(r codec.Reply) {
 	w := s.waiters[best]
 	w.byName = true
 	w.ch <- r
-}
-
-// annotate prefixes the detail of err's *report.Error with what was being done.
-func annotate(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	var e *report.Error
-	if errors.As(err, &e) {
-		if e.Detail == "" {
-			e.Detail = what
-		} else {
-			e.Detail = what + ": " + e.Detail
-		}
-		return err
-	}
-	return &report.Error{Class: report.Other, Detail: what, Err: err}
 }
 
 // Protocol describes the xccos driver for validation (scenarios.Config.CheckProtocol):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/protocol/xccos"
 	"github.com/chatload/chatload/protocol/xccos/codec"
 	"github.com/chatload/chatload/report"
@@ -46,7 +47,7 @@ func startServer(t *testing.T, mod func(*server.Config)) *server.Server {
 
 func newDriver(t *testing.T, srv *server.Server, tr string) *xccos.Driver {
 	t.Helper()
-	d, err := xccos.New(xccos.Config{Target: srv.Addr(tr), Transport: tr, Timeout: 3 * time.Second})
+	d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr(tr), Transport: tr, Timeout: 3 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestDurableHistory(t *testing.T) {
 }
 
 func newDriverAt(addr string) (*xccos.Driver, error) {
-	return xccos.New(xccos.Config{Target: addr, Transport: "tcp", Timeout: 3 * time.Second})
+	return xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "tcp", Timeout: 3 * time.Second}})
 }
 
 // TestRegisterRefresh: the session re-registers at half the granted expiry.

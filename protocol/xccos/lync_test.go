@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/protocol/xccos"
 	"github.com/chatload/chatload/report"
 )
@@ -33,7 +34,7 @@ func TestLyncPath(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			srv := startServer(t, nil)
-			d, err := xccos.New(xccos.Config{Target: srv.Addr(tr), Transport: tr, Timeout: 3 * time.Second, Advertise: unreachable(t)})
+			d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr(tr), Transport: tr, Timeout: 3 * time.Second}, Advertise: unreachable(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestLyncPath(t *testing.T) {
 // is a 404 whose diagnosis names --chat-service.
 func TestProvisioningFallback(t *testing.T) {
 	srv := startServer(t, nil)
-	d, err := xccos.New(xccos.Config{Target: srv.Addr("tcp"), Transport: "tcp", Timeout: 3 * time.Second, NoProvisioning: true})
+	d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr("tcp"), Transport: "tcp", Timeout: 3 * time.Second}, NoProvisioning: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestProvisioningFallback(t *testing.T) {
 		t.Errorf("denied user: %v; want NOT_AUTHORIZED_FOR_PCHAT", err)
 	}
 
-	d3, err := xccos.New(xccos.Config{Target: srv.Addr("tcp"), Transport: "tcp", Timeout: 3 * time.Second, ChatURI: "sip:nosuchpool@" + domain})
+	d3, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr("tcp"), Transport: "tcp", Timeout: 3 * time.Second}, ChatURI: "sip:nosuchpool@" + domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/protocol/xccos"
 	"github.com/chatload/chatload/protocol/xccos/codec"
 )
@@ -55,7 +56,7 @@ func silentProvisioner(t *testing.T) (addr string, subscribes *atomic.Int32) {
 func TestProvisioningCache(t *testing.T) {
 	t.Run("timeout is kept", func(t *testing.T) {
 		addr, subs := silentProvisioner(t)
-		d, err := xccos.New(xccos.Config{Target: addr, Transport: "udp", Timeout: 200 * time.Millisecond})
+		d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "udp", Timeout: 200 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func TestProvisioningCache(t *testing.T) {
 	})
 	t.Run("cancelled is not kept", func(t *testing.T) {
 		addr, subs := silentProvisioner(t)
-		d, err := xccos.New(xccos.Config{Target: addr, Transport: "udp", Timeout: 3 * time.Second})
+		d, err := xccos.New(xccos.Config{DriverConfig: sipua.DriverConfig{Target: addr, Transport: "udp", Timeout: 3 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,12 +4,14 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/chatload/chatload/protocol/sipua"
 )
 
 // TestStatusStaleDialog: requests on a Call-ID that is not the session's live
 // dialog get 487 (INFO: the server then drops that dialog) or 481.
 func TestStatusStaleDialog(t *testing.T) {
-	d, err := New(Config{Target: "127.0.0.1:9", Transport: "udp"})
+	d, err := New(Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:9", Transport: "udp"}})
 	if err != nil {
 		t.Fatal(err)
 	}

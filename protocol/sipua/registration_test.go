@@ -3,6 +3,7 @@ package sipua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -228,28 +229,21 @@ func TestRegistrationRetriesAndStops(t *testing.T) {
 			defer f.mu.Unlock()
 			return f.ops["reregister"]
 		}
+		// after lets d pass, then wants n refreshes so far.
+		after := func(d time.Duration, n int, when string) {
+			t.Helper()
+			time.Sleep(d)
+			synctest.Wait()
+			if c := refreshes(); c != n {
+				t.Fatalf("%d refreshes %s; want %d", c, when, n)
+			}
+		}
 		// g/2 = 5s is under the floor: the first refresh comes at 5s.
-		time.Sleep(g/2 - time.Millisecond)
-		synctest.Wait()
-		if c := refreshes(); c != 0 {
-			t.Fatalf("%d refreshes before g/2; want 0", c)
-		}
+		after(g/2-time.Millisecond, 0, "before g/2")
 		fail.Store(true)
-		time.Sleep(time.Millisecond)
-		synctest.Wait()
-		if c := refreshes(); c != 1 {
-			t.Fatalf("%d refreshes at g/2; want 1", c)
-		}
-		time.Sleep(timeout)
-		synctest.Wait()
-		if c := refreshes(); c != 2 {
-			t.Fatalf("%d refreshes %s after a failed one; want 2 (the retry)", c, timeout)
-		}
-		time.Sleep(g/2 - time.Millisecond)
-		synctest.Wait()
-		if c := refreshes(); c != 2 {
-			t.Fatalf("%d refreshes before g/2 after the retry; want 2", c)
-		}
+		after(time.Millisecond, 1, "at g/2")
+		after(timeout, 2, fmt.Sprintf("%s after a failed one (the retry)", timeout))
+		after(g/2-time.Millisecond, 2, "before g/2 after the retry")
 		block.Store(true)
 		time.Sleep(time.Millisecond)
 		<-blocked

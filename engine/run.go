@@ -44,6 +44,11 @@ type RunConfig struct {
 	// run's EndReason is "aborted" instead of "interrupted" (a threshold with abort
 	// stopped the run). It is called from Run's goroutine.
 	Aborted func() bool
+	// BeforeSteady, when set, is called once setup succeeded, before the steady
+	// phase starts, from Run's goroutine; it may block until ctx is done (a mixed
+	// run starts its workloads' steady phases together). When ctx is done on its
+	// return the run ends as interrupted.
+	BeforeSteady func(ctx context.Context)
 }
 
 // Progress is a snapshot of a running run, for a live progress line. It is a plain
@@ -91,8 +96,11 @@ const (
 )
 
 const (
-	// teardownTimeout bounds leaving and logging off at the end, whatever happened.
+	// teardownTimeout bounds leaving and logging off at the end, whatever happened,
+	// with teardownPerOp more per leave and log-off to do (teardownBound): at least
+	// 500 a second, against a server that answers each within milliseconds.
 	teardownTimeout = 10 * time.Second
+	teardownPerOp   = 2 * time.Millisecond
 	// interruptDrain bounds the drain after ctx was canceled: in-flight ops get a
 	// short chance to finish, the user asked to stop.
 	interruptDrain = 2 * time.Second
@@ -262,6 +270,9 @@ func Run(ctx context.Context, d Driver, cfg RunConfig) (*report.Report, error) {
 	defer cancelOps()
 
 	setupErr := r.setup(ctx)
+	if setupErr == nil && ctx.Err() == nil && cfg.BeforeSteady != nil {
+		cfg.BeforeSteady(ctx)
+	}
 	if ctx.Err() != nil {
 		r.interrupted = true
 	}

@@ -255,12 +255,18 @@ func (r *runner) logon(ctx context.Context, users []int, rooms map[int][]string)
 // writes only u's entries of r.sess and r.joined.
 func (r *runner) logonOne(ctx context.Context, u int, rooms []string) error {
 	l := r.lane(int64(u))
-	var s Session
-	err := r.timed(ctx, l, report.OpRegister, "register", func(ctx context.Context) error {
-		var err error
-		s, err = r.d.Connect(ctx, r.cfg.Users[u], r.deliverTo(int32(u)))
-		return err
-	})
+	octx, cancel := context.WithTimeout(ctx, r.c.Timeout)
+	t0 := time.Now()
+	s, err := r.d.Connect(octx, r.cfg.Users[u], r.deliverTo(int32(u)))
+	el := time.Since(t0)
+	cancel()
+	err = classify(err, "register")
+	// Not on the wire, so no register operation to report: --no-register, or a
+	// user another workload of a mixed run logged on (share.go; its failure is
+	// that workload's).
+	if !(err == nil && (r.c.NoRegister || isReused(s))) && !isSharedFailure(err) {
+		r.record(l, report.OpRegister, el, 0, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -335,9 +341,15 @@ func freeSlots(n int) chan int32 {
 }
 
 // teardown leaves the rooms joined in setup and logs everyone off, with a fresh
-// context: an interrupted or failed run still cleans up, within teardownTimeout.
+// context: an interrupted or failed run still cleans up, within teardownBound.
 func (r *runner) teardown(ctx context.Context) {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	ops := 0
+	for u, s := range r.sess {
+		if s != nil {
+			ops += 1 + len(r.joined[u])
+		}
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownBound(ops))
 	defer cancel()
 	sem := make(chan struct{}, max(1, r.c.LogonParallel))
 	var wg sync.WaitGroup
@@ -352,7 +364,18 @@ func (r *runner) teardown(ctx context.Context) {
 			for _, room := range r.joined[u] {
 				_ = r.timed(tctx, l, report.OpLeave, "leave", func(ctx context.Context) error { return s.Leave(ctx, room) })
 			}
-			_ = r.timed(tctx, l, report.OpUnregister, "unregister", s.Close)
+			// A shared user's session is logged off by the last workload to close it
+			// (share.go): the others' closes are not on the wire, not operations.
+			note := &closeNote{}
+			cctx := context.WithValue(tctx, closeNoteKey{}, note)
+			octx, cancel := context.WithTimeout(cctx, r.c.Timeout)
+			t0 := time.Now()
+			err := classify(s.Close(octx), "unregister")
+			el := time.Since(t0)
+			cancel()
+			if !(err == nil && (note.kept || r.c.NoRegister)) {
+				r.record(l, report.OpUnregister, el, 0, err)
+			}
 		})
 	}
 	wg.Wait()
@@ -374,4 +397,11 @@ func classify(err error, op string) error {
 		return &report.Error{Class: report.Canceled, Op: op, Detail: "stopped at the end of the run", Err: err}
 	}
 	return &report.Error{Class: report.Other, Op: op, Err: err}
+}
+
+// teardownBound bounds a teardown of ops leaves and log-offs: teardownTimeout, and
+// teardownPerOp more for each (a population of thousands in rooms of hundreds
+// leaves tens of thousands of memberships, each announced to the room by imc).
+func teardownBound(ops int) time.Duration {
+	return teardownTimeout + time.Duration(ops)*teardownPerOp
 }

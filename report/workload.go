@@ -17,9 +17,11 @@ type Workload struct {
 }
 
 // Combine makes the report of a mixed run from the reports of its workloads, run
-// at the same time over one target: operations, messages, failures, load and the
-// generator's health summed (as Merge sums segments; the generator ran all of them,
-// so its figures are the workloads' together) and each workload kept whole in
+// at the same time over one target: operations, messages, failures and load summed
+// (as Merge sums segments), the generator's health taken as one process's (its CPU
+// seconds, peak goroutines and memory are process-wide figures each workload read:
+// their largest, not their sum; drops and in-flight peaks are summed) and each
+// workload kept whole in
 // Workloads, in the order given. The run covers the earliest start to the latest
 // end, its end reason is the worst. Intervals are merged by time when the workloads'
 // intervals line up (same length), else left out of the total (each workload keeps
@@ -84,7 +86,7 @@ func Combine(runID string, ws []Workload) (*Report, error) {
 			out.Generator = r.Generator
 			out.Generator.Note = ""
 		} else {
-			out.Generator = mergeGenerator(out.Generator, r.Generator)
+			out.Generator = sameProcess(out.Generator, r.Generator)
 		}
 		if r.Generator.Note != "" {
 			out.Generator.Note = joinNote(out.Generator.Note, w.Name+": "+r.Generator.Note)
@@ -93,6 +95,9 @@ func Combine(runID string, ws []Workload) (*Report, error) {
 		out.Workloads = append(out.Workloads, Workload{Name: w.Name, Report: r})
 	}
 	if ivs, err := mergeIntervals(intervals); err == nil {
+		for i := range ivs {
+			ivs[i].Generator = sameProcessOf(ivs[i].Generator, intervals, ivs[i])
+		}
 		out.Intervals = ivs
 	}
 	return out, nil
@@ -123,4 +128,75 @@ func (r *Report) WorkloadNamed(name string) *Report {
 		return nil
 	}
 	return r.Workloads[i].Report
+}
+
+// sameProcess merges the generator figures of two workloads of one process: a
+// process-wide figure (CPU seconds, peak memory, goroutines) is the larger, the
+// workloads' own (drops, overflow, ops in flight, lag) are summed or maxed as
+// mergeGenerator does.
+func sameProcess(a, b Generator) Generator {
+	m := mergeGenerator(a, b)
+	m.CPUSeconds = max(a.CPUSeconds, b.CPUSeconds)
+	m.Goroutines = max(a.Goroutines, b.Goroutines)
+	return m
+}
+
+// sameProcessOf recomputes the process-wide generator figures of merged interval m
+// from the workloads' intervals that fall in it (mergeIntervals summed them).
+func sameProcessOf(g Generator, perWorkload [][]Interval, m Interval) Generator {
+	g.CPUSeconds, g.Goroutines = 0, 0
+	for _, ivs := range perWorkload {
+		for _, iv := range ivs {
+			if !iv.Start.Before(m.Start) && !iv.End.After(m.End) {
+				g.CPUSeconds = max(g.CPUSeconds, iv.Generator.CPUSeconds)
+				g.Goroutines = max(g.Goroutines, iv.Generator.Goroutines)
+			}
+		}
+	}
+	return g
+}
+
+// MergeWorkloadIntervals merges the intervals of a mixed run's workloads that cover
+// the same part of the run (one per workload at most, each on the run's grid) into
+// the run's interval: operations, messages, failures and load summed, the phase the
+// earliest of theirs, the span their union, the generator's figures as one
+// process's (see Combine). It is what Combine's intervals hold, one at a time, for
+// a run's live outputs. The inputs are not modified.
+func MergeWorkloadIntervals(ivs []Interval) (Interval, error) {
+	if len(ivs) == 0 {
+		return Interval{}, errors.New("merge: no intervals")
+	}
+	var out Interval
+	for i, iv := range ivs {
+		if i == 0 {
+			out = iv
+			out.Operations = map[string]Operation{}
+			if err := MergeOperations(out.Operations, iv.Operations); err != nil {
+				return Interval{}, err
+			}
+			out.Failures = MergeFailures(nil, iv.Failures)
+			continue
+		}
+		if iv.Start.Before(out.Start) {
+			out.Start = iv.Start
+		}
+		if iv.End.After(out.End) {
+			out.End = iv.End
+		}
+		if phaseRank(iv.Phase) < phaseRank(out.Phase) {
+			out.Phase = iv.Phase
+		}
+		if err := MergeOperations(out.Operations, iv.Operations); err != nil {
+			return Interval{}, err
+		}
+		out.Messages.Add(iv.Messages)
+		out.Failures = MergeFailures(out.Failures, iv.Failures)
+		out.Load.TargetRate += iv.Load.TargetRate
+		out.Load.AchievedRate += iv.Load.AchievedRate
+		out.Load.Dropped += iv.Load.Dropped
+		out.Load.InFlight += iv.Load.InFlight
+		out.Generator = sameProcess(out.Generator, iv.Generator)
+		out.Generator.Note = joinNote(out.Generator.Note, iv.Generator.Note)
+	}
+	return out, nil
 }

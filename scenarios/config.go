@@ -440,9 +440,33 @@ func (c Config) String() string {
 		if f.key == "scenario" || f.key == "target" || f.key == "protocol" || f.key == "transport" || f.zero {
 			continue
 		}
+		if f.key == "rooms" && len(c.RoomList) > 4 {
+			f.text = abbreviateRooms(c.RoomList)
+		}
 		add(f.key, f.text)
 	}
 	return b.String()
+}
+
+// abbreviateRooms shortens a long room list for people: "room001..room800 (800)"
+// when the rooms are numbered in a row as place numbers them, else the first and
+// last with the count.
+func abbreviateRooms(list []string) string {
+	var n0 int
+	row := false
+	if _, err := fmt.Sscanf(list[0], "room%d", &n0); err == nil {
+		row = true
+		for i, r := range list {
+			if r != fmt.Sprintf("room%03d", n0+i) {
+				row = false
+				break
+			}
+		}
+	}
+	if row {
+		return fmt.Sprintf("%s..%s (%d)", list[0], list[len(list)-1], len(list))
+	}
+	return fmt.Sprintf("%s,%s,...,%s (%d)", list[0], list[1], list[len(list)-1], len(list))
 }
 
 // field is one setting of c as text, in the scenario file's key order.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -27,6 +28,11 @@ type Mix struct {
 	// UsersFile is the population's users file ("" = generated users): the
 	// workloads take their slices of it, so it is the mix's, not a workload's.
 	UsersFile string
+	// AnnounceMax is what the embedded server is given as serve --announce-max: in
+	// rooms with more members, a join or exit is told only to the member who joined
+	// or left (0: to every member, as imc does). A profile sets it; a file's
+	// top-level "announce-max" key does.
+	AnnounceMax int
 }
 
 // HoistUsersFile moves a users file set on the workloads (by a layer of settings)
@@ -99,7 +105,12 @@ func IsMix(name string, data []byte) bool {
 //	  - {name: idle, scenario: lurker, rooms: 2, room-size: 50, rate: 1/s, start: 5s}
 //
 // Each workload gets rooms of its own, numbered after the previous workload's (unless
-// it lists its rooms), and users of its own, after the previous workload's. A
+// it lists its rooms), and users of its own, after the previous workload's, unless
+// it says "first-user: N": its users are then the population's N, N+1, ... (from 1),
+// which may be another workload's too: workloads that keep their users logged on
+// (rooms, steady, fanout, churn, lurker, ...) share such users, one session each in
+// the rooms of every workload it is in. A top-level "announce-max: N" is the
+// embedded server's --announce-max (Mix.AnnounceMax). A
 // Transport no layer sets is left "" for the caller to fill with the protocol's
 // default. Errors name name:line; each workload's configuration is validated.
 func LoadMix(name string, data []byte) (Mix, error) {
@@ -108,6 +119,7 @@ func LoadMix(name string, data []byte) (Mix, error) {
 		return Mix{}, err
 	}
 	var list *yaml.Node
+	announceMax := 0
 	top := Config{}
 	scenario := Steady
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -125,10 +137,20 @@ func LoadMix(name string, data []byte) (Mix, error) {
 			if v != nil && v.Kind == yaml.ScalarNode {
 				scenario = v.Value
 			}
+		case "announce-max":
+			text := ""
+			if v != nil && v.Kind == yaml.ScalarNode {
+				text = v.Value
+			}
+			n, err := strconv.Atoi(text)
+			if err != nil || n < 0 {
+				return Mix{}, fmt.Errorf("%s:%d: announce-max %q: want a number of members (0: announce to all)", name, k.Line, text)
+			}
+			announceMax = n
 		}
 	}
-	var mix Mix
-	if _, err := loadNode(name, root, &top, map[string]bool{"workloads": true}); err != nil {
+	mix := Mix{AnnounceMax: announceMax}
+	if _, err := loadNode(name, root, &top, map[string]bool{"workloads": true, "announce-max": true}); err != nil {
 		return Mix{}, err
 	}
 	mix.Thresholds = append(mix.Thresholds, top.Thresholds...)
@@ -141,6 +163,7 @@ func LoadMix(name string, data []byte) (Mix, error) {
 		}
 		w := Workload{}
 		wscen := scenario
+		first := 0 // after the previous workload's users
 		for i := 0; i+1 < len(item.Content); i += 2 {
 			k, v := item.Content[i], deref(item.Content[i+1])
 			if v == nil || v.Kind != yaml.ScalarNode {
@@ -164,6 +187,12 @@ func LoadMix(name string, data []byte) (Mix, error) {
 				w.Start = d
 			case "scenario":
 				wscen = v.Value
+			case "first-user":
+				n, err := strconv.Atoi(v.Value)
+				if err != nil || n < 1 {
+					return Mix{}, fmt.Errorf("%s:%d: first-user %q: want the number of its first user in the population, from 1", name, v.Line, v.Value)
+				}
+				first = n
 			}
 		}
 		if w.Name == "" {
@@ -174,21 +203,24 @@ func LoadMix(name string, data []byte) (Mix, error) {
 			return Mix{}, fmt.Errorf("%s:%d: workload %s: %v", name, item.Line, w.Name, err)
 		}
 		c.Transport = "" // the protocol's default unless a layer says
-		if _, err := loadNode(name, root, &c, map[string]bool{"workloads": true, "scenario": true, "thresholds": true}); err != nil {
+		if _, err := loadNode(name, root, &c, map[string]bool{"workloads": true, "scenario": true, "thresholds": true, "announce-max": true}); err != nil {
 			return Mix{}, err
 		}
-		if _, err := loadNode(name, item, &c, map[string]bool{"name": true, "start": true, "thresholds": true}); err != nil {
+		if _, err := loadNode(name, item, &c, map[string]bool{"name": true, "start": true, "thresholds": true, "first-user": true}); err != nil {
 			return Mix{}, err
 		}
 		own := Config{}
-		if _, err := loadNode(name, item, &own, map[string]bool{"name": true, "start": true, "scenario": true}); err == nil {
+		if _, err := loadNode(name, item, &own, map[string]bool{"name": true, "start": true, "scenario": true, "first-user": true}); err == nil {
 			for _, t := range own.Thresholds {
 				mix.Thresholds = append(mix.Thresholds, w.Name+":"+t)
 			}
 		}
 		place(&c, &rooms)
 		w.First, w.Count = users, c.UserCount()
-		users += w.Count
+		if first > 0 {
+			w.First = first - 1
+		}
+		users = max(users, w.First+w.Count)
 		w.Config = c
 		mix.Workloads = append(mix.Workloads, w)
 	}
@@ -237,6 +269,15 @@ func (m Mix) Validate() error {
 		}
 		if err := c.Validate(); err != nil {
 			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		for _, o := range m.Workloads {
+			if o.Name == w.Name || o.First >= w.First+w.Count || w.First >= o.First+o.Count {
+				continue
+			}
+			if u, ok := unitOf(w.Config.Scenario); ok && !u.Uses().Recover {
+				return fmt.Errorf("workload %s: its users %d..%d are also workload %s's, and scenario %s cannot share users (they log on and off, or use more than join, post and leave): give it users of its own",
+					w.Name, w.First+1, w.First+w.Count, o.Name, w.Config.Scenario)
+			}
 		}
 		switch c := w.Config; {
 		case c.Target != first.Target:

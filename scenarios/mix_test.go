@@ -80,3 +80,32 @@ func TestLoadMixUsersFile(t *testing.T) {
 		t.Errorf("users file %q (workload's %q), count %d; want dir/users.csv on the mix, 10 users", m.UsersFile, m.Workloads[0].Config.UsersFile, m.Workloads[0].Count)
 	}
 }
+
+// TestLoadMixSharedUsers: "first-user" gives workloads overlapping users (shared
+// by scenarios that keep their users logged on, refused for one that logs them on
+// and off), and a top-level "announce-max" is the embedded server's.
+func TestLoadMixSharedUsers(t *testing.T) {
+	m, err := LoadMix("s.yaml", []byte(`duration: 5s
+announce-max: 30
+workloads:
+  - {name: a, scenario: rooms, rooms: 4, room-size: 5, users: 10, rate: 1/s}
+  - {name: b, scenario: rooms, rooms: 1, room-size: 10, users: 10, first-user: 1, rate: 1/s}
+  - {name: c, scenario: login, users: 2, rate: 1/s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := m.Workloads[0], m.Workloads[1], m.Workloads[2]
+	if a.First != 0 || b.First != 0 || b.Count != 10 || c.First != 10 || m.Users() != 12 || m.AnnounceMax != 30 {
+		t.Errorf("firsts %d/%d/%d, users %d, announce-max %d; want 0/0/10, 12, 30", a.First, b.First, c.First, m.Users(), m.AnnounceMax)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"workloads:\n  - {name: a, scenario: rooms, users: 10, room-size: 5}\n  - {name: b, scenario: login, users: 2, first-user: 3}\n", "cannot share users"},
+		{"workloads:\n  - {name: a, scenario: rooms, first-user: 0}\n", "s.yaml:2: first-user"},
+		{"announce-max: -1\nworkloads:\n  - {name: a, scenario: rooms}\n", "s.yaml:1: announce-max"},
+	} {
+		if _, err := LoadMix("s.yaml", []byte(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: err %v; want %q", bad.yaml, err, bad.want)
+		}
+	}
+}

@@ -31,7 +31,24 @@ const (
 	// pchatChurners is how many users sign in and out (sign-in workload) and join and
 	// leave (join workload): enough for the scaled rates' operations to overlap.
 	pchatChurners = 10
+	// pchatAnnounceMax is the embedded server's --announce-max for the profile: imc
+	// tells every #join and #exit to every member, so filling a room of n members
+	// costs n(n+1)/2 notices (2 million for 2,000 members, 128 million for 16,000),
+	// which Persistent Chat does not do (XCCOS has no such broadcast) and which
+	// measures nothing of the model. Rooms of up to the small size keep imc's
+	// behaviour; in larger ones only the member who joined or left is told.
+	pchatAnnounceMax = pchatSmallSize
 )
+
+// roundSig rounds x to n significant digits, so that a scaled rate reads as
+// 0.3/s and not 0.30000000000000004/s.
+func roundSig(x float64, n int) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return x
+	}
+	p := math.Pow(10, float64(n)-math.Ceil(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}
 
 // Profiles lists the built-in population profiles (--profile).
 func Profiles() []string { return []string{"lync-pchat"} }
@@ -51,9 +68,12 @@ func Profiles() []string { return []string{"lync-pchat"} }
 //     its own.
 //   - sign-in: login, sign in and out at 12*f/s (at least one a minute).
 //
-// Each workload has users of its own (a session belongs to one workload), so a
-// person of the model is an account per room size here: the run takes 3*users + 20
-// accounts. The rates keep the model's proportions at every scale.
+// The three room-size workloads share the population's users users (one account
+// and one session per person, a member of rooms of every size; engine.RunMix);
+// join and sign-in have 10 users each of their own (they log on and off, or join
+// and leave, as operations): the run takes users + 20 accounts. Scaled rates are
+// rounded to 4 significant digits; they keep the model's proportions at every
+// scale. The embedded server is given --announce-max 30 (pchatAnnounceMax).
 func Profile(name string, users int, base Config) (Mix, error) {
 	if name != "lync-pchat" {
 		return Mix{}, fmt.Errorf("--profile %q: unknown profile (known: %s)", name, strings.Join(Profiles(), ", "))
@@ -62,11 +82,11 @@ func Profile(name string, users int, base Config) (Mix, error) {
 		return Mix{}, fmt.Errorf("--users %d: the lync-pchat profile needs 2 to 1000000 users", users)
 	}
 	f := float64(users) / pchatPool
-	rate := func(r float64) Rate { return Rate(math.Max(r*f, pchatMinRate)) }
+	rate := func(r float64) Rate { return Rate(math.Max(roundSig(r*f, 4), pchatMinRate)) }
 	count := func(n int) int { return max(1, int(math.Round(float64(n)*f))) }
-	mix := Mix{UsersFile: base.UsersFile}
+	mix := Mix{UsersFile: base.UsersFile, AnnounceMax: pchatAnnounceMax}
 	nextUser, nextRoom := 0, 0
-	add := func(name, scenario string, edit func(c *Config)) error {
+	add := func(name, scenario string, shared bool, edit func(c *Config)) error {
 		c, err := Default(scenario)
 		if err != nil {
 			return err
@@ -78,7 +98,12 @@ func Profile(name string, users int, base Config) (Mix, error) {
 		edit(&c)
 		place(&c, &nextRoom)
 		w := Workload{Name: name, Config: c, First: nextUser, Count: c.UserCount()}
-		nextUser += w.Count
+		if shared {
+			w.First = 0 // the population: every person is in rooms of each size
+			nextUser = max(nextUser, w.Count)
+		} else {
+			nextUser += w.Count
+		}
 		mix.Workloads = append(mix.Workloads, w)
 		return nil
 	}
@@ -92,18 +117,18 @@ func Profile(name string, users int, base Config) (Mix, error) {
 		{"large", pchatLargeRooms, pchatLargeSize, pchatLargeRate},
 	}
 	for _, s := range sizes {
-		if err := add(s.name, Rooms, func(c *Config) {
+		if err := add(s.name, Rooms, true, func(c *Config) {
 			c.Rooms, c.RoomSize, c.Users, c.Rate = count(s.rooms), min(s.size, users), users, rate(s.rate)
 		}); err != nil {
 			return Mix{}, err
 		}
 	}
-	if err := add("join", Churn, func(c *Config) {
+	if err := add("join", Churn, false, func(c *Config) {
 		c.Rooms, c.Users, c.Rate = 1, pchatChurners, rate(pchatJoinRate)
 	}); err != nil {
 		return Mix{}, err
 	}
-	if err := add("sign-in", Login, func(c *Config) {
+	if err := add("sign-in", Login, false, func(c *Config) {
 		c.Users, c.Rate = pchatChurners, rate(pchatSignInRate)
 	}); err != nil {
 		return Mix{}, err

@@ -37,8 +37,17 @@ func TestProfileScaling(t *testing.T) {
 		if math.Abs(float64(s.Rate)-c.smallRate) > 1e-3*c.smallRate || math.Abs(float64(j.Rate)-c.joinRate) > 1e-3*c.joinRate {
 			t.Errorf("%d users: small rate %v, join rate %v; want %v, %v", c.users, s.Rate, j.Rate, c.smallRate, c.joinRate)
 		}
-		if s.Users != c.users || m.Users() != 3*c.users+2*pchatChurners {
-			t.Errorf("%d users: small takes %d, the mix %d accounts; want %d, %d", c.users, s.Users, m.Users(), c.users, 3*c.users+20)
+		// One account per person: the room sizes share the population's users.
+		if s.Users != c.users || m.Users() != c.users+2*pchatChurners || by["large"].First != 0 || by["medium"].First != 0 || by["join"].First != c.users {
+			t.Errorf("%d users: small takes %d, the mix %d accounts, firsts %d/%d/%d; want %d, %d, 0/0/%d", c.users, s.Users, m.Users(),
+				by["medium"].First, by["large"].First, by["join"].First, c.users, c.users+20, c.users)
+		}
+		if m.AnnounceMax != pchatSmallSize {
+			t.Errorf("%d users: announce-max %d; want %d", c.users, m.AnnounceMax, pchatSmallSize)
+		}
+		// Rates read as people write them (4 significant digits).
+		if got := by["sign-in"].Config.Rate.String(); c.users == 2000 && got != "0.3/s" {
+			t.Errorf("2000 users: sign-in rate %s; want 0.3/s", got)
 		}
 		// About 12 small rooms per user, as in the model.
 		if per := float64(len(RoomURIs(s))*s.RoomSize) / float64(s.Users); math.Abs(per-12) > 0.5 {
@@ -72,6 +81,9 @@ func TestProfileExample(t *testing.T) {
 	prof, err := Profile("lync-pchat", 2000, base)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if file.AnnounceMax != prof.AnnounceMax {
+		t.Errorf("announce-max %d in the file, %d in the profile", file.AnnounceMax, prof.AnnounceMax)
 	}
 	if len(file.Workloads) != len(prof.Workloads) {
 		t.Fatalf("%d workloads in the file, %d in the profile", len(file.Workloads), len(prof.Workloads))

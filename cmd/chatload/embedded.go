@@ -56,6 +56,9 @@ type embeddedOptions struct {
 	Faults    server.FaultFlags // --fault-*, passed through
 	InProcess bool              // run it inside this process (no child)
 	Auth      []string          // the schemes it offers (serve --auth); nil: digest
+	// AnnounceMax: in rooms with more members, a join or exit is told only to the
+	// member (serve --announce-max); 0 tells every member, as imc does.
+	AnnounceMax int
 }
 
 // embeddedReadyTimeout bounds the child's start: generating a million users and
@@ -150,13 +153,14 @@ func startEmbedded(ctx context.Context, e *env, o embeddedOptions) (*embeddedSer
 
 func startInProcess(ctx context.Context, o embeddedOptions, faults server.Faults) (*embeddedServer, error) {
 	srv, err := server.New(server.Config{
-		Domain:    o.Domain,
-		Listen:    []string{o.Transport + ":127.0.0.1:0"},
-		Users:     o.Users,
-		Generated: o.UsersFile == "",
-		Rooms:     o.Rooms,
-		Faults:    faults,
-		Auth:      o.Auth,
+		Domain:      o.Domain,
+		Listen:      []string{o.Transport + ":127.0.0.1:0"},
+		Users:       o.Users,
+		Generated:   o.UsersFile == "",
+		Rooms:       o.Rooms,
+		Faults:      faults,
+		Auth:        o.Auth,
+		AnnounceMax: o.AnnounceMax,
 	})
 	if err != nil {
 		return nil, usageErr("embedded server: %v", err)
@@ -197,6 +201,9 @@ func childArgs(o embeddedOptions, statsPath, certPath string) []string {
 	}
 	if len(o.Auth) > 0 {
 		args = append(args, "--auth", strings.Join(o.Auth, ","))
+	}
+	if o.AnnounceMax > 0 {
+		args = append(args, "--announce-max", strconv.Itoa(o.AnnounceMax))
 	}
 	for _, f := range []struct{ name, v string }{
 		{"--fault-drop", o.Faults.Drop}, {"--fault-dup", o.Faults.Dup},

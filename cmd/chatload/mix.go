@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,15 +23,21 @@ import (
 // runMix runs a mixed run (a scenario file with workloads, or a profile): the
 // run's scenario flags apply to every workload after the file, --threshold adds to
 // the mix's thresholds; one driver and (without --target) one embedded server with
-// every workload's users and rooms serve them all. Its exit statuses are run's.
+// every workload's users and rooms serve them all, a child process as for a single
+// run. The live outputs (progress, --checkpoint, --hlog, --metrics-addr) and the
+// abort thresholds (the total's on the mix's intervals, a workload's on its own)
+// work as for a single run. Its exit statuses are run's.
 func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	ctx := cmd.Context()
 	fl := cmd.Flags()
 	if fl.Changed("scenario") {
 		return usageErr("--scenario: a mixed run names a scenario per workload (in its file)")
 	}
-	if fl.Changed("checkpoint") || fl.Changed("hlog") || fl.Changed("metrics-addr") {
-		return usageErr("--checkpoint, --hlog and --metrics-addr: not available for a mixed run yet")
+	if err := checkOutputPath("--out", f.out); err != nil {
+		return err
+	}
+	if f.procs < 0 {
+		return usageErr("--procs %d: want 0 (auto) or a number of Ps", f.procs)
 	}
 	set := mixFlagSettings(fl, f)
 	if f.profile != "" {
@@ -72,6 +81,11 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	if faults.Enabled() && first.Target != "" {
 		return usageErr("--fault-* apply to the embedded server only; with --target inject faults in the server under test")
 	}
+	if mix.UsersFile == "" && first.Target == "" {
+		if err := checkRunSize(first, mix.Users(), true); err != nil {
+			return err
+		}
+	}
 	var users []scenarios.User
 	switch {
 	case mix.UsersFile != "":
@@ -92,47 +106,80 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	target := first.Target
 	embedded := target == ""
 	var tlsConf *tls.Config
+	var emb *embeddedServer
 	if embedded {
-		srv, err := server.New(server.Config{Domain: first.Domain, Listen: []string{first.Transport + ":127.0.0.1:0"},
-			Users: users, Generated: true, Rooms: mix.Rooms(), Faults: faults})
+		auth, aerr := embeddedAuth(first.Auth)
+		if aerr != nil {
+			return aerr
+		}
+		emb, err = startEmbedded(ctx, e, embeddedOptions{Domain: first.Domain, Transport: first.Transport,
+			Users: users, UsersFile: mix.UsersFile, Rooms: mix.Rooms(), Faults: f.faults, Auth: auth, AnnounceMax: mix.AnnounceMax})
 		if err != nil {
-			return usageErr("embedded server: %v", err)
+			return err
 		}
-		if err := srv.Start(ctx); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("embedded server: %w", err)}
-		}
-		defer srv.Close()
-		target = srv.Addrs()[0].Addr
-		if tlsConf, err = embeddedTLS(first.Transport, srv.CertificatePEM()); err != nil {
-			return &exitError{code: 1, err: err}
+		defer emb.Stop(e) // on the error paths; after the run it was stopped already
+		target, tlsConf = emb.Addr, emb.TLS
+		if faults.Enabled() {
+			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
 		}
 	} else if target, err = resolveTarget(ctx, e, target, first.Transport); err != nil {
 		return usageErr("%v", err)
 	} else if tlsConf, err = f.tls.config(e, first.Transport, first.Target); err != nil {
 		return err
 	}
+	trace, untrace, err := f.trace.open()
+	if err != nil {
+		return err
+	}
+	defer untrace()
 	self, _ := buildVersions()
 	drv, err := drivers[first.Protocol](driverOptions{target: target, transport: first.Transport, tls: tlsConf,
-		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self})
+		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self,
+		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf), trace: trace})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	defer drv.Close()
-	if mix.Note != "" {
+	if mix.Note != "" && !f.quiet {
 		fmt.Fprintln(e.stderr, mix.Note)
 	}
 	ws := make([]engine.Workload, len(mix.Workloads))
 	for i, w := range mix.Workloads {
 		ws[i] = engine.Workload{Name: w.Name, Start: w.Start,
-			Run: engine.RunConfig{Scenario: w.Config, Users: users[w.First : w.First+w.Count], Interval: f.iv.every}}
+			Run: engine.RunConfig{Scenario: w.Config, Users: users[w.First : w.First+w.Count]}}
 		if !f.quiet {
 			fmt.Fprintf(e.stderr, "workload %s: %s\n", w.Name, w.Config)
 		}
 	}
+
+	runCtx, cancelRun := context.WithCancel(ctx) // an abort threshold cancels it
+	defer cancelRun()
+	gate := newRunGate(ts, cancelRun, e.stderr)
+	runID := newRunID()
+	rtarget := report.Target{Address: target, Protocol: first.Protocol, Transport: first.Transport, Embedded: embedded}
+	label := mixLabel(mix, f.profile)
+	outs, err := f.iv.open(e, scenarios.Config{Scenario: label}, mixHeader(mix, runID, rtarget))
+	if err != nil {
+		return err
+	}
+	defer outs.close()
+	pp := newProgressPrinter(e.stderr, f.quiet, f.iv.every, scenarios.Config{Scenario: label, Duration: mixPlanned(mix)})
 	procs := startProcs(f.procs, e.getenv)
 	nr := startNoise()
-	rep, runErr := engine.RunMix(ctx, drv, newRunID(), ws)
+	rep, runErr := engine.RunMix(runCtx, drv, engine.MixConfig{
+		RunID: runID, Workloads: ws, Interval: f.iv.every,
+		Progress:           func(p engine.Progress) { pp.show(p); outs.progress(p) },
+		OnInterval:         nr.wrap(chainIntervals(outs.interval, gate.onInterval)),
+		OnWorkloadInterval: gate.onWorkloadInterval,
+		Aborted:            gate.isAborted,
+	})
 	procsNote := procs.stopProcs()
+	pp.done()
+	if emb != nil {
+		var embNote string
+		rtarget.Server, embNote = emb.Stop(e)
+		procsNote = strings.Trim(procsNote+"; "+embNote, "; ")
+	}
 	if rep == nil {
 		return &exitError{code: 1, err: runErr}
 	}
@@ -140,15 +187,12 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	}
 	rep.Tool = toolInfo()
-	rep.Target = report.Target{Address: target, Protocol: first.Protocol, Transport: first.Transport, Embedded: embedded}
+	rtarget.Auth = authScheme(drv)
+	rep.Target = rtarget
 	nr.attach(rep)
-	var failed []report.Verdict
-	for _, t := range ts {
-		v := t.Check(rep)
-		rep.Thresholds = append(rep.Thresholds, v)
-		if !v.Pass {
-			failed = append(failed, v)
-		}
+	failed := gate.judge(rep)
+	if err := outs.end(rep); err != nil {
+		fmt.Fprintf(e.stderr, "chatload: %v\n", err) // the report itself is still written
 	}
 	if err := writeRunOutputs(e, f.out, rep); err != nil {
 		return err
@@ -156,6 +200,9 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	switch {
 	case runErr != nil:
 		return &exitError{code: 1, err: runErr}
+	case rep.EndReason == engine.EndAborted:
+		_ = thresholdsFailed(e.stderr, failed, len(ts))
+		return &exitError{code: 3, err: errors.New("aborted by a threshold: the report covers what was measured until then")}
 	case rep.EndReason == engine.EndInterrupted:
 		return &exitError{code: 1, err: errors.New("interrupted: the report covers what was measured until then")}
 	}
@@ -163,6 +210,48 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 		return err
 	}
 	return f.health.verdict(e.stderr, rep, first.AllowFailures || f.health.allowFailures)
+}
+
+// mixLabel names a mixed run on its progress line and metrics: the profile, else
+// "mix".
+func mixLabel(m scenarios.Mix, profile string) string {
+	if profile != "" {
+		return profile
+	}
+	return "mix"
+}
+
+// mixPlanned is how long the mix's steady phase is planned to last: until the
+// last workload's planned end (0 when one runs by iterations).
+func mixPlanned(m scenarios.Mix) time.Duration {
+	var d time.Duration
+	for _, w := range m.Workloads {
+		p := plannedSteady(w.Config)
+		if p == 0 {
+			return 0
+		}
+		d = max(d, w.Start+p)
+	}
+	return d
+}
+
+// mixHeader is a mixed run's checkpoint header: its identity and its workloads'
+// scenarios, known before it starts.
+func mixHeader(m scenarios.Mix, runID string, target report.Target) *report.Report {
+	type named struct {
+		Name     string           `json:"name"`
+		Scenario scenarios.Config `json:"scenario"`
+	}
+	var list []named
+	for _, w := range m.Workloads {
+		list = append(list, named{w.Name, w.Config})
+	}
+	scen, err := json.Marshal(map[string]any{"workloads": list})
+	if err != nil {
+		scen = []byte("null")
+	}
+	return &report.Report{SchemaVersion: report.SchemaVersion, Tool: toolInfo(), RunID: runID, Scenario: scen,
+		Target: target, StartedAt: time.Now(), Load: report.Load{Model: "mixed"}}
 }
 
 // mixFlagSettings are the scenario flags the user set, as Config.Apply takes them

@@ -60,11 +60,13 @@ func checkThresholds(cfg scenarios.Config, path string, data []byte, flagValues 
 }
 
 // runGate holds a run's thresholds: it watches the abort ones interval by interval
-// (onInterval, from the engine's reporting goroutine) and cancels the run when one
+// (onInterval, from the engine's reporting goroutine; a mixed run's workload ones on
+// that workload's intervals, onWorkloadInterval) and cancels the run when one
 // fails, then judges them all on the final report (judge, after the run).
 type runGate struct {
 	ts     []report.Threshold
 	watch  *report.Watch
+	wwatch map[string]*report.Watch // by workload: its abort thresholds (mixed runs)
 	cancel context.CancelFunc
 	stderr io.Writer
 
@@ -74,18 +76,41 @@ type runGate struct {
 }
 
 func newRunGate(ts []report.Threshold, cancel context.CancelFunc, stderr io.Writer) *runGate {
-	return &runGate{ts: ts, watch: report.NewWatch(ts), cancel: cancel, stderr: stderr, fired: map[string]report.Verdict{}}
+	g := &runGate{ts: ts, watch: report.NewWatch(ts), cancel: cancel, stderr: stderr, fired: map[string]report.Verdict{},
+		wwatch: map[string]*report.Watch{}}
+	byWorkload := map[string][]report.Threshold{}
+	for _, t := range ts {
+		if t.Workload != "" && t.Abort {
+			sub := t // judged on the workload's intervals as a run's (Expr keeps its name)
+			sub.Workload = ""
+			byWorkload[t.Workload] = append(byWorkload[t.Workload], sub)
+		}
+	}
+	for name, wts := range byWorkload {
+		g.wwatch[name] = report.NewWatch(wts)
+	}
+	return g
 }
 
 // onInterval is engine.RunConfig.OnInterval: it never blocks for long (the merge of
 // one interval into the run so far, for whole-run abort thresholds).
-func (g *runGate) onInterval(iv report.Interval) {
-	if g.watch.Len() == 0 {
+func (g *runGate) onInterval(iv report.Interval) { g.feed(g.watch, iv) }
+
+// onWorkloadInterval is engine.MixConfig.OnWorkloadInterval: a workload's abort
+// thresholds judged on its own intervals as they close.
+func (g *runGate) onWorkloadInterval(name string, iv report.Interval) {
+	if w := g.wwatch[name]; w != nil {
+		g.feed(w, iv)
+	}
+}
+
+func (g *runGate) feed(w *report.Watch, iv report.Interval) {
+	if w.Len() == 0 {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	vs, err := g.watch.Interval(iv)
+	vs, err := w.Interval(iv)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "chatload: thresholds: %v (whole-run abort thresholds are not checked from here on)\n", err)
 	}

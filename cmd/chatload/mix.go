@@ -308,7 +308,8 @@ func profileMix(cmd *cobra.Command, f runFlags, args []string) (scenarios.Mix, b
 	if err != nil {
 		return scenarios.Mix{}, true, err
 	}
-	base.Transport = "" // the protocol's default unless --transport
+	base.Transport = ""    // the protocol's default unless --transport
+	base.LogonParallel = 0 // the profile's pacing unless --logon-parallel
 	set := mixFlagSettings(fl, f)
 	users, err := strconv.Atoi(strings.TrimSpace(set["users"]))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/chatload/chatload/engine"
+	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 )
 
@@ -36,6 +38,52 @@ func TestLurker(t *testing.T) {
 		}
 		if len(speakers) != 3 {
 			t.Errorf("%d users posted (%v); want one speaker per room: 3", len(speakers), speakers)
+		}
+		// Every receiver is a lurker: the idle members' row is the whole delivery row.
+		if n, errs := count(rep, "delivery-idle"); n != 60 || errs != 0 {
+			t.Errorf("delivery-idle %d/%d; want the 60 copies of the lurkers, 0 errors", n, errs)
+		}
+	})
+}
+
+// TestIdleDeliveries: delivery-idle is the part of delivery received by members
+// who never post in the room; its lost copies are its errors, while the lost
+// class is counted once (under delivery). Where every member speaks there is no
+// idle row.
+func TestIdleDeliveries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := config(t, scenarios.Lurker, 20, time.Second)
+		c.Rooms, c.RoomSize = 2, 5
+		us := population(10)
+		d := fakeFor(c, us)
+		// user004 is the last member of the first room (users 000-004): a lurker there.
+		d.Drop = func(_ engine.Message, receiver string) bool { return strings.Contains(receiver, "user004@") }
+		rep := run(t, t.Context(), d, c, us)
+		m := rep.Messages
+		// 20 posts, 10 per room, each to the room's 4 lurkers; user004 misses its 10.
+		if m.Sent != 20 || m.ExpectedDeliveries != 80 || m.Delivered != 70 || m.Lost != 10 {
+			t.Fatalf("messages = %+v; want 20 sent, 80 expected, 70 delivered, 10 lost", m)
+		}
+		if n, errs := count(rep, "delivery-idle"); n != 80 || errs != 10 {
+			t.Errorf("delivery-idle %d/%d; want 80/10", n, errs)
+		}
+		if n, errs := count(rep, "delivery"); n != 80 || errs != 10 {
+			t.Errorf("delivery %d/%d; want 80/10", n, errs)
+		}
+		if got := failures(rep, report.Lost); got != 10 {
+			t.Errorf("lost failures %d; want 10, counted once", got)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		c := config(t, scenarios.Rooms, 20, time.Second)
+		c.Rooms, c.RoomSize = 2, 5 // every member speaks (up to 30 do)
+		us := population(10)
+		rep := run(t, t.Context(), fakeFor(c, us), c, us)
+		if rep.Messages.Delivered != 80 {
+			t.Fatalf("delivered %d; want 80", rep.Messages.Delivered)
+		}
+		if n, _ := count(rep, "delivery-idle"); n != 0 {
+			t.Errorf("delivery-idle %d; want none: every member speaks", n)
 		}
 	})
 }

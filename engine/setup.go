@@ -326,7 +326,7 @@ func (r *runner) roster(room string) *roster {
 		}
 		r.rost = make(map[string]*roster, len(members))
 		for room, m := range members {
-			r.rost[room] = newRoster(m)
+			r.rost[room] = newRoomRoster(m)
 		}
 	}
 	return r.rost[room]

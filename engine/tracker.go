@@ -39,6 +39,11 @@ const nShards = 64
 type roster struct {
 	members []int32         // user indexes, by position
 	pos     map[int32]int32 // user index -> position
+	// speakers, in a room's roster (nil otherwise), has the bit of every member
+	// with a stream in the room (addStream sets it): the others are its idle
+	// members, whose copies are also recorded as OpIdleDelivery. Atomic: a
+	// stream added after publish sets a bit deliver may be reading.
+	speakers []atomic.Uint64
 }
 
 func newRoster(members []int32) *roster {
@@ -47,6 +52,27 @@ func newRoster(members []int32) *roster {
 		r.pos[u] = int32(i)
 	}
 	return r
+}
+
+// newRoomRoster is the roster of a room, shared by its streams, which tells its
+// idle members apart.
+func newRoomRoster(members []int32) *roster {
+	r := newRoster(members)
+	r.speakers = make([]atomic.Uint64, (len(members)+63)/64)
+	return r
+}
+
+// idle reports whether the member at pos is an idle member of a room.
+func (r *roster) idle(pos int32) bool {
+	return r.speakers != nil && r.speakers[pos/64].Load()&(1<<(pos%64)) == 0
+}
+
+// idleOf counts the idle members among the positions set in word w of set.
+func (r *roster) idleOf(w int, set uint64) int {
+	if r.speakers == nil {
+		return 0
+	}
+	return bits.OnesCount64(set &^ r.speakers[w].Load())
 }
 
 // waiter lets one caller (a pair-cycle) wait until its message is resolved: delivered
@@ -159,6 +185,9 @@ func (t *tracker) addStream(sender int32, room string, rs *roster) *stream {
 	if rs != nil {
 		if p, ok := rs.pos[sender]; ok {
 			st.self = p
+			if rs.speakers != nil {
+				rs.speakers[p/64].Or(1 << (p % 64))
+			}
 		}
 		st.words = (len(rs.members) + 63) / 64
 		// highest is made by the stream's first post: in a room of n members that
@@ -347,10 +376,16 @@ func (t *tracker) deliver(receiver int32, d Delivery) {
 			sh.c.late++
 			e.lostAny = true
 			sh.rec.Record(report.OpDelivery, 0, 0, t.lostError(s, k.seq, receiver))
+			if s.roster.idle(pos) {
+				sh.rec.RecordSubset(report.OpIdleDelivery, 0, true)
+			}
 		} else {
 			got[word] |= bit
 			sh.c.delivered++
 			sh.rec.Record(report.OpDelivery, at.Sub(e.intended), 0, nil)
+			if s.roster.idle(pos) {
+				sh.rec.RecordSubset(report.OpIdleDelivery, at.Sub(e.intended), false)
+			}
 			if k.seq < s.highest[pos] {
 				sh.c.outOfOrder++
 				ex := ""
@@ -418,16 +453,21 @@ func (t *tracker) expire(sh *shard, s *stream, e *entry, abandon bool, now time.
 			sh.c.lost += n
 			e.lostAny = true
 			// One error (with the first missing receiver) stands for the whole batch.
-			var first int32
+			first, idle := int32(-1), 0
 			for w, b := range e.bits[:s.words] {
 				if b != 0 {
-					first = s.roster.members[w*64+bits.TrailingZeros64(b)]
-					break
+					if first < 0 {
+						first = s.roster.members[w*64+bits.TrailingZeros64(b)]
+					}
+					idle += s.roster.idleOf(w, b)
 				}
 			}
 			err := t.lostError(s, s.head, first)
 			for range n {
 				sh.rec.Record(report.OpDelivery, 0, 0, err)
+			}
+			for range idle {
+				sh.rec.RecordSubset(report.OpIdleDelivery, 0, true)
 			}
 		}
 		clear(e.bits[:s.words])

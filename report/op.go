@@ -20,6 +20,12 @@ const (
 	OpSend
 	// OpDelivery is one received copy: intended post time -> received, per receiver.
 	OpDelivery
+	// OpIdleDelivery is the copies of OpDelivery received by idle members: in
+	// a room, members who never post there (a population's lurkers). Its
+	// records are a subset of OpDelivery's, made by RecordSubset: its lost
+	// copies are errors here, while their failure class is tallied once, under
+	// OpDelivery.
+	OpIdleDelivery
 	// OpHistory is fetching a room's history.
 	OpHistory
 	// OpLeave is leaving a room.
@@ -38,7 +44,8 @@ const (
 
 var opNames = [NumOps]string{
 	OpRegister: "register", OpJoin: "join", OpSend: "send", OpDelivery: "delivery",
-	OpHistory: "history", OpLeave: "leave", OpUnregister: "unregister", OpCycle: "cycle",
+	OpIdleDelivery: "delivery-idle",
+	OpHistory:      "history", OpLeave: "leave", OpUnregister: "unregister", OpCycle: "cycle",
 	OpReconnect: "reconnect",
 }
 

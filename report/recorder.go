@@ -220,6 +220,21 @@ func (r *Recorder) Record(op Op, latency, service time.Duration, err error) {
 	r.record(&st.svc, sv)
 }
 
+// RecordSubset counts one operation of op that is also recorded under another
+// op (a sub-row such as OpIdleDelivery of OpDelivery): a success with its
+// latency, or a failure (failed) counted as op's error but not tallied by
+// class, since the other op's record tallies it. Not safe for concurrent use.
+func (r *Recorder) RecordSubset(op Op, latency time.Duration, failed bool) {
+	st := &r.ops[op]
+	st.count++
+	if failed {
+		st.errors++
+		return
+	}
+	lv, _ := clamp(latency) // an overflow is counted by the other op's record
+	r.record(&st.lat, lv)
+}
+
 // tally counts n failures of class with code and returns the class's stats.
 func (r *Recorder) tally(class Class, code int, n uint64) *classStats {
 	if class >= numClasses {

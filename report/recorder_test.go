@@ -22,7 +22,7 @@ func TestOpNamesRoundTrip(t *testing.T) {
 	if _, err := ParseOp("post"); err == nil || !strings.Contains(err.Error(), "register") {
 		t.Errorf("ParseOp(post) error = %v; want one listing the known operations", err)
 	}
-	if got, want := NumOps.String(), "op(9)"; got != want {
+	if got, want := NumOps.String(), "op(10)"; got != want { // delivery-idle added
 		t.Errorf("NumOps.String() = %q; want %q", got, want)
 	}
 }

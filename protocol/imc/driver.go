@@ -61,18 +61,22 @@ func (c Config) Validate() error {
 // pure function and never shows anything secret (a Config holds none).
 func (c Config) String() string {
 	c = c.withDefaults()
-	if c.NoRegister {
-		return fmt.Sprintf("%s no-register", c.ua())
+	share := ""
+	if c.Sharing != (sipua.Sharing{}) {
+		share = " transport-sharing=" + c.Sharing.String()
 	}
-	return fmt.Sprintf("%s expires=%s", c.ua(), c.Expires)
+	if c.NoRegister {
+		return fmt.Sprintf("%s no-register%s", c.ua(), share)
+	}
+	return fmt.Sprintf("%s expires=%s%s", c.ua(), c.Expires, share)
 }
 
 // Driver connects users to chat rooms over SIP MESSAGE in Kamailio's imc
-// dialect. All its sessions share one SIP user agent (one socket). Safe for
-// concurrent use.
+// dialect. Its sessions share the SIP user agents of a pool (Config.Sharing:
+// shared sockets, or one per user). Safe for concurrent use.
 type Driver struct {
 	cfg      Config
-	ua       *sipua.UA
+	ua       *sipua.Pool
 	log      *slog.Logger
 	reg      *sipua.Registrar
 	sessions sipua.Sessions[*session]
@@ -121,15 +125,16 @@ func (c *uriCache) parse(text string) (sip.Uri, bool) {
 	return u, true
 }
 
-// New validates cfg and opens the driver's SIP socket (udp: connected to the
-// target; tcp, tls: a listener, plus one connection to the target on first use,
-// where a tls handshake that fails is the first request's Transport error).
+// New validates cfg and opens the driver's shared SIP sockets (udp: connected
+// to the target; tcp, tls: a listener, plus one connection to the target on
+// first use, where a tls handshake that fails is the first request's Transport
+// error); per user, Connect opens each user's own.
 func New(cfg Config) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	ua, err := sipua.New(cfg.ua())
+	ua, err := sipua.NewPool(cfg.ua(), cfg.Sharing, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -138,9 +143,13 @@ func New(cfg Config) (*Driver, error) {
 	return &Driver{cfg: cfg, ua: ua, log: log, reg: reg}, nil
 }
 
-// LocalAddr returns the address the driver listens on (named in Contacts). Safe
-// for concurrent use.
+// LocalAddr returns the address the driver listens on (named in Contacts):
+// its first shared socket's (sipua.Pool.LocalAddr). Safe for concurrent use.
 func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
+
+// Pool returns the driver's user agents, to count its sockets. Safe for
+// concurrent use.
+func (d *Driver) Pool() *sipua.Pool { return d.ua }
 
 // Flush sends the posts SendAsync started and holds (over UDP), in one system
 // call where the system allows: it implements engine.Batcher. Safe for

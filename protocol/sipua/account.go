@@ -51,7 +51,7 @@ func (ua *UA) NewAccount(aor, username, password string, h Handler) (*Account, e
 	// From/To carry the bare AoR: Kamailio keys room membership on user@host.
 	u.UriParams, u.Headers = nil, nil
 	a := &Account{ua: ua, aor: u, auth: NewAuth(username, password), handler: h}
-	a.auth.mode, a.auth.krb, a.auth.chosen = ua.cfg.Auth, ua.krb, &ua.scheme
+	a.auth.mode, a.auth.krb, a.auth.chosen = ua.cfg.Auth, ua.krb, ua.chosen
 	// MS-SIPAE wants the endpoint identity of a registering endpoint: an
 	// account that signs in with NTLM or Kerberos is an MS endpoint.
 	if ua.cfg.Endpoint || a.auth.mode == AuthNTLM || a.auth.mode == AuthKerberos {
@@ -289,8 +289,16 @@ func (a *Account) Close() {
 	if a.gruuKey != "" && ua.byGRUU[a.gruuKey] == a {
 		delete(ua.byGRUU, a.gruuKey)
 	}
+	empty := len(ua.byKey) == 0
 	ua.mu.Unlock()
+	if empty && ua.onEmpty != nil {
+		ua.onEmpty(ua)
+	}
 }
+
+// LocalAddr returns the address of the socket the account's requests leave
+// from ("127.0.0.1:40312"): its UA's. Safe for concurrent use.
+func (a *Account) LocalAddr() string { return a.ua.LocalAddr() }
 
 // Request describes a request to send. Do builds a fresh *sip.Request from it for
 // every attempt, since sipgo owns a request once it is sent. It is a plain value,

@@ -58,6 +58,9 @@ type DriverConfig struct {
 	Logger *slog.Logger
 	// Trace, when set, records every SIP message to and from the target (--trace).
 	Trace *Trace
+	// Sharing spreads the driver's users over shared transports or gives each
+	// its own (Pool). Zero: one shared transport for all.
+	Sharing Sharing
 }
 
 // WithDefaults returns c with the zero Timeout and Expires set to their

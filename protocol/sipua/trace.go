@@ -121,20 +121,25 @@ type sipgoTracer struct{}
 var (
 	sipgoTraceOnce sync.Once
 	sipgoTracesMu  sync.Mutex
-	sipgoTraces    = map[string]tracedTarget{} // by target address
+	sipgoTraces    = map[string]*tracedTarget{} // by target address
 )
 
-// tracedTarget is a Trace and the transport its UA speaks: sipgo names a TLS
-// connection's messages "TCP" (its TLS transport wraps the TCP one).
+// tracedTarget is a Trace, the transport its UAs speak (sipgo names a TLS
+// connection's messages "TCP": its TLS transport wraps the TCP one) and how
+// many UAs installed it (a Pool's UAs share one target and one Trace).
 type tracedTarget struct {
 	trace     *Trace
 	transport string // "TCP", "TLS"
+	n         int
 }
 
 func traceFor(raddr string) tracedTarget {
 	sipgoTracesMu.Lock()
 	defer sipgoTracesMu.Unlock()
-	return sipgoTraces[raddr]
+	if tt := sipgoTraces[raddr]; tt != nil {
+		return *tt
+	}
+	return tracedTarget{}
 }
 
 func (sipgoTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
@@ -150,10 +155,14 @@ func (sipgoTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
 }
 
 // installSIPGoTracer routes sipgo's messages on transport ("tcp", "tls")
-// connections to target to t.
+// connections to target to t, until as many uninstallSIPGoTracer calls for t.
 func installSIPGoTracer(t *Trace, target, transport string) {
 	sipgoTracesMu.Lock()
-	sipgoTraces[target] = tracedTarget{trace: t, transport: strings.ToUpper(transport)}
+	if tt := sipgoTraces[target]; tt != nil && tt.trace == t {
+		tt.n++
+	} else {
+		sipgoTraces[target] = &tracedTarget{trace: t, transport: strings.ToUpper(transport), n: 1}
+	}
 	sipgoTracesMu.Unlock()
 	sipgoTraceOnce.Do(func() {
 		sip.SIPDebugTracer(sipgoTracer{})
@@ -164,8 +173,10 @@ func installSIPGoTracer(t *Trace, target, transport string) {
 // uninstallSIPGoTracer stops routing target's messages to t.
 func uninstallSIPGoTracer(t *Trace, target string) {
 	sipgoTracesMu.Lock()
-	if sipgoTraces[target].trace == t {
-		delete(sipgoTraces, target)
+	if tt := sipgoTraces[target]; tt != nil && tt.trace == t {
+		if tt.n--; tt.n <= 0 {
+			delete(sipgoTraces, target)
+		}
 	}
 	sipgoTracesMu.Unlock()
 }

@@ -199,9 +199,12 @@ type UA struct {
 	log     *slog.Logger
 
 	shared  *sharedHeaders
-	krb     *kerberosClient        // nil without Config.Kerberos
-	scheme  atomic.Pointer[string] // the scheme of the last challenge answered
-	badSigs atomic.Uint64          // requests refused: the server's signature did not verify
+	krb     *kerberosClient         // nil without Config.Kerberos
+	scheme  atomic.Pointer[string]  // the scheme of the last challenge answered
+	chosen  *atomic.Pointer[string] // where accounts record it: &scheme, or the Pool's
+	onEmpty func(*UA)               // called when the last Account closes; nil: nothing
+	traced  bool                    // installed the sipgo tracer (uninstalled by Close)
+	badSigs atomic.Uint64           // requests refused: the server's signature did not verify
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
 	server  *sipgo.Server
@@ -245,6 +248,22 @@ func New(cfg Config) (*UA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	return openUA(cfg, uaShared{})
+}
+
+// uaShared is what the UAs of a Pool share, resolved or made once for all of
+// them; zero fields are resolved or made by each UA itself.
+type uaShared struct {
+	raddr    *net.UDPAddr            // the target's address
+	local    net.IP                  // the local address to bind
+	krb      *kerberosClient         // the Kerberos client
+	listener *tls.Config             // the tls listener's configuration (its certificate)
+	scheme   *atomic.Pointer[string] // where accounts record the scheme they answered
+	onEmpty  func(*UA)               // called when the UA's last Account closes (per-user)
+}
+
+// openUA is New for a validated cfg, with what sh gives.
+func openUA(cfg Config, sh uaShared) (*UA, error) {
 	ua := &UA{
 		cfg:     cfg,
 		timeout: cfg.timeout(),
@@ -260,7 +279,12 @@ func New(cfg Config) (*UA, error) {
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Kerberos != nil {
+	ua.chosen, ua.onEmpty = sh.scheme, sh.onEmpty
+	if ua.chosen == nil {
+		ua.chosen = &ua.scheme
+	}
+	ua.krb = sh.krb
+	if cfg.Kerberos != nil && ua.krb == nil {
 		k, err := newKerberosClient(*cfg.Kerberos)
 		if err != nil {
 			return nil, err
@@ -274,19 +298,14 @@ func New(cfg Config) (*UA, error) {
 		}
 	}()
 
-	raddr, err := resolveTarget(cfg.Target, ua.timeout)
+	raddr, local, err := ua.addresses(sh)
 	if err != nil {
-		return nil, &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + ua.where, Err: err}
+		return nil, err
 	}
 	ua.dest = raddr.String()
 	if cfg.Trace != nil && cfg.Transport != "udp" {
 		installSIPGoTracer(cfg.Trace, ua.dest, cfg.Transport)
-	}
-	local := net.ParseIP(cfg.LocalAddr)
-	if local == nil {
-		if local, err = localIPFor(raddr); err != nil {
-			return nil, &report.Error{Class: report.Transport, Op: "bind", Detail: "no local address reaches " + ua.where, Err: err}
-		}
+		ua.traced = true
 	}
 
 	var tlsOpt []sipgo.UserAgentOption
@@ -322,8 +341,11 @@ func New(cfg Config) (*UA, error) {
 	case "tcp":
 		err = ua.listenStream(local, nil)
 	case "tls":
-		var lt *tls.Config
-		if lt, err = listenerTLS(cfg.TLS, local); err == nil {
+		lt := sh.listener
+		if lt == nil {
+			lt, err = listenerTLS(cfg.TLS, local)
+		}
+		if err == nil {
 			err = ua.listenStream(local, lt)
 		}
 	}
@@ -336,6 +358,28 @@ func New(cfg Config) (*UA, error) {
 	}
 	ok = true
 	return ua, nil
+}
+
+// addresses returns the target's address and the local one to bind: sh's
+// when it has them, else resolved here.
+func (ua *UA) addresses(sh uaShared) (*net.UDPAddr, net.IP, error) {
+	raddr, local := sh.raddr, sh.local
+	if raddr == nil {
+		var err error
+		if raddr, err = resolveTarget(ua.cfg.Target, ua.timeout); err != nil {
+			return nil, nil, &report.Error{Class: report.Transport, Op: "resolve", Detail: "cannot resolve " + ua.where, Err: err}
+		}
+	}
+	if local == nil {
+		local = net.ParseIP(ua.cfg.LocalAddr)
+	}
+	if local == nil {
+		var err error
+		if local, err = localIPFor(raddr); err != nil {
+			return nil, nil, &report.Error{Class: report.Transport, Op: "bind", Detail: "no local address reaches " + ua.where, Err: err}
+		}
+	}
+	return raddr, local, nil
 }
 
 // crlf2 is the RFC 5626 keep-alive ping of a stream transport.
@@ -582,7 +626,7 @@ func (ua *UA) Close() error {
 	ua.closeOnce.Do(func() {
 		ua.closing.Store(true)
 		close(ua.stop)
-		if ua.cfg.Trace != nil && ua.cfg.Transport != "udp" {
+		if ua.traced {
 			defer uninstallSIPGoTracer(ua.cfg.Trace, ua.dest)
 		}
 		ua.mu.Lock()
@@ -796,7 +840,7 @@ func aorKey(u sip.Uri) string { return strings.ToLower(u.User + "@" + u.Host) }
 // AuthScheme returns the scheme the UA's accounts last answered a challenge
 // with ("Kerberos", "NTLM", "Digest"), "" before any. Safe for concurrent use.
 func (ua *UA) AuthScheme() string {
-	if s := ua.scheme.Load(); s != nil {
+	if s := ua.chosen.Load(); s != nil {
 		return *s
 	}
 	return ""

@@ -105,15 +105,20 @@ func (c Config) String() string {
 			chat = "provisioned, else " + chat
 		}
 	}
-	return fmt.Sprintf("%s expires=%s chat=%s", c.ua(), c.Expires, chat)
+	share := ""
+	if c.Sharing != (sipua.Sharing{}) {
+		share = " transport-sharing=" + c.Sharing.String()
+	}
+	return fmt.Sprintf("%s expires=%s chat=%s%s", c.ua(), c.Expires, chat, share)
 }
 
 // Driver connects users to Persistent Chat rooms over MS-XCCOSIP: REGISTER,
 // an INVITE dialog with the chat service, XML commands and chat messages in
-// INFO. All its sessions share one SIP user agent. Safe for concurrent use.
+// INFO. Its sessions share the SIP user agents of a pool (Config.Sharing:
+// one per user, or shared). Safe for concurrent use.
 type Driver struct {
 	cfg      Config
-	ua       *sipua.UA
+	ua       *sipua.Pool
 	log      *slog.Logger
 	reg      *sipua.Registrar
 	envID    atomic.Uint64
@@ -134,21 +139,26 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	ua, err := sipua.New(cfg.ua())
+	log := sipua.Logger(cfg.Logger)
+	d := &Driver{cfg: cfg, log: log, provisioned: map[string]*provision{}}
+	d.reg = &sipua.Registrar{Expires: cfg.Expires, Timeout: cfg.Timeout, Log: log,
+		Headers: []sip.Header{msKeepAlive}, Registered: d.registered}
+	ua, err := sipua.NewPool(cfg.ua(), cfg.Sharing, func(ua *sipua.UA) { ua.ServeDialogs(d.status) })
 	if err != nil {
 		return nil, err
 	}
-	log := sipua.Logger(cfg.Logger)
-	d := &Driver{cfg: cfg, ua: ua, log: log, provisioned: map[string]*provision{}}
-	d.reg = &sipua.Registrar{Expires: cfg.Expires, Timeout: cfg.Timeout, Log: log,
-		Headers: []sip.Header{msKeepAlive}, Registered: d.registered}
-	ua.ServeDialogs(d.status)
+	d.ua = ua
 	d.envID.Store(uint64(rand.Uint32())) // SIPE: a random start, +1 per envelope
 	return d, nil
 }
 
-// LocalAddr returns the address the driver listens on. Safe for concurrent use.
+// LocalAddr returns the address the driver listens on: its first shared
+// socket's (sipua.Pool.LocalAddr). Safe for concurrent use.
 func (d *Driver) LocalAddr() string { return d.ua.LocalAddr() }
+
+// Pool returns the driver's user agents, to count its transports. Safe for
+// concurrent use.
+func (d *Driver) Pool() *sipua.Pool { return d.ua }
 
 // Close logs off the sessions still open and releases the socket. Safe to call
 // more than once and concurrently.
@@ -322,7 +332,7 @@ func (s *session) invite(ctx context.Context, uri, from string) error {
 	}
 	// The SDP names the socket's address: the Contact may be a GRUU, whose
 	// host is the domain.
-	host, _, _ := net.SplitHostPort(s.d.ua.LocalAddr())
+	host, _, _ := net.SplitHostPort(s.acct.LocalAddr())
 	dlg, res, err := s.acct.Invite(ctx, "connect", ruri, []sip.Header{sip.NewHeader("Supported", "ms-sender")},
 		"application/sdp", sdpOffer(host))
 	if err != nil {

@@ -37,6 +37,11 @@ type Config struct {
 	Transport string // transport: udp|tcp|tls
 	Auth      string // auth: auto|digest|ntlm|kerberos ("" = auto): the scheme answered, by name, from those the server offers
 	Krb5Conf  string // krb5-conf: Kerberos configuration file (realms, KDCs) for auth kerberos/auto
+	// TransportSharing is transport-sharing: per-user (a socket or connection per
+	// user), shared (N chosen by the load) or shared:N (users spread over N);
+	// "" = the protocol's default (per-user for tls and xccos, shared for imc
+	// over udp and tcp).
+	TransportSharing string
 
 	Rate        Rate          // rate: open model: arrivals of the scenario's unit per second (0 = closed model)
 	Ramp        []Stage       // ramp: open model with stages instead of a fixed Rate
@@ -218,6 +223,11 @@ func checkWords(c Config) error {
 	if t := strings.ToLower(c.Target); t != "" && (strings.ContainsAny(t, " \t\r\n/@") || strings.HasPrefix(t, ":") ||
 		strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:")) {
 		return fmt.Errorf("--target %q: want HOST or HOST:PORT (no scheme, user or path)", c.Target)
+	}
+	if c.TransportSharing != "" {
+		if _, err := ParseSharing(c.TransportSharing); err != nil {
+			return fmt.Errorf("--transport-sharing %v", err)
+		}
 	}
 	if c.Domain == "" || strings.ContainsAny(c.Domain, " \t\r\n/@:;") {
 		return fmt.Errorf("--domain %q: want a domain name such as example.test", c.Domain)
@@ -502,6 +512,7 @@ func (c Config) fields() []field {
 		str("transport", c.Transport),
 		str("auth", c.Auth),
 		str("krb5-conf", c.Krb5Conf),
+		str("transport-sharing", c.TransportSharing),
 		rate("rate", c.Rate),
 		{key: "ramp", text: strings.Join(texts, ","), json: ramp, zero: len(c.Ramp) == 0},
 		num("concurrency", int64(c.Concurrency)),

@@ -286,6 +286,8 @@ func (m Mix) Validate() error {
 			return fmt.Errorf("workload %s: protocol %s differs from workload %s's %s: a mixed run speaks one protocol", w.Name, c.Protocol, m.Workloads[0].Name, first.Protocol)
 		case c.Transport != first.Transport:
 			return fmt.Errorf("workload %s: transport %s differs from workload %s's %s", w.Name, c.Transport, m.Workloads[0].Name, first.Transport)
+		case c.TransportSharing != first.TransportSharing:
+			return fmt.Errorf("workload %s: transport-sharing %q differs from workload %s's %q: a mixed run's users share one driver", w.Name, c.TransportSharing, m.Workloads[0].Name, first.TransportSharing)
 		case c.Domain != first.Domain:
 			return fmt.Errorf("workload %s: domain %s differs from workload %s's %s", w.Name, c.Domain, m.Workloads[0].Name, first.Domain)
 		}

@@ -102,7 +102,7 @@ func Profile(name string, users int, base Config) (Mix, error) {
 		}
 		c.Target, c.Protocol, c.Transport, c.Domain = base.Target, base.Protocol, base.Transport, base.Domain
 		c.Duration, c.Timeout, c.DeliveryTimeout, c.MessageSize = base.Duration, base.Timeout, base.DeliveryTimeout, base.MessageSize
-		c.Seed = base.Seed
+		c.Seed, c.TransportSharing = base.Seed, base.TransportSharing
 		switch {
 		case base.LogonParallel > 0:
 			c.LogonParallel = base.LogonParallel

@@ -117,6 +117,15 @@ func (c *Config) set(key, text string) error {
 		c.Auth = s
 	case "krb5-conf":
 		c.Krb5Conf = s
+	case "transport-sharing":
+		if s != "" {
+			n, err := ParseSharing(s)
+			if err != nil {
+				return err
+			}
+			s = SharingText(n)
+		}
+		c.TransportSharing = s
 	case "rate":
 		c.Rate, err = parseRate(s)
 	case "logon-rate":

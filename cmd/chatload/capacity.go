@@ -209,9 +209,13 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	} else if tlsConf, err = f.run.tls.config(e, cfg.Transport, cfg.Target); err != nil {
 		return err
 	}
+	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	self, _ := buildVersions()
 	drv, err := drivers[cfg.Protocol](driverOptions{target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
-		noRegister: cfg.NoRegister, userAgent: "chatload/" + self})
+		noRegister: cfg.NoRegister, userAgent: "chatload/" + self, sharing: sharing})
 	if err != nil {
 		return &exitError{code: exitCannotRun, err: err}
 	}

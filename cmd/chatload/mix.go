@@ -127,6 +127,10 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	} else if tlsConf, err = f.tls.config(e, first.Transport, first.Target); err != nil {
 		return err
 	}
+	sharing, err := transportSharing(first.TransportSharing, first.Protocol, first.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	trace, untrace, err := f.trace.open()
 	if err != nil {
 		return err
@@ -135,7 +139,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	self, _ := buildVersions()
 	drv, err := drivers[first.Protocol](driverOptions{target: target, transport: first.Transport, tls: tlsConf,
 		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self,
-		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf), trace: trace})
+		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf), trace: trace, sharing: sharing})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

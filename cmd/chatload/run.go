@@ -31,6 +31,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"transport", "SIP transport: udp, tcp or tls (default udp; tls for --protocol xccos)"},
 	{"auth", "authentication: auto (by the schemes offered: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync sign-in, MS-SIPAE; the embedded server then offers ntlm)"},
 	{"krb5-conf", "Kerberos configuration file (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)"},
+	{"transport-sharing", "how users share transports: per-user (a socket or connection each, as real clients; default for tls and xccos), shared (N by the load: one per 5,000 users; default for imc over udp and tcp) or shared:N (users spread over N sockets or connections)"},
 	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
 	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
 	{"concurrency", "closed model: virtual users looping over the scenario's unit"},
@@ -294,6 +295,10 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return err
 	}
 
+	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	trace, untrace, err := f.trace.open()
 	if err != nil {
 		return err
@@ -303,7 +308,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	drv, err := drivers[cfg.Protocol](driverOptions{
 		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
 		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf), trace: trace,
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf), trace: trace, sharing: sharing,
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -339,9 +344,8 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	if rep == nil {
 		return &exitError{code: 1, err: runErr}
 	}
-	if procsNote != "" {
-		rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
-	}
+	procsNote = strings.Trim(sharingNote(sharing, cfg.Transport, len(users))+"; "+procsNote, "; ")
+	rep.Generator.Note = strings.TrimPrefix(rep.Generator.Note+"; "+procsNote, "; ")
 	rep.Tool = toolInfo()
 	rtarget.Auth = authScheme(drv)
 	rep.Target = rtarget

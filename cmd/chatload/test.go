@@ -32,6 +32,7 @@ type testFlags struct {
 	verbose                     bool
 	tls                         tlsFlags
 	auth, krb5Conf              string
+	sharing                     string // --transport-sharing
 	nagios                      nagiosFlags // test only (nagios.go)
 	trace                       traceFlags
 }
@@ -113,6 +114,7 @@ func addTransactionFlags(cmd *cobra.Command, f *testFlags) {
 	_ = fl.MarkHidden("chat-uri")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "time allowed for the whole transaction")
 	fl.StringVar(&f.auth, "auth", sipua.AuthAuto, "authentication: auto (by the schemes the server offers: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync/Skype for Business sign-in, MS-SIPAE)")
+	fl.StringVar(&f.sharing, "transport-sharing", "", "how the two users share transports: per-user (a socket or connection each, as real clients; default for tls and xccos) or shared[:N] (default for imc over udp and tcp)")
 	fl.StringVar(&f.krb5Conf, "krb5-conf", "", "Kerberos configuration `FILE` (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)")
 	addTLSFlags(cmd, &f.tls)
 	addTraceFlags(cmd, &f.trace)
@@ -149,6 +151,9 @@ func (f *testFlags) validate() error {
 	}
 	if !sipua.ValidAuthMode(f.auth) {
 		return usageErr("--auth %q: want auto, digest, ntlm or kerberos", f.auth)
+	}
+	if _, err := transportSharing(f.sharing, f.protocol, f.transport, 2); err != nil {
+		return err
 	}
 	if f.target != "" {
 		if _, err := parseTarget(f.target); err != nil {
@@ -335,10 +340,14 @@ func (t *transactor) do(ctx context.Context) report.TestResult {
 	}
 	out.TargetFqdn = target
 	var drv closingDriver
+	var sharing sipua.Sharing
+	if err == nil {
+		sharing, err = transportSharing(f.sharing, f.protocol, f.transport, 2) // checked by validate
+	}
 	if err == nil {
 		drv, err = drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: t.tlsConf,
 			timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + t.self,
-			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf), trace: t.trace})
+			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf), trace: t.trace, sharing: sharing})
 	}
 	if err != nil {
 		// Nothing was sent: the sender's log on is what failed.

@@ -34,12 +34,13 @@ type driverOptions struct {
 	auth              string // sipua.Auth* ("" auto)
 	kerberos          *sipua.KerberosConfig
 	trace             *sipua.Trace
+	sharing           sipua.Sharing // transportSharing's choice
 }
 
 // driverConfig is what every protocol's driver takes of o.
 func (o driverOptions) driverConfig() sipua.DriverConfig {
 	return sipua.DriverConfig{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-		UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace}
+		UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace, Sharing: o.sharing}
 }
 
 // drivers chooses the driver of a protocol (the names protocolList describes).

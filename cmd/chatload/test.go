@@ -32,7 +32,7 @@ type testFlags struct {
 	verbose                     bool
 	tls                         tlsFlags
 	auth, krb5Conf              string
-	sharing                     string // --transport-sharing
+	sharing                     string      // --transport-sharing
 	nagios                      nagiosFlags // test only (nagios.go)
 	trace                       traceFlags
 }

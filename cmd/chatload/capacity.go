@@ -182,6 +182,10 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	if err != nil {
 		return err
 	}
+	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	if err := f.run.tls.validate(cfg.Transport, cfg.Target); err != nil {
 		return err
 	}
@@ -207,10 +211,6 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	} else if target, err = resolveTarget(ctx, e, target, cfg.Transport); err != nil {
 		return usageErr("%v", err)
 	} else if tlsConf, err = f.run.tls.config(e, cfg.Transport, cfg.Target); err != nil {
-		return err
-	}
-	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
-	if err != nil {
 		return err
 	}
 	self, _ := buildVersions()

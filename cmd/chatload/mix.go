@@ -100,6 +100,10 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	default:
 		users = server.GeneratedUsers(mix.Users(), first.Domain)
 	}
+	sharing, err := transportSharing(first.TransportSharing, first.Protocol, first.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	if err := f.tls.validate(first.Transport, first.Target); err != nil {
 		return err
 	}
@@ -125,10 +129,6 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	} else if target, err = resolveTarget(ctx, e, target, first.Transport); err != nil {
 		return usageErr("%v", err)
 	} else if tlsConf, err = f.tls.config(e, first.Transport, first.Target); err != nil {
-		return err
-	}
-	sharing, err := transportSharing(first.TransportSharing, first.Protocol, first.Transport, len(users))
-	if err != nil {
 		return err
 	}
 	trace, untrace, err := f.trace.open()

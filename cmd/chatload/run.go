@@ -263,6 +263,10 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 			return err
 		}
 	}
+	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
+	if err != nil {
+		return err
+	}
 	if cfg.UsersFile != "" && !cmd.Flags().Changed("domain") && cfg.Domain == defaultDomain(cfg.Scenario) {
 		// Rooms live at conf.<the users' domain> unless told otherwise.
 		cfg.Domain = scenarios.HostPart(users[0].URI)
@@ -295,10 +299,6 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		return err
 	}
 
-	sharing, err := transportSharing(cfg.TransportSharing, cfg.Protocol, cfg.Transport, len(users))
-	if err != nil {
-		return err
-	}
 	trace, untrace, err := f.trace.open()
 	if err != nil {
 		return err

@@ -178,7 +178,9 @@ func TestRunUsageErrors(t *testing.T) {
 }
 
 // TestRunKamailioInterop: steady and fanout against a real Kamailio imc complete with
-// exact counts. Users 0021..0056 and rooms 004..007 are this test's own.
+// exact counts, over udp and tcp, with users on shared sockets (shared:4) and on
+// connections of their own (per-user). Users 0021..0056 and rooms 004..007 are
+// this test's own.
 func TestRunKamailioInterop(t *testing.T) {
 	addr := os.Getenv("CHATLOAD_KAMAILIO")
 	if addr == "" {
@@ -208,16 +210,26 @@ func TestRunKamailioInterop(t *testing.T) {
 			"--rooms", "sip:room006@conf.example.test,sip:room007@conf.example.test"}, 100 * 5},
 	}
 	for _, c := range cases {
-		for _, tr := range []string{"udp", "tcp"} {
+		for _, tr := range []string{"udp", "tcp", "udp/shared:4", "tcp/per-user"} {
 			t.Run(c.name+"/"+tr, func(t *testing.T) {
-				out := filepath.Join(dir, c.name+tr+".json")
+				// Users multiplexed over 4 shared sockets, or each on a
+				// connection of its own: the same exact counts.
+				tr, sharing, _ := strings.Cut(tr, "/")
+				out := filepath.Join(dir, c.name+tr+sharing+".json")
 				args := append([]string{"run", "--target", addr, "--transport", tr, "--rate", "50/s",
 					"--duration", "2s", "--quiet", "--out", out}, c.args...)
+				if sharing != "" {
+					args = append(args, "--transport-sharing", sharing)
+				}
 				code, stdout, stderr := runCLI(t, nil, args...)
 				if code != 0 {
 					t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 				}
-				m := readReportFile(t, out).Messages
+				r := readReportFile(t, out)
+				if sharing == "shared:4" && !strings.Contains(r.Generator.Note, "shared:4 (4 udp sockets") {
+					t.Errorf("generator note %q; want the 4 shared sockets", r.Generator.Note)
+				}
+				m := r.Messages
 				if m.Sent != 100 || m.Accepted != 100 || m.ExpectedDeliveries != c.expected || m.Delivered != c.expected ||
 					m.Lost+m.Duplicated+m.Corrupted != 0 {
 					t.Errorf("messages = %+v; want 100 sent and accepted, %d expected and delivered, nothing lost, duplicated or corrupted",

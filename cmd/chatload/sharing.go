@@ -62,5 +62,8 @@ func sharingNote(sh sipua.Sharing, transport string, users int) string {
 	if sh.PerUser {
 		return "transport sharing per-user (a " + transport + " " + what[:len(what)-1] + " per user)"
 	}
+	if sh.N == 1 {
+		what = what[:len(what)-1]
+	}
 	return "transport sharing " + sh.String() + " (" + strconv.Itoa(sh.N) + " " + transport + " " + what + " for " + strconv.Itoa(users) + " users)"
 }

@@ -4,11 +4,13 @@
 // authentication, incoming requests routed to the user they are for, and the
 // mapping of SIP outcomes to report failure classes.
 //
-// One UA serves every user of a Driver. Each user is an Account whose Contact
-// carries its own user part on the UA's one listening address, so the server's
-// copies (R-URI = that Contact) find the user without a socket per user: the
-// load engine runs thousands of users, and a socket, a reader goroutine and a
-// transport per user would cost file descriptors and memory for nothing.
+// One UA serves many users. Each user is an Account whose Contact carries its
+// own user part on the UA's one listening address, so the server's copies
+// (R-URI = that Contact) find the user without a socket per user: the load
+// engine runs thousands of users, and a socket, a reader goroutine and a
+// transport per user cost file descriptors and memory. A Driver holds a Pool
+// (pool.go): N shared UAs with the users spread over them, or, as real
+// clients are, one UA per user (Sharing).
 package sipua
 
 import (

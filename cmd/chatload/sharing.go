@@ -27,8 +27,8 @@ func transportSharing(setting, protocol, transport string, users int) (sipua.Sha
 		if sh, err = sipua.ParseSharing(setting); err != nil {
 			return sh, usageErr("--transport-sharing %v", err)
 		}
-	} else if transport == "tls" || protocol == "xccos" {
-		sh.PerUser = true
+	} else {
+		sh.PerUser = perUserDefault(setting, protocol, transport)
 	}
 	if !sh.PerUser {
 		if sh.N == 0 {
@@ -50,6 +50,15 @@ func transportSharing(setting, protocol, transport string, users int) (sipua.Sha
 			how, users, need, per, transport, fileReserve, limit)
 	}
 	return sh, nil
+}
+
+// perUserDefault reports whether setting (transport-sharing, "" for the
+// default) gives each user a transport of its own for protocol over transport.
+func perUserDefault(setting, protocol, transport string) bool {
+	if setting != "" {
+		return setting == "per-user"
+	}
+	return transport == "tls" || protocol == "xccos"
 }
 
 // sharingNote is what the generator note says of sh: "transport sharing

@@ -26,6 +26,10 @@ const (
 	// genPerLoggedOn: a user kept logged on (steady, fanout, churn, message,
 	// history): its user agent, socket and buffers (18.5 KiB measured).
 	genPerLoggedOn = 20 << 10
+	// genPerOwnTransport: a logged-on user's own transport with
+	// --transport-sharing per-user: sipgo's 64 KiB read buffer and the reader's
+	// stack (61 to 85 KiB measured at 2,000 users, udp to tls).
+	genPerOwnTransport = 96 << 10
 	// servePerUser: the embedded server's account of a user (generated
 	// credentials, digest state, a registration).
 	servePerUser = 1 << 10
@@ -97,6 +101,10 @@ func runMemory(cfg scenarios.Config, users int, embedded bool) (need uint64, per
 	if cfg.KeepsLoggedOn() {
 		per += genPerLoggedOn
 		perUser = "generator " + iec(genPerUser+genPerLoggedOn) + " (logged on)"
+		if perUserDefault(cfg.TransportSharing, cfg.Protocol, cfg.Transport) {
+			per += genPerOwnTransport
+			perUser = "generator " + iec(genPerUser+genPerLoggedOn+genPerOwnTransport) + " (logged on, a transport each)"
+		}
 	}
 	perRoom := uint64(genPerRoom)
 	need = sizeBase

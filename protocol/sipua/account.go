@@ -393,7 +393,7 @@ func (a *Account) start(ctx context.Context, op string, r Request, full bool, do
 // when st is nil) and starts its transaction.
 func (c *call) send(st *nonceState) {
 	ua := c.a.ua
-	hold := c.r.Hold && c.tries == 0
+	hold := c.r.Hold && c.tries == 0 && !ua.sendNow
 	sa := c.hs
 	if sa == nil && st == nil {
 		sa = c.a.auth.sa.Load()

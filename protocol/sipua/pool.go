@@ -135,7 +135,10 @@ func NewPool(cfg Config, sharing Sharing, setup func(*UA)) (*Pool, error) {
 			return nil, err
 		}
 	}
-	p.sh.onEmpty = p.release
+	// A user's own socket has no other user's requests to batch with, and
+	// Flush would have to visit every user's UA: per-user requests leave at
+	// once.
+	p.sh.onEmpty, p.sh.sendNow = p.release, true
 	return p, nil
 }
 
@@ -247,21 +250,10 @@ func (p *Pool) LocalAddr() string {
 	return p.sh.local.String() + ":0"
 }
 
-// Flush sends the requests the UAs hold (UA.Flush). Safe for concurrent use.
+// Flush sends the requests the shared UAs hold (UA.Flush); per user nothing
+// is held. Safe for concurrent use.
 func (p *Pool) Flush() {
-	if !p.sharing.PerUser {
-		for _, ua := range p.shared {
-			ua.Flush()
-		}
-		return
-	}
-	p.mu.Lock()
-	uas := make([]*UA, 0, len(p.own))
-	for ua := range p.own {
-		uas = append(uas, ua)
-	}
-	p.mu.Unlock()
-	for _, ua := range uas {
+	for _, ua := range p.shared {
 		ua.Flush()
 	}
 }

@@ -206,6 +206,7 @@ type UA struct {
 	chosen  *atomic.Pointer[string] // where accounts record it: &scheme, or the Pool's
 	onEmpty func(*UA)               // called when the last Account closes; nil: nothing
 	traced  bool                    // installed the sipgo tracer (uninstalled by Close)
+	sendNow bool                    // Request.Hold ignored: a socket of one user has nothing to batch
 	badSigs atomic.Uint64           // requests refused: the server's signature did not verify
 	sua     *sipgo.UserAgent
 	client  *sipgo.Client
@@ -262,6 +263,7 @@ type uaShared struct {
 	listener *tls.Config             // the tls listener's configuration (its certificate)
 	scheme   *atomic.Pointer[string] // where accounts record the scheme they answered
 	onEmpty  func(*UA)               // called when the UA's last Account closes (per-user)
+	sendNow  bool                    // send held requests at once (per-user: nothing to batch)
 }
 
 // openUA is New for a validated cfg, with what sh gives.
@@ -281,7 +283,7 @@ func openUA(cfg Config, sh uaShared) (*UA, error) {
 	if ua.log == nil {
 		ua.log = slog.New(slog.DiscardHandler)
 	}
-	ua.chosen, ua.onEmpty = sh.scheme, sh.onEmpty
+	ua.chosen, ua.onEmpty, ua.sendNow = sh.scheme, sh.onEmpty, sh.sendNow
 	if ua.chosen == nil {
 		ua.chosen = &ua.scheme
 	}

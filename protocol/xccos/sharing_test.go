@@ -31,7 +31,8 @@ func TestTransportSharing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.transport+"/"+c.sharing.String(), func(t *testing.T) {
 			srv := startServer(t, func(cfg *server.Config) { cfg.Listen = []string{c.transport + ":127.0.0.1:0"} })
-			cfg := xccos.Config{Target: srv.Addr(c.transport), Transport: c.transport, Timeout: 3 * time.Second, Sharing: c.sharing}
+			cfg := xccos.Config{DriverConfig: sipua.DriverConfig{Target: srv.Addr(c.transport), Transport: c.transport,
+				Timeout: 3 * time.Second, Sharing: c.sharing}}
 			if c.transport == "tls" {
 				roots, err := sipua.CertPool(srv.CertificatePEM())
 				if err != nil {

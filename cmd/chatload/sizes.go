@@ -27,7 +27,7 @@ const (
 	// history): its user agent, socket and buffers (18.5 KiB measured).
 	genPerLoggedOn = 20 << 10
 	// genPerOwnTransport: a logged-on user's own transport with
-	// --transport-sharing per-user: sipgo's 64 KiB read buffer and the reader's
+	// --transport-sharing per-user: sipgo's 32 KiB read buffer, the reader's
 	// stack (61 to 85 KiB measured at 2,000 users, udp to tls).
 	genPerOwnTransport = 96 << 10
 	// servePerUser: the embedded server's account of a user (generated

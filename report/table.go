@@ -285,7 +285,14 @@ func (r *Report) writeGenerator(b *bytes.Buffer) {
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 
-func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) + "/s" }
+// formatRate formats a rate per second: one decimal from 1/s up, 3 significant
+// digits below (a population's 1 post a minute is 0.0167/s, not 0.0/s).
+func formatRate(r float64) string {
+	if r > 0 && r < 0.95 {
+		return strconv.FormatFloat(r, 'g', 3, 64) + "/s"
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64) + "/s"
+}
 
 // formatMS formats a duration given in microseconds as milliseconds to 3 significant
 // digits (12.3, 0.451, 1.50), whole milliseconds from 1000 ms up (1234).

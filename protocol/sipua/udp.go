@@ -83,12 +83,18 @@ func (c *targetConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // target is the only party this UA talks to, and a response whose Via names
 // another port (a server behind NAT) still belongs to the target that sent the
 // request, which is where rport would send it too.
+//
+// The trace records a datagram before it is written, as the batched writes do:
+// recorded after, a writer preempted between the two could see the answer to
+// its datagram, and the request that answer makes (a challenged request sent
+// again with credentials), recorded first.
 func (c *targetConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	if c.trace != nil {
+		c.trace.Record(true, "UDP", c.local, c.remote, b)
+	}
 	n, err := c.sysWrite(b)
 	if err != nil {
 		c.noteErr(err)
-	} else if c.trace != nil {
-		c.trace.Record(true, "UDP", c.local, c.remote, b[:n])
 	}
 	return n, err
 }

@@ -23,10 +23,10 @@ const (
 	Inconclusive = "INCONCLUSIVE" // the generator could not hold its schedule (or was saturated): nothing said about the target
 )
 
-// DefaultThresholds are the service level when none is given: delivery p99 and p90,
+// DefaultThresholds are the service level when none is given: delivery p99 and p95,
 // the failure rate and the loss rate. A threshold with nothing to observe in a step
 // (no deliveries in a login scenario) is left out of its judgement.
-var DefaultThresholds = []string{"delivery.p99 < 250ms", "delivery.p90 < 100ms", "failures.rate < 1%", "messages.loss_rate < 0.1%"}
+var DefaultThresholds = []string{"delivery.p99 < 250ms", "delivery.p95 < 100ms", "failures.rate < 1%", "messages.loss_rate < 0.1%"}
 
 // Config is a search. A plain value.
 type Config struct {
@@ -302,7 +302,7 @@ func latencyBeyond(t report.Threshold, hold *report.Report, lagUS float64) bool 
 		return false
 	}
 	l := o.LatencyUS
-	v, known := map[string]float64{"p50": l.P50, "p90": l.P90, "p99": l.P99, "p999": l.P999, "max": l.Max, "mean": l.Mean}[stat]
+	v, known := map[string]float64{"p50": l.P50, "p90": l.P90, "p95": l.P95, "p99": l.P99, "p999": l.P999, "max": l.Max, "mean": l.Mean}[stat]
 	unit := map[string]float64{"us": 1, "ms": 1e3, "s": 1e6}[t.Unit]
 	if !known || unit == 0 {
 		return false

@@ -454,6 +454,7 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 		Mean: math.Round(h.Mean()) / 1e3,
 		P50:  us(h.ValueAtPercentile(50)),
 		P90:  us(h.ValueAtPercentile(90)),
+		P95:  us(h.ValueAtPercentile(95)),
 		P99:  us(h.ValueAtPercentile(99)),
 		P999: us(h.ValueAtPercentile(99.9)),
 		Max:  us(h.Max()),

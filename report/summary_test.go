@@ -162,7 +162,7 @@ func TestReportHistogramsDecode(t *testing.T) {
 		}
 		got := Latency{
 			Min: float64(h.Min()) / 1e3, P50: float64(h.ValueAtPercentile(50)) / 1e3,
-			P90: float64(h.ValueAtPercentile(90)) / 1e3, P99: float64(h.ValueAtPercentile(99)) / 1e3,
+			P90: float64(h.ValueAtPercentile(90)) / 1e3, P95: float64(h.ValueAtPercentile(95)) / 1e3, P99: float64(h.ValueAtPercentile(99)) / 1e3,
 			P999: float64(h.ValueAtPercentile(99.9)) / 1e3, Max: float64(h.Max()) / 1e3,
 		}
 		want := o.LatencyUS

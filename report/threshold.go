@@ -51,13 +51,13 @@ const (
 )
 
 // opStats lists the statistics of an operation metric (OP.STAT) in the order errors list them.
-var opStatNames = []string{"p50", "p90", "p99", "p999", "max", "min", "mean", "count", "errors", "error_rate"}
+var opStatNames = []string{"p50", "p90", "p95", "p99", "p999", "max", "min", "mean", "count", "errors", "error_rate"}
 
 var messageFields = []string{"sent", "accepted", "expected_deliveries", "delivered", "lost", "duplicated",
 	"out_of_order", "corrupted", "loss_rate", "delivered_rate"}
 
 const metricHelp = "want OP.STAT (OP: register, join, send, delivery, history, leave, unregister, cycle; " +
-	"STAT: p50, p90, p99, p999, max, min, mean, count, errors, error_rate), messages.FIELD (sent, accepted, " +
+	"STAT: p50, p90, p95, p99, p999, max, min, mean, count, errors, error_rate), messages.FIELD (sent, accepted, " +
 	"expected_deliveries, delivered, lost, duplicated, out_of_order, corrupted, loss_rate, delivered_rate), " +
 	"failures.count, failures.rate, load.achieved_rate, load.dropped or generator.schedule_lag_p99"
 
@@ -450,7 +450,7 @@ func (t Threshold) observe(s observable) (v float64, ok bool, why string) {
 		return math.NaN(), false, "no successful " + group + " operations (" + strconv.FormatUint(o.Errors, 10) + " failed)"
 	}
 	l := o.LatencyUS
-	return map[string]float64{"p50": l.P50, "p90": l.P90, "p99": l.P99, "p999": l.P999, "max": l.Max,
+	return map[string]float64{"p50": l.P50, "p90": l.P90, "p95": l.P95, "p99": l.P99, "p999": l.P999, "max": l.Max,
 		"min": l.Min, "mean": l.Mean}[name], true, ""
 }
 

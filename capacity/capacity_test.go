@@ -149,7 +149,7 @@ func TestSearchTripThenInconclusive(t *testing.T) {
 func TestSearchBounds(t *testing.T) {
 	run, calls := scripted(func(rate float64, _ int) *report.Report { return stepReport(rate, 1, 1) })
 	c := baseConfig(t)
-	c.Factor, c.Step, c.MaxRate = 0, 15, 50
+	c.Factor, c.Step, c.Max = 0, 15, 50
 	res, err := Search(context.Background(), c, run)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Factor = 0 }, "--step"},
 		{func(c *Config) { c.MaxSteps = 0 }, "--max-steps"},
 		{func(c *Config) { c.Hold = 0 }, "--step-duration"},
-		{func(c *Config) { c.MaxRate = 5 }, "--max-rate"},
+		{func(c *Config) { c.Max = 5 }, "--max-rate"},
 		{func(c *Config) { c.Warmup = -1 }, "--warmup"},
 	} {
 		x := good
@@ -309,6 +309,196 @@ func TestJudgeBusyGenerator(t *testing.T) {
 		st := Judge(r, time.Time{}, c)
 		if st.Verdict != x.verdict {
 			t.Errorf("p99 %v ms, lag %v ms, CPU 95%%: %s (%s); want %s", x.p99ms, x.lagMS, st.Verdict, st.Reason, x.verdict)
+		}
+	}
+}
+
+// A population search steps whole users (rounded, always growing), reports the
+// population and the offered rate of its steps, and stops where the runner says the
+// population cannot grow (ErrBound), as at a bound.
+func TestSearchUsers(t *testing.T) {
+	// The offered rate is users/100; p99 grows past 250 ms above 20 users.
+	run, calls := scripted(func(users float64, _ int) *report.Report {
+		p99 := 10.0
+		if users > 20 {
+			p99 = 900
+		}
+		return stepReport(users/100, p99, 1)
+	})
+	c := baseConfig(t)
+	c.Users, c.Start, c.Factor = true, 5, 1.5
+	res, err := Search(context.Background(), c, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5, 7.5 -> 8, 12, 18, 27 (tripped, retried).
+	if want := []float64{5, 8, 12, 18, 27, 27}; fmt.Sprint(*calls) != fmt.Sprint(want) {
+		t.Errorf("populations run %v; want %v", *calls, want)
+	}
+	if res.Stepping != "users" || res.HighestPassUsers != 18 || res.HighestPass != 0.18 || res.KneeUsers != 18 ||
+		!strings.Contains(res.Stop, "confirmed TRIP at 27 users") {
+		t.Errorf("result %+v; want 18 users (0.18/s) passing, the knee there, a trip at 27 users", res)
+	}
+	if s := res.Steps[1]; s.Users != 8 || s.TargetRate != 0.08 {
+		t.Errorf("step 2 %+v; want 8 users offered 0.08/s", s)
+	}
+	var tab bytes.Buffer
+	if err := res.WriteTable(&tab); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"| USERS |", "|     8 | 0.08/s |", "Highest passing load: 18 users (offered 0.18/s in all)"} {
+		if !strings.Contains(tab.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, tab.String())
+		}
+	}
+
+	// A users file of 10 accounts bounds it: the step at 12 users is not run.
+	bounded := func(_ context.Context, users float64) (*report.Report, time.Time, error) {
+		if users > 10 {
+			return nil, time.Time{}, fmt.Errorf("%w: the users file has 10 users", ErrBound)
+		}
+		return stepReport(users/100, 10, 1), time.Time{}, nil
+	}
+	res, err = Search(context.Background(), c, bounded)
+	if err != nil || res.HighestPassUsers != 8 || !strings.Contains(res.Stop, "step 3 at 12 users not run: the search's bound: the users file has 10 users") {
+		t.Errorf("bounded search: %+v, %v; want 8 users and a stop at the bound", res, err)
+	}
+	for _, bad := range []Config{{Users: true, Start: 2.5, Factor: 2, MaxSteps: 1, Hold: time.Second}, {Users: true, Start: 1, Factor: 2, MaxSteps: 1, Hold: time.Second},
+		{Users: true, Start: 10, Step: 0.5, MaxSteps: 1, Hold: time.Second}} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "--users-") {
+			t.Errorf("%+v: %v; want an error naming the --users- flag", bad, err)
+		}
+	}
+}
+
+// --max-duration: a step that would end after it is not started.
+func TestSearchMaxDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		run := func(_ context.Context, rate float64) (*report.Report, time.Time, error) {
+			time.Sleep(12 * time.Second) // a step: setup, warm-up, hold, drain
+			return stepReport(rate, 1, 1), time.Time{}, nil
+		}
+		c := baseConfig(t)
+		c.Hold, c.MaxDuration = 10*time.Second, 30*time.Second
+		res, err := Search(t.Context(), c, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Steps end at 12 s and 24 s; a third would end at 36 s.
+		if len(res.Steps) != 2 || !strings.Contains(res.Stop, "--max-duration 30s: step 3 at 40/s (about 12s) would end after it") {
+			t.Errorf("%d steps, stop %q; want 2 and the time bound", len(res.Steps), res.Stop)
+		}
+	})
+}
+
+// A hold in which no threshold had anything to observe passes nothing: INCONCLUSIVE,
+// saying so, never PASS.
+func TestJudgeNothingObserved(t *testing.T) {
+	r := stepReport(1, 1, 1)
+	r.Operations, r.Intervals, r.Messages = map[string]report.Operation{}, nil, report.Messages{}
+	st := Judge(r, time.Time{}, baseConfig(t))
+	if st.Verdict != Inconclusive || !strings.Contains(st.Reason, "nothing to judge") {
+		t.Errorf("empty hold: %s (%s); want INCONCLUSIVE, nothing to judge", st.Verdict, st.Reason)
+	}
+}
+
+// The population search over engine.RunMix with the fake driver and the lync-pchat
+// profile: each step is the profile for its users, each workload judged on its own
+// hold window; a service that delivers slowly above 40 users trips at 80 (confirmed),
+// and a threshold naming a workload judges that workload's hold.
+func TestMixSearchWithEngine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, err := scenarios.Default("steady")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var delay atomic.Int64
+		var prepared []int
+		prepare := func(_ context.Context, n int) (MixStep, error) {
+			mix, err := scenarios.Profile("lync-pchat", n, base)
+			if err != nil {
+				return MixStep{}, err
+			}
+			us := population(mix.Users())
+			d := &enginetest.FakeDriver{Passwords: map[string]string{}}
+			for _, u := range us {
+				d.Passwords[u.URI] = u.Password
+			}
+			var ws []engine.Workload
+			for _, w := range mix.Workloads {
+				d.Rooms = append(d.Rooms, scenarios.RoomURIs(w.Config)...)
+				ws = append(ws, engine.Workload{Name: w.Name, Start: w.Start, Run: engine.RunConfig{Scenario: w.Config, Users: us[w.First : w.First+w.Count]}})
+			}
+			d.Delay = func(engine.Message, string) time.Duration { return time.Duration(delay.Load()) }
+			if n > 40 {
+				delay.Store(int64(400 * time.Millisecond))
+			} else {
+				delay.Store(int64(5 * time.Millisecond))
+			}
+			prepared = append(prepared, n)
+			return MixStep{Driver: d, Workloads: ws}, nil
+		}
+		hold := 3 * time.Minute // the profile's rates at 40 users are a post a minute per room size
+		run := MixRunner(prepare, StepConfig{Warmup: 10 * time.Second, Hold: hold, RunID: "t"})
+		c := Config{Users: true, Start: 40, Factor: 2, MaxSteps: 3, Hold: hold, Warmup: 10 * time.Second,
+			Thresholds: thresholds(t, append([]string{"large:delivery.p99 < 250ms"}, DefaultThresholds...)...), Health: report.DefaultHealthLimits()}
+		c.Health.RunQueueWaitUS, c.Health.CPUShare, c.Health.Steal = 1e12, 2, 2 // this machine's load is no part of this test
+		res, err := Search(t.Context(), c, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(prepared) != "[40 80 80]" || res.HighestPassUsers != 40 || !strings.Contains(res.Stop, "confirmed TRIP at 80 users") {
+			t.Fatalf("prepared %v, result %s%+v; want 40 users passing and a confirmed trip at 80", prepared, res.Summary(), res.Steps)
+		}
+		s := res.Steps[0]
+		if s.Users != 40 || s.TargetRate <= 0 || s.P99MS == nil || *s.P99MS > 10 || s.Verdict != Pass {
+			t.Errorf("step 1 %+v; want 40 users, a rate, p99 about 5 ms, PASS", s)
+		}
+		var named bool
+		for _, v := range res.Steps[1].Thresholds {
+			named = named || (v.Threshold == "large:delivery.p99 < 250ms" && !v.Pass)
+		}
+		if !named {
+			t.Errorf("step 2's verdicts %+v; want the large workload's threshold failed", res.Steps[1].Thresholds)
+		}
+	})
+}
+
+// A TRIP after an INCONCLUSIVE (the generator could not hold the first attempt) is
+// not confirmed yet: it is retried in its turn.
+func TestSearchInconclusiveThenTrip(t *testing.T) {
+	for _, c := range []struct {
+		third   *report.Report
+		verdict []string
+		stop    string
+	}{
+		{stepReport(40, 900, 1), []string{Inconclusive, Trip, Trip}, "confirmed TRIP at 40/s"},
+		{stepReport(40, 1, 1), []string{Inconclusive, Trip, Pass}, "no trip within --max-steps 3"},
+		{stepReport(40, 900, 0.5), []string{Inconclusive, Trip, Inconclusive}, "TRIP at 40/s (step 3) not confirmed"},
+	} {
+		run, _ := scripted(func(rate float64, attempt int) *report.Report {
+			switch {
+			case rate < 40:
+				return stepReport(rate, 1, 1)
+			case attempt == 1:
+				return stepReport(rate, 1, 0.5) // the generator fell short
+			case attempt == 2:
+				return stepReport(rate, 900, 1)
+			}
+			return c.third
+		})
+		cfg := baseConfig(t)
+		cfg.MaxSteps = 3
+		res, err := Search(context.Background(), cfg, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range res.Steps[2:] {
+			got = append(got, s.Verdict)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.verdict) || !strings.Contains(res.Stop, c.stop) {
+			t.Errorf("verdicts at 40/s %v, stop %q; want %v and %q", got, res.Stop, c.verdict, c.stop)
 		}
 	}
 }

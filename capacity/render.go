@@ -6,23 +6,31 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 )
 
-// Summary is the outcome in a few lines: the highest passing rate, the knee and why
+// Summary is the outcome in a few lines: the highest passing load, the knee and why
 // the search stopped.
 func (r Result) Summary() string {
 	var b strings.Builder
-	if r.HighestPass > 0 {
-		fmt.Fprintf(&b, "Highest passing load: %s\n", fmtRate(r.HighestPass))
-	} else {
-		b.WriteString("Highest passing load: none (the first step did not pass)\n")
+	load := func(rate float64, users int) string {
+		if users > 0 {
+			return fmt.Sprintf("%d users (offered %s in all)", users, fmtRate(rate))
+		}
+		return fmtRate(rate)
 	}
-	if r.Knee > 0 {
-		fmt.Fprintf(&b, "Knee:                 %s (%s)\n", fmtRate(r.Knee), r.KneeNote)
+	if r.HighestPass > 0 || r.HighestPassUsers > 0 {
+		fmt.Fprintf(&b, "Highest passing load: %s\n", load(r.HighestPass, r.HighestPassUsers))
+	} else {
+		b.WriteString("Highest passing load: none (no step passed)\n")
+	}
+	if r.Knee > 0 || r.KneeUsers > 0 {
+		fmt.Fprintf(&b, "Knee:                 %s (%s)\n", load(r.Knee, r.KneeUsers), r.KneeNote)
 	} else {
 		fmt.Fprintf(&b, "Knee:                 - (%s)\n", r.KneeNote)
 	}
@@ -30,8 +38,8 @@ func (r Result) Summary() string {
 	return b.String()
 }
 
-// cells are a step's table cells.
-func (s Step) cells() []string {
+// cells are a step's table cells (users: with the USERS column).
+func (s Step) cells(users bool) []string {
 	ms := func(p *float64) string {
 		if p == nil {
 			return "-"
@@ -46,29 +54,50 @@ func (s Step) cells() []string {
 	if s.Attempt > 1 {
 		step += " (retry)"
 	}
-	return []string{step, fmtRate(s.TargetRate), fmt.Sprintf("%.1f/s", s.Achieved), fmt.Sprint(s.Dropped),
+	achieved := fmt.Sprintf("%.1f/s", s.Achieved)
+	if s.Achieved < 10 && s.Achieved != math.Trunc(s.Achieved) {
+		achieved = fmt.Sprintf("%.3g/s", s.Achieved)
+	}
+	c := []string{step, fmtRate(s.TargetRate), achieved, fmt.Sprint(s.Dropped),
 		s.Metric, ms(s.P50MS), ms(s.P99MS), fmt.Sprintf("%.2f%%", s.ErrorRate*100), loss, s.Verdict, oneLine(s.Reason)}
+	if users {
+		c = slices.Insert(c, 1, fmt.Sprint(s.Users))
+	}
+	return c
 }
 
-var headers = []string{"STEP", "RATE", "ACHIEVED", "DROPPED", "LATENCY OF", "P50 MS", "P99 MS", "ERRORS", "LOSS", "VERDICT", "WHY"}
+// headers are the table's column names; verdictCol is the VERDICT column's index.
+func (r Result) headers() (h []string, verdictCol int) {
+	h = []string{"STEP", "RATE", "ACHIEVED", "DROPPED", "LATENCY OF", "P50 MS", "P99 MS", "ERRORS", "LOSS", "VERDICT", "WHY"}
+	if r.Stepping == "users" {
+		return slices.Insert(h, 1, "USERS"), 10
+	}
+	return h, 9
+}
 
 // WriteTable prints the per-step table and the summary.
 func (r Result) WriteTable(w io.Writer) error {
 	var b bytes.Buffer
+	headers, _ := r.headers()
+	users := r.Stepping == "users"
 	h := make([]any, len(headers))
 	for i, s := range headers {
 		h[i] = s
 	}
+	align := tw.Alignment{tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft,
+		tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft, tw.AlignLeft}
+	if users {
+		align = slices.Insert(align, 1, tw.AlignRight)
+	}
 	t := tablewriter.NewTable(&b,
 		tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)),
 		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithAlignment(tw.Alignment{tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft,
-			tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft, tw.AlignLeft}),
+		tablewriter.WithAlignment(align),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 	)
 	t.Header(h...)
 	for _, s := range r.Steps {
-		c := s.cells()
+		c := s.cells(users)
 		row := make([]any, len(c))
 		for i, v := range c {
 			row[i] = v
@@ -107,6 +136,7 @@ td:last-child,th:last-child,td:nth-child(5),td:nth-child(10){text-align:left}.PA
 pre{background:#f6f6f6;padding:1em}</style></head><body><h1>chatload capacity</h1>`)
 	fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(r.Summary()))
 	b.WriteString(r.chart())
+	headers, verdictCol := r.headers()
 	b.WriteString("<table><tr>")
 	for _, h := range headers {
 		fmt.Fprintf(&b, "<th>%s</th>", html.EscapeString(h))
@@ -114,8 +144,8 @@ pre{background:#f6f6f6;padding:1em}</style></head><body><h1>chatload capacity</h
 	b.WriteString("</tr>")
 	for _, s := range r.Steps {
 		b.WriteString("<tr>")
-		for i, c := range s.cells() {
-			if i == 9 {
+		for i, c := range s.cells(r.Stepping == "users") {
+			if i == verdictCol {
 				fmt.Fprintf(&b, `<td class="%s">%s</td>`, html.EscapeString(s.Verdict), html.EscapeString(c))
 				continue
 			}
@@ -128,12 +158,18 @@ pre{background:#f6f6f6;padding:1em}</style></head><body><h1>chatload capacity</h
 	return err
 }
 
-// chart is an inline SVG of p99 against the rate, one dot per step.
+// chart is an inline SVG of p99 against the load (the rate, or the users of a
+// population search), one dot per step.
 func (r Result) chart() string {
 	const W, H, pad = 640.0, 300.0, 50.0
 	var maxRate, maxMS float64
+	label, fmtLoad := "offered rate", fmtRate
+	kneeAt := r.Knee
+	if r.Stepping == "users" {
+		label, fmtLoad, kneeAt = "users", func(v float64) string { return fmt.Sprintf("%.0f", v) }, float64(r.KneeUsers)
+	}
 	for _, s := range r.Steps {
-		maxRate = max(maxRate, s.TargetRate)
+		maxRate = max(maxRate, s.load())
 		if s.P99MS != nil {
 			maxMS = max(maxMS, *s.P99MS)
 		}
@@ -147,7 +183,7 @@ func (r Result) chart() string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" role="img" aria-label="p99 against rate">`, W, H)
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>`,
 		pad, H-pad, W-pad, H-pad, pad, pad, pad, H-pad)
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12" text-anchor="middle">offered rate (max %s)</text>`, W/2, H-10, fmtRate(maxRate))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12" text-anchor="middle">%s (max %s)</text>`, W/2, H-10, label, fmtLoad(maxRate))
 	fmt.Fprintf(&b, `<text x="12" y="%.0f" font-size="12" transform="rotate(-90 12 %.0f)" text-anchor="middle">p99 ms (max %s)</text>`, H/2, H/2, fmtMS(maxMS))
 	colors := map[string]string{Pass: "#176f2c", Trip: "#b00020", Inconclusive: "#a15c00"}
 	var pts []string
@@ -155,14 +191,14 @@ func (r Result) chart() string {
 		if s.P99MS == nil {
 			continue
 		}
-		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.TargetRate), y(*s.P99MS)))
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.load()), y(*s.P99MS)))
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"><title>%s: %s ms %s</title></circle>`,
-			x(s.TargetRate), y(*s.P99MS), colors[s.Verdict], fmtRate(s.TargetRate), fmtMS(*s.P99MS), s.Verdict)
+			x(s.load()), y(*s.P99MS), colors[s.Verdict], fmtLoad(s.load()), fmtMS(*s.P99MS), s.Verdict)
 	}
 	fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="#555" stroke-dasharray="4 3"/>`, strings.Join(pts, " "))
-	if r.Knee > 0 {
+	if kneeAt > 0 {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#36c" stroke-dasharray="2 2"/><text x="%.1f" y="%.0f" font-size="12" fill="#36c">knee</text>`,
-			x(r.Knee), pad, x(r.Knee), H-pad, x(r.Knee)+4, pad+12)
+			x(kneeAt), pad, x(kneeAt), H-pad, x(kneeAt)+4, pad+12)
 	}
 	b.WriteString("</svg>")
 	return b.String()

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -84,4 +85,52 @@ func stepID(id string, n int) string {
 		id = "capacity"
 	}
 	return id + "-s" + strconv.Itoa(n)
+}
+
+// MixStep is one step of a population search as its caller prepared it: the driver
+// to run it over and its workloads (their rates are the population's; MixRunner
+// adds the warm-up and the hold). Close, when set, releases what was prepared for
+// the step (an embedded server sized for it, the driver).
+type MixStep struct {
+	Driver    engine.Driver
+	Workloads []engine.Workload
+	Close     func()
+}
+
+// Prepare prepares the step of a population search for users users. An error
+// wrapping ErrBound ends the search there (the population cannot grow further);
+// another means the step could not run.
+type Prepare func(ctx context.Context, users int) (MixStep, error)
+
+// MixRunner returns a Runner for a population search: each step is prepared for its
+// users (prepare) and run with engine.RunMix, every workload at its own rate with a
+// ramp from 0 over the warm-up, then the hold (StepScenario), the noise model
+// recorded for the whole step. Each workload's hold window is its own (Judge):
+// their setups differ (a room of 16,000 members takes longer to join than one of 30).
+func MixRunner(prepare Prepare, sc StepConfig) Runner {
+	n := 0
+	return func(ctx context.Context, load float64) (*report.Report, time.Time, error) {
+		n++
+		ms, err := prepare(ctx, int(load))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if ms.Close != nil {
+			defer ms.Close()
+		}
+		every := StepInterval(sc.Hold)
+		ws := slices.Clone(ms.Workloads)
+		for i := range ws {
+			r := &ws[i].Run
+			r.Scenario = StepScenario(r.Scenario, float64(r.Scenario.Rate), sc.Warmup, sc.Hold)
+			r.Interval, r.OnInterval = every, nil
+		}
+		s := noise.Start(engine.ProcessCPU)
+		rep, err := engine.RunMix(ctx, ms.Driver, engine.MixConfig{RunID: stepID(sc.RunID, n), Workloads: ws, Interval: every, Progress: sc.Progress})
+		if rep == nil {
+			return nil, time.Time{}, err
+		}
+		rep.Noise = s.Total()
+		return rep, time.Time{}, err // Judge finds each workload's hold window
+	}
 }

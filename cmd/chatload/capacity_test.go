@@ -10,9 +10,10 @@ import (
 	"github.com/chatload/chatload/capacity"
 )
 
-// The wiring, against the embedded server: a delay above the service level trips at
-// the first step (confirmed by its retry); without faults the search runs its
-// steps and finds no trip within the bound. Both exit 0: the search finished.
+// The wiring, against the embedded server (a child chatload serve, as run's): a
+// delay above the service level trips at the first step (confirmed by its retry);
+// without faults the search runs its steps and finds no trip within the bound. Both
+// exit 0: the search finished.
 func TestCapacityCLI(t *testing.T) {
 	dir := t.TempDir()
 	out, page := filepath.Join(dir, "cap.json"), filepath.Join(dir, "cap.html")
@@ -21,6 +22,9 @@ func TestCapacityCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "Highest passing load: none") || !strings.Contains(stdout, "confirmed TRIP at 20/s") ||
 		!strings.Contains(stdout, "delivery.p99 < 250ms") {
 		t.Fatalf("300 ms delay: exit %d; want 0 and a confirmed trip at 20/s\n%s\n%s", code, stdout, errb)
+	}
+	if !strings.Contains(errb, "embedded server: chatload serve, pid ") || strings.Contains(errb, "WARNING") {
+		t.Errorf("stderr %q; want the embedded server as a child process", errb)
 	}
 	var res capacity.Result
 	data, _ := os.ReadFile(out)
@@ -79,6 +83,73 @@ func TestCapacityUsageErrors(t *testing.T) {
 		code, _, errb := runCLI(t, nil, append([]string{"capacity", "--quiet"}, c.args...)...)
 		if code != 2 || !strings.Contains(errb, c.want) {
 			t.Errorf("%v: exit %d, %q; want 2 naming %s", c.args, code, errb, c.want)
+		}
+	}
+}
+
+// run --find-max is the same search with run's flags: --rate is the first step's
+// rate; run's flags that mean nothing to a search are refused.
+func TestRunFindMax(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(users, []byte("uri,username,password\nsip:a@example.test,,pa\nsip:b@example.test,,pb\n"), 0o600)
+	code, _, errb := runCLI(t, nil, "run", "--find-max", "--target", "127.0.0.1:9", "--users-file", users, "--pairs", "1",
+		"--rate", "7/s", "--duration", "1s", "--timeout", "1s", "--quiet")
+	if code != 1 || !strings.Contains(errb, "the search could not run: step 1 at 7/s: setup failed") {
+		t.Errorf("find-max against an unreachable target: exit %d, %q; want 1, the first step at --rate", code, errb)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--concurrency", "5"}, "--find-max and --concurrency"},
+		{[]string{"--checkpoint", "x.jsonl"}, "--find-max and --checkpoint"},
+		{[]string{"--duration", "soon"}, "--duration"},
+		{[]string{"--rate", "0/s"}, "--start"},
+		{[]string{"--threshold", "delivery.p99 < 1s for 3 intervals"}, "for N intervals"},
+	} {
+		code, _, errb := runCLI(t, nil, append([]string{"run", "--find-max", "--quiet"}, c.args...)...)
+		if code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("run --find-max %v: exit %d, %q; want 2 naming %s", c.args, code, errb, c.want)
+		}
+	}
+}
+
+// A population search (--profile) against the embedded server: each step is the
+// profile's mixed run for its users against an embedded server of its own. At 10
+// users the profile posts about once a minute, so a 1 s hold has nothing to judge:
+// INCONCLUSIVE, said so, never PASS (the logic is tested with the fake driver in
+// package capacity).
+func TestCapacityProfileCLI(t *testing.T) {
+	code, stdout, errb := runCLI(t, nil, "capacity", "--profile", "lync-pchat", "--users-start", "10", "--max-steps", "1",
+		"--step-duration", "1s", "--warmup", "0s", "--cooldown", "0s", "--quiet", "--out", "-")
+	var res capacity.Result
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, stdout, errb)
+	}
+	if res.Stepping != "users" || len(res.Steps) == 0 || res.Steps[0].Users != 10 || res.Steps[0].Verdict == capacity.Pass {
+		t.Errorf("result %+v; want a population search whose step at 10 users is not a PASS", res)
+	}
+	if n := strings.Count(errb, "embedded server: chatload serve, pid "); n != len(res.Steps) {
+		t.Errorf("%d embedded servers for %d steps; want one each\n%s", n, len(res.Steps), errb)
+	}
+	if !strings.Contains(errb, "step at 10 users (50 accounts, 7 rooms") {
+		t.Errorf("stderr %q; want the step's population", errb)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--profile", "lync-pchat"}, "--users-start N"},
+		{[]string{"--profile", "lync-pchat", "--users", "10", "--start", "5/s"}, "--start and --profile"},
+		{[]string{"--profile", "lync-pchat", "--users", "10", "--rooms", "3"}, "--rooms and --profile"},
+		{[]string{"--profile", "lync-pchat", "--users-start", "10", "--users-step", "0", "--factor", "1"}, "--factor 1"},
+		{[]string{"--profile", "nope", "--users", "10"}, "unknown profile"},
+		{[]string{"--users-start", "10"}, "give --profile too"},
+		{[]string{"--profile", "lync-pchat", "--users", "10", "--threshold", "posts:delivery.p99 < 1s"}, "no workload posts"},
+	} {
+		code, _, errb := runCLI(t, nil, append([]string{"capacity", "--quiet"}, c.args...)...)
+		if code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("capacity %v: exit %d, %q; want 2 naming %s", c.args, code, errb, c.want)
 		}
 	}
 }

@@ -69,6 +69,7 @@ type runFlags struct {
 	profile    string        // --profile: a built-in population (mix.go)
 	health     healthFlags   // --allow-failures, --max-shortfall, --max-dropped (health.go)
 	trace      traceFlags    // --trace, --trace-max-bytes (trace.go)
+	findMax    bool          // --find-max: the capacity search with run's flags (capacity.go)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -101,6 +102,11 @@ the whole workload; chatload merge combines their reports.
 Thresholds (--threshold, repeatable, and the file's thresholds list) are judged on
 the report at the end (and per interval with "for N intervals"); each verdict is in
 the tables and the JSON report; "abort" stops the run as soon as one fails.
+--find-max runs chatload capacity's search instead (see its --help): --rate is the
+first step's rate (with --profile, --users the first step's users), --duration each
+step's hold, --threshold the service level, --out the result (- for standard
+output), --max-shortfall/--max-dropped the generator's limits; the rest takes
+capacity's defaults (factor 2, 8 steps, warm-up 5s, cool-down 2s, at most 1h).
 
 ` + exitStatusHelp,
 		Example: `  chatload run --scenario steady --rate 200/s --duration 20s --out report.json
@@ -111,6 +117,9 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyFileFlags(cmd.Flags(), f.settings, args); err != nil {
 				return err
+			}
+			if f.findMax {
+				return runFindMax(cmd, e, f, args)
 			}
 			return runRun(cmd, e, f, args)
 		},
@@ -128,6 +137,7 @@ the tables and the JSON report; "abort" stops the run as soon as one fails.
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, thresholdUsage)
 	fl.StringVar(&f.profile, "profile", "", "a built-in population run with --users N: "+strings.Join(scenarios.Profiles(), ", ")+
 		" (Lync Server 2013 Persistent Chat's capacity model scaled to N users: rooms of 30, 150 and 16,000, joins, sign-ins and posts at once)")
+	fl.BoolVar(&f.findMax, "find-max", false, "run the capacity search instead (chatload capacity): step the rate from --rate (or, with --profile, the users from --users) up until the service level (--threshold) breaks")
 	addFaultFlags(cmd, &f.faults)
 	addTLSFlags(cmd, &f.tls)
 	addIntervalFlags(cmd, &f.iv)

@@ -329,7 +329,11 @@ func (s Step) load() float64 {
 // limit is broken by more than the generator's schedule lag p99 (TRIP); else TRIP
 // when a threshold of the service level fails on the hold window (the intervals from holdFrom; losses and failures of
 // the whole step, since copies are counted lost only after their deadline), else PASS.
-// A threshold with nothing to observe is left out. It is safe for concurrent use.
+// A threshold with nothing to observe is left out; a hold with no operation, or none
+// of whose thresholds had anything to observe, is INCONCLUSIVE (nothing to judge). A
+// mixed run (rep.Workloads) is judged on each workload's own hold window
+// (mixHoldWindow), and each workload must hold its own schedule. It is safe for
+// concurrent use.
 func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 	var hold *report.Report
 	st := Step{Dropped: rep.Load.Dropped, Noise: rep.Noise, Thresholds: []report.Verdict{}}
@@ -368,7 +372,11 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 		if holdOps == 0 {
 			break // nothing happened in the hold: a whole-step figure (0% lost of 0) says nothing either
 		}
-		v := t.Check(hold)
+		on := hold
+		if strings.HasPrefix(t.Metric, "failures.") {
+			on = rep // a failed log-on or join in the setup is the target's failure too
+		}
+		v := t.Check(on)
 		if v.Observed == "-" && strings.Contains(v.Detail, "nothing to check") {
 			continue
 		}

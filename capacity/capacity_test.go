@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -500,5 +501,17 @@ func TestSearchInconclusiveThenTrip(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(c.verdict) || !strings.Contains(res.Stop, c.stop) {
 			t.Errorf("verdicts at 40/s %v, stop %q; want %v and %q", got, res.Stop, c.verdict, c.stop)
 		}
+	}
+}
+
+// Failures are judged on the whole step (a log-on or join refused in the setup is the
+// target's failure), latencies on the hold window.
+func TestJudgeFailuresWholeStep(t *testing.T) {
+	r := stepReport(20, 10, 1)
+	r.Operations = maps.Clone(r.Operations)
+	r.Operations["join"] = report.Operation{Count: 100, Errors: 10}
+	st := Judge(r, time.Time{}, baseConfig(t))
+	if st.Verdict != Trip || !strings.Contains(st.Reason, "failures.rate < 1%") {
+		t.Errorf("10 joins of 200 operations refused in the setup: %s (%s); want TRIP on failures.rate", st.Verdict, st.Reason)
 	}
 }

@@ -506,8 +506,8 @@ func runCapacityProfile(cmd *cobra.Command, e *env, f *capacityFlags, args []str
 				Run: engine.RunConfig{Scenario: w.Config, Users: users[w.First : w.First+w.Count]}}
 			rate += float64(w.Config.Rate)
 		}
-		fmt.Fprintf(e.stderr, "step at %d users (%d accounts, %d rooms, offered %s in all): warm-up %v, hold %v\n",
-			n, mix.Users(), mix.Rooms(), scenarios.Rate(rate), sc.Warmup, sc.Hold)
+		fmt.Fprintf(e.stderr, "step at %d users (%d accounts, %d rooms, %.3g operations/s in all): warm-up %v, hold %v\n",
+			n, mix.Users(), mix.Rooms(), rate, sc.Warmup, sc.Hold)
 		if !f.run.quiet && mix.Note != "" {
 			fmt.Fprintln(e.stderr, mix.Note)
 		}

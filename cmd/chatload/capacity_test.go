@@ -116,9 +116,9 @@ func TestRunFindMax(t *testing.T) {
 
 // A population search (--profile) against the embedded server: each step is the
 // profile's mixed run for its users against an embedded server of its own. At 10
-// users the profile posts about once a minute, so a 1 s hold has nothing to judge:
-// INCONCLUSIVE, said so, never PASS (the logic is tested with the fake driver in
-// package capacity).
+// users the profile posts about once a minute, so a 1 s hold has usually nothing to
+// judge: INCONCLUSIVE, said so, never a PASS of nothing (the logic is tested with the
+// fake driver in package capacity).
 func TestCapacityProfileCLI(t *testing.T) {
 	code, stdout, errb := runCLI(t, nil, "capacity", "--profile", "lync-pchat", "--users-start", "10", "--max-steps", "1",
 		"--step-duration", "1s", "--warmup", "0s", "--cooldown", "0s", "--quiet", "--out", "-")
@@ -126,8 +126,13 @@ func TestCapacityProfileCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
 		t.Fatalf("exit %d, %v\n%s\n%s", code, err, stdout, errb)
 	}
-	if res.Stepping != "users" || len(res.Steps) == 0 || res.Steps[0].Users != 10 || res.Steps[0].Verdict == capacity.Pass {
-		t.Errorf("result %+v; want a population search whose step at 10 users is not a PASS", res)
+	if res.Stepping != "users" || len(res.Steps) == 0 || res.Steps[0].Users != 10 {
+		t.Fatalf("result %+v; want a population search with a step at 10 users", res)
+	}
+	// Usually nothing is left to judge in so short a hold; an operation that ends
+	// late (a loaded machine) may land in it: a PASS then has judged something.
+	if s := res.Steps[0]; s.Verdict == capacity.Pass && len(s.Thresholds) == 0 {
+		t.Errorf("step %+v: a PASS that judged nothing", s)
 	}
 	if n := strings.Count(errb, "embedded server: chatload serve, pid "); n != len(res.Steps) {
 		t.Errorf("%d embedded servers for %d steps; want one each\n%s", n, len(res.Steps), errb)

@@ -50,6 +50,10 @@ type Config struct {
 	Health     report.HealthLimits
 	// Knee is the latency growth over the first step's that marks the knee (0: 2, i.e. doubled).
 	Knee float64
+	// MaxInFlight is the generator's cap on operations in flight (the scenario's
+	// --max-in-flight; 0: unknown). Work dropped at the cap counts against the target
+	// only when a target meeting the broken latency limit would not have reached it.
+	MaxInFlight int
 }
 
 // Flags are the names of the flags that set Start, Step and Max: --start, --step
@@ -363,6 +367,7 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 		st.LossRate = ptr(float64(m.Lost) / float64(m.ExpectedDeliveries))
 	}
 	var failed, beyond []string
+	var beyondLimit float64 // the largest latency limit broken beyond the lag, seconds
 	lag := rep.Generator.ScheduleLagP99US
 	var holdOps uint64
 	for _, o := range hold.Operations {
@@ -384,6 +389,7 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 		if !v.Pass {
 			failed = append(failed, fmt.Sprintf("%s (observed %s)", v.Threshold, v.Observed))
 			if latencyBeyond(t, hold, lag) {
+				beyondLimit = max(beyondLimit, t.Value*map[string]float64{"us": 1e-6, "ms": 1e-3, "s": 1}[t.Unit])
 				beyond = append(beyond, fmt.Sprintf("%s (observed %s, more than the generator's schedule lag p99 %s ms over it)", v.Threshold, v.Observed, fmtMS(lag/1e3)))
 			}
 		}
@@ -400,6 +406,19 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 	if why != "" {
 		if len(beyond) > 0 && sched == "" && report.ScheduleProblem(rep, c.Health) == "" {
 			st.Verdict, st.Reason = Trip, strings.Join(beyond, ", ")+"; the generator was busy too: "+why
+			return st
+		}
+		// Work dropped at the --max-in-flight cap by a generator that was otherwise
+		// healthy (its CPU, run-queue wait, steal and schedule lag within limits) was
+		// dropped waiting for the target's answers. When a target within the broken
+		// latency limit would not have filled the cap (Little's law: rate x limit below
+		// it) and the limit is broken by more than the generator's lateness, the target
+		// is the slow one; else the cap may be too low for the service level: the
+		// generator's limit.
+		if len(beyond) > 0 && rep.Load.Dropped > 0 && c.MaxInFlight > 0 &&
+			peakRate(rep, hold)*beyondLimit < float64(c.MaxInFlight) && atCapOnly(rep, c.Health) {
+			st.Verdict, st.Reason = Trip, fmt.Sprintf("%s; the generator dropped %d operations at its --max-in-flight cap waiting for the target's answers (otherwise healthy: %s)",
+				strings.Join(beyond, ", "), rep.Load.Dropped, why)
 			return st
 		}
 		st.Verdict, st.Reason = Inconclusive, why
@@ -434,6 +453,26 @@ func workloadSchedule(rep *report.Report, l report.HealthLimits) string {
 // nothingObserved is the reason of a step none of whose thresholds had anything to
 // observe: too few operations in the hold (a small population's rates are low).
 const nothingObserved = "nothing to judge: no threshold had anything to observe in the hold (too few operations: lengthen --step-duration or raise the load)"
+
+// peakRate is the highest target rate of hold's intervals (the hold's rate, not the
+// warm-up's ramp), else of the whole step.
+func peakRate(rep, hold *report.Report) float64 {
+	r := rep.Load.TargetRate
+	for _, iv := range hold.Intervals {
+		r = max(r, iv.Load.TargetRate)
+	}
+	return r
+}
+
+// atCapOnly reports whether rep's generator was healthy but for its schedule: the
+// noise model's limits (CPU, run-queue wait, steal, schedule lag) held, so that work
+// it dropped or fell short of was lost at the in-flight cap, not for want of CPU.
+func atCapOnly(rep *report.Report, l report.HealthLimits) bool {
+	held := *rep
+	held.Load.AchievedRate, held.Load.Dropped = rep.Load.TargetRate, 0
+	held.Workloads = nil
+	return report.Saturation(&held, l) == ""
+}
 
 // latencyBeyond reports whether t is an upper limit on an operation's latency
 // percentile ("delivery.p99 < 250ms") that the hold window breaks even with the

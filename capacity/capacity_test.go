@@ -272,6 +272,7 @@ func TestSearchWithEngine(t *testing.T) {
 
 		// The generator's limit.
 		sc.MaxInFlight = 1
+		c.MaxInFlight = 1 // 10/s x the 100 ms limit fills it: the generator's cap, not the target
 		delay.Store(0)
 		d2 := &enginetest.FakeDriver{Passwords: d.Passwords, Rooms: d.Rooms,
 			OpLatency: func(op, _ string) time.Duration {
@@ -513,5 +514,33 @@ func TestJudgeFailuresWholeStep(t *testing.T) {
 	st := Judge(r, time.Time{}, baseConfig(t))
 	if st.Verdict != Trip || !strings.Contains(st.Reason, "failures.rate < 1%") {
 		t.Errorf("10 joins of 200 operations refused in the setup: %s (%s); want TRIP on failures.rate", st.Verdict, st.Reason)
+	}
+}
+
+// Work dropped at the in-flight cap by an otherwise healthy generator, with the
+// latency limit broken far beyond its lateness, is the target's slowness: TRIP. The
+// same drops by a CPU-saturated generator are INCONCLUSIVE.
+func TestJudgeDroppedAtCap(t *testing.T) {
+	c := baseConfig(t)
+	c.Thresholds = thresholds(t, "delivery.p99 < 250ms")
+	for _, x := range []struct {
+		p99ms, cpu float64
+		cap        int
+		verdict    string
+	}{
+		{3000, 0.12, 10000, Trip},
+		{3000, 0.95, 10000, Inconclusive},
+		{200, 0.12, 10000, Inconclusive}, // the latency held: the drops say nothing of the target
+		{3000, 0.12, 2000, Inconclusive}, // 8000/s x 250 ms fills 2000: the cap is too low for the service level
+		{3000, 0.12, 0, Inconclusive},    // the cap unknown
+	} {
+		c.MaxInFlight = x.cap
+		r := stepReport(8000, x.p99ms, 0.8)
+		r.Load.Dropped = 19000
+		r.Noise = &report.Noise{CPUs: 2, GeneratorCPUShare: x.cpu}
+		st := Judge(r, time.Time{}, c)
+		if st.Verdict != x.verdict || (x.verdict == Trip && !strings.Contains(st.Reason, "dropped 19000 operations at its --max-in-flight cap")) {
+			t.Errorf("p99 %v ms, generator CPU %v, cap %d, 19000 dropped: %s (%s); want %s", x.p99ms, x.cpu, x.cap, st.Verdict, st.Reason, x.verdict)
+		}
 	}
 }

@@ -284,6 +284,7 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 		return err
 	}
 	cfg.Thresholds = nil // judged by the search, not by each step's run
+	sc.MaxInFlight = cfg.MaxInFlight
 
 	faults, err := f.run.faults.Faults()
 	if err != nil {

@@ -417,7 +417,7 @@ func Judge(rep *report.Report, holdFrom time.Time, c Config) Step {
 		// generator's limit.
 		if len(beyond) > 0 && rep.Load.Dropped > 0 && c.MaxInFlight > 0 &&
 			peakRate(rep, hold)*beyondLimit < float64(c.MaxInFlight) && atCapOnly(rep, c.Health) {
-			st.Verdict, st.Reason = Trip, fmt.Sprintf("%s; the generator dropped %d operations at its --max-in-flight cap waiting for the target's answers (otherwise healthy: %s)",
+			st.Verdict, st.Reason = Trip, fmt.Sprintf("%s; the generator dropped %d operations at its --max-in-flight cap waiting for the target's answers, its CPU and schedule lag within limits (%s)",
 				strings.Join(beyond, ", "), rep.Load.Dropped, why)
 			return st
 		}

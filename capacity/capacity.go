@@ -150,7 +150,7 @@ var ErrNoStep = errors.New("the search could not run")
 // ErrBound is wrapped by a Runner's error when the load cannot grow further for a
 // reason that is no failure (a users file too small for the population): the search
 // stops there, as at --max-rate.
-var ErrBound = errors.New("the search's bound")
+var ErrBound = errors.New("the load cannot grow further")
 
 // Search steps the load (the rate, or the users with c.Users) up from c.Start: each
 // step is run (run) and judged (Judge); a TRIP or INCONCLUSIVE is run once more at

@@ -362,7 +362,7 @@ func TestSearchUsers(t *testing.T) {
 		return stepReport(users/100, 10, 1), time.Time{}, nil
 	}
 	res, err = Search(context.Background(), c, bounded)
-	if err != nil || res.HighestPassUsers != 8 || !strings.Contains(res.Stop, "step 3 at 12 users not run: the search's bound: the users file has 10 users") {
+	if err != nil || res.HighestPassUsers != 8 || !strings.Contains(res.Stop, "step 3 at 12 users not run: the load cannot grow further: the users file has 10 users") {
 		t.Errorf("bounded search: %+v, %v; want 8 users and a stop at the bound", res, err)
 	}
 	for _, bad := range []Config{{Users: true, Start: 2.5, Factor: 2, MaxSteps: 1, Hold: time.Second}, {Users: true, Start: 1, Factor: 2, MaxSteps: 1, Hold: time.Second},

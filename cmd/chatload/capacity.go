@@ -73,7 +73,9 @@ the next. A step is
   INCONCLUSIVE  the generator could not hold its schedule (achieved rate more than
                 --max-shortfall below the target, more than --max-dropped dropped) or
                 was saturated (CPU, run-queue wait, steal, schedule lag): a weak
-                generator never reads as a weak server.
+                generator never reads as a weak server. (Work dropped at the
+                --max-in-flight cap by an otherwise healthy generator, with a latency
+                limit broken and rate x limit below the cap, is the target's: TRIP.)
 A TRIP or INCONCLUSIVE step is run once more at the same load; the search stops at
 the first one its retry confirms, at --max-steps loads, above --max-rate (--max-users),
 or before a step that would end after --max-duration. It reports the highest passing

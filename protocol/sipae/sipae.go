@@ -56,6 +56,9 @@ func ParseParams(v string) (Params, error) {
 		if k == "" { // only white space before the '=' (e.g. CR): no name
 			return Params{}, fmt.Errorf("%s parameters: %q has no name", p.Scheme, rest)
 		}
+		if !isToken(k) { // RFC 3261 auth-param: token "=" ( token / quoted-string )
+			return Params{}, fmt.Errorf("%s parameters: %q is not a parameter name", p.Scheme, k)
+		}
 		rest = strings.TrimLeft(rest[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(rest, `"`) {
@@ -81,6 +84,18 @@ func ParseParams(v string) (Params, error) {
 		p.Keys = append(p.Keys, k)
 		p.Values = append(p.Values, val)
 	}
+}
+
+// isToken reports whether s is an RFC 3261 token: alphanumerics and
+// -.!%*_+`'~ only.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Get returns the value of parameter k (case-insensitive) and whether it is there.

@@ -191,6 +191,7 @@ type runner struct {
 	steadyAt atomic.Int64 // steady start, 1 + ns after runStart (0 = not yet)
 	// Setup progress: users to log on, and those done (either way).
 	setupTotal, setupDone atomic.Int64
+	signIn                signInWave   // when sign-ins started (setup.go)
 	steadyTo              atomic.Int64 // steady end, 1 + ns after runStart (0 = not yet)
 	sched                 scenarios.Schedule
 	open                  bool
@@ -508,7 +509,7 @@ func (r *runner) report(end string, cpu0 usage, mon *monitor, ended time.Time) *
 			Corrupted:          tc.corrupted,
 		},
 	}
-	rep.Load = report.Load{Model: c.Model(), Dropped: r.dropped.Load()}
+	rep.Load = report.Load{Model: c.Model(), Dropped: r.dropped.Load(), SignIn: r.signIn.figures(float64(c.LogonRate))}
 	if el := r.steadyEnd.Sub(r.steadyStart).Seconds(); !r.steadyStart.IsZero() && el > 0 {
 		rep.Load.AchievedRate = float64(r.started.Load()) / el
 		switch {

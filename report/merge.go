@@ -265,6 +265,17 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Load.TargetRate += r.Load.TargetRate
 		out.Load.AchievedRate += r.Load.AchievedRate
 		out.Load.Dropped += r.Load.Dropped
+		if s := r.Load.SignIn; s != nil {
+			// Segments sign in side by side: their users and rates add up.
+			if out.Load.SignIn == nil {
+				out.Load.SignIn = &SignIn{}
+			}
+			m := out.Load.SignIn
+			m.Users += s.Users
+			m.Seconds = max(m.Seconds, s.Seconds)
+			m.TargetRate += s.TargetRate
+			m.AchievedRate += s.AchievedRate
+		}
 		if err := MergeOperations(out.Operations, r.Operations); err != nil {
 			return nil, fmt.Errorf("merge: report %d (run %s): %w", i+1, r.RunID, err)
 		}

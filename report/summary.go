@@ -65,6 +65,19 @@ type Load struct {
 	TargetRate   float64 `json:"target_rate"`
 	AchievedRate float64 `json:"achieved_rate"`
 	Dropped      uint64  `json:"dropped"`
+	// SignIn is the setup's sign-in wave; nil when nobody was signed in in setup.
+	SignIn *SignIn `json:"sign_in,omitempty"`
+}
+
+// SignIn is the setup's sign-in wave: the users whose sign-in started, the seconds
+// from the first start to the last, the rate asked for (--logon-rate; 0 unlimited)
+// and the rate achieved over that span ((Users-1)/Seconds; 0 for a single user). A
+// plain value, safe for concurrent reads.
+type SignIn struct {
+	Users        int64   `json:"users"`
+	Seconds      float64 `json:"seconds"`
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
 }
 
 // Operation is one operation's results: counts, latency and (when measured apart)

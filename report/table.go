@@ -264,6 +264,16 @@ func (r *Report) writeLoad(b *bytes.Buffer) {
 		parts = append(parts, "target "+formatRate(l.TargetRate))
 	}
 	parts = append(parts, "achieved "+formatRate(l.AchievedRate), "dropped "+u64(l.Dropped))
+	if s := l.SignIn; s != nil {
+		in := fmt.Sprintf("sign-in %d users in %.1f s", s.Users, s.Seconds)
+		if s.AchievedRate > 0 {
+			in += " at " + formatRate(s.AchievedRate)
+		}
+		if s.TargetRate > 0 {
+			in += " of " + formatRate(s.TargetRate)
+		}
+		parts = append(parts, in)
+	}
 	fmt.Fprintf(b, "Load:      %s\n", strings.Join(parts, ", "))
 }
 

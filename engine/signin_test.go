@@ -73,3 +73,26 @@ func TestSignInWaveUnpaced(t *testing.T) {
 		}
 	})
 }
+
+// TestTeardownSizedToSessions: logging off many users gets longer than a fixed 10 s
+// teardown bound (teardownBound grows with the leaves and log-offs to do): 2,000
+// users logging off 4 at a time, 22 ms each (11 s in all), are all logged off, none
+// timed out. A 100,000-user run timed out 91,654 leaves in a fixed 10 s.
+func TestTeardownSizedToSessions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := config(t, scenarios.Fanout, 10, time.Second)
+		c.Rooms, c.RoomSize, c.LogonParallel = 200, 10, 4
+		us := population(2000)
+		d := fakeFor(c, us)
+		d.OpLatency = func(op, _ string) time.Duration {
+			if op == "close" {
+				return 22 * time.Millisecond
+			}
+			return 0
+		}
+		rep := run(t, t.Context(), d, c, us)
+		if n, errs := count(rep, "unregister"); n != 2000 || errs != 0 {
+			t.Errorf("unregister %d/%d; want 2000 logged off, none failed", n, errs)
+		}
+	})
+}

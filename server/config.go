@@ -70,7 +70,8 @@ type Config struct {
 	// DigestAlgorithm is the algorithm challenges offer: MD5 (default) or SHA-256.
 	// Credentials computed with either are accepted whatever the challenge said.
 	DigestAlgorithm string
-	// MaxNonces bounds the table of nonce counts kept for replay detection.
+	// MaxNonces bounds the table of nonce counts kept for replay detection. Zero
+	// means DefaultMaxNonces, or two per user when there are more users.
 	MaxNonces int
 	// MaxExpires caps the registration lifetime a client asks for.
 	MaxExpires time.Duration
@@ -161,7 +162,11 @@ func (c Config) withDefaults() Config {
 	}
 	c.DigestAlgorithm = strings.ToUpper(c.DigestAlgorithm)
 	if c.MaxNonces == 0 {
-		c.MaxNonces = DefaultMaxNonces
+		// Two per user: every signed-in user keeps one nonce in use, and a stale one
+		// lingers beside its successor until evicted. With fewer slots than users
+		// (65,536 for 100,000), the oldest users' nonces were evicted and every
+		// refresh of theirs was challenged stale: two REGISTERs each.
+		c.MaxNonces = max(DefaultMaxNonces, 2*len(c.Users))
 	}
 	if c.MaxExpires == 0 {
 		c.MaxExpires = DefaultMaxExpires

@@ -1,6 +1,12 @@
 package main
 
-import "github.com/spf13/pflag"
+import (
+	"math"
+
+	"github.com/spf13/pflag"
+
+	"github.com/chatload/chatload/scenarios"
+)
 
 // aliasLoginRate makes --login-rate another name of --logon-rate (the sign-in
 // rate limit during setup): operators coming from Lync say "sign-in" or "login",
@@ -13,4 +19,16 @@ func aliasLoginRate(fl *pflag.FlagSet) {
 		}
 		return prev(f, name)
 	})
+}
+
+// sizeLogonParallel sizes the sign-ins in flight to a --logon-rate when neither a
+// flag nor the scenario file set --logon-parallel: a second's worth of sign-ins
+// (at least the default 64, at most 20,000). A paced wave is an open model: with the
+// default 64 in flight and sign-ins taking 25 ms (register and join on a loaded
+// machine), a wave could not pass 2,560/s whatever rate was asked for.
+func sizeLogonParallel(cfg *scenarios.Config, given map[string]string) {
+	if _, ok := given["logon-parallel"]; ok || cfg.LogonRate <= 0 {
+		return
+	}
+	cfg.LogonParallel = max(cfg.LogonParallel, min(20000, int(math.Ceil(float64(cfg.LogonRate)))))
 }

@@ -19,3 +19,38 @@ func TestLoginRateAlias(t *testing.T) {
 		t.Error("--login-rate is not the same flag as --logon-rate")
 	}
 }
+
+// TestLogonParallelSizedToRate: a --logon-rate without --logon-parallel allows a
+// second's worth of sign-ins in flight (at least 64, at most 20,000); a given
+// --logon-parallel, as a flag or in the file, is kept.
+func TestLogonParallelSizedToRate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--login-rate", "5000/s"}, 5000},
+		{[]string{"--login-rate", "12/s"}, 64},
+		{[]string{"--login-rate", "1M/s"}, 20000},
+		{[]string{"--login-rate", "5000/s", "--logon-parallel", "10"}, 10},
+		{nil, 64},
+	} {
+		cmd := newRunCmd(&env{stdout: io.Discard, stderr: io.Discard})
+		if err := cmd.ParseFlags(append([]string{"--scenario", "fanout"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		f := runFlags{settings: map[string]*string{}}
+		for _, s := range scenarioFlags {
+			if fl := cmd.Flags().Lookup(s.name); fl != nil {
+				v := fl.Value.String()
+				f.settings[s.name] = &v
+			}
+		}
+		cfg, err := f.config(cmd.Flags(), nil)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.LogonParallel != tc.want {
+			t.Errorf("%v: logon-parallel %d; want %d", tc.args, cfg.LogonParallel, tc.want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ type progressPrinter struct {
 	every    time.Duration
 	scenario string
 	planned  time.Duration // the steady phase's planned length; 0 unknown (--iterations)
+	signIn   float64       // --logon-rate: the sign-in rate asked for (0 unlimited)
 
 	mu      sync.Mutex
 	last    time.Duration // Elapsed of the last plain line
@@ -36,7 +37,7 @@ func newProgressPrinter(w io.Writer, quiet bool, every time.Duration, cfg scenar
 	if quiet {
 		return nil
 	}
-	p := &progressPrinter{w: w, every: every, scenario: cfg.Scenario, planned: plannedSteady(cfg)}
+	p := &progressPrinter{w: w, every: every, scenario: cfg.Scenario, planned: plannedSteady(cfg), signIn: float64(cfg.LogonRate)}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty, p.fd = true, int(f.Fd())
 	}
@@ -68,7 +69,7 @@ func (p *progressPrinter) show(pr engine.Progress) {
 		if w, _, err := term.GetSize(p.fd); err == nil && w > 0 {
 			width = w
 		}
-		fmt.Fprintf(p.w, "\r\033[K%s", formatProgress(pr, p.scenario, p.planned, width-1))
+		fmt.Fprintf(p.w, "\r\033[K%s", formatProgress(pr, p.scenario, p.planned, p.signIn, width-1))
 		p.written = true
 		return
 	}
@@ -77,7 +78,7 @@ func (p *progressPrinter) show(pr engine.Progress) {
 		return
 	}
 	p.last, p.printed = pr.Elapsed, true
-	fmt.Fprintln(p.w, formatProgress(pr, p.scenario, p.planned, 0))
+	fmt.Fprintln(p.w, formatProgress(pr, p.scenario, p.planned, p.signIn, 0))
 }
 
 // done ends the in-place line so that what follows starts on its own line.
@@ -95,9 +96,10 @@ func (p *progressPrinter) done() {
 
 // formatProgress formats one progress line: the scenario, the phase with its
 // progress (k6-like "[ 40% ] 12s/30s" in the steady phase, users signed in during
-// setup), then the figures, most important first. With width > 0 the line is cut
-// to at most width columns at a field boundary.
-func formatProgress(pr engine.Progress, scenario string, planned time.Duration, width int) string {
+// setup), then the figures, most important first: in setup the sign-in rate so far
+// (of signIn, the rate asked for, when set) and the time left at that rate. With
+// width > 0 the line is cut to at most width columns at a field boundary.
+func formatProgress(pr engine.Progress, scenario string, planned time.Duration, signIn float64, width int) string {
 	var head string
 	switch pr.Phase {
 	case engine.PhaseSetup:
@@ -125,7 +127,7 @@ func formatProgress(pr engine.Progress, scenario string, planned time.Duration, 
 		fmt.Sprintf("lost %d", pr.Lost), fmt.Sprintf("errors %d", pr.Errors), fmt.Sprintf("dropped %d", pr.Dropped),
 		fmt.Sprintf("in flight %d", pr.InFlight)}
 	if pr.Phase == engine.PhaseSetup {
-		fields = []string{head, fmt.Sprintf("errors %d", pr.Errors)}
+		fields = []string{head, signInRate(pr, signIn), "ETA " + signInETA(pr), fmt.Sprintf("errors %d", pr.Errors)}
 	}
 	line := fields[0]
 	for _, f := range fields[1:] {
@@ -138,6 +140,33 @@ func formatProgress(pr engine.Progress, scenario string, planned time.Duration, 
 		line = line[:width]
 	}
 	return strings.TrimRight(line, " ")
+}
+
+// signInRate is setup's sign-in rate so far: users done (signed in and joined, or
+// failed) per second since the run started, and the rate asked for when set.
+func signInRate(pr engine.Progress, target float64) string {
+	var r float64
+	if pr.Elapsed > 0 {
+		r = float64(pr.SetupDone) / pr.Elapsed.Seconds()
+	}
+	s := fmt.Sprintf("sign-in %.1f/s", r)
+	if target > 0 {
+		s += fmt.Sprintf(" of %.1f/s", target)
+	}
+	return s
+}
+
+// signInETA is the time the users left to sign in take at the rate so far ("-"
+// before the first is done).
+func signInETA(pr engine.Progress) string {
+	left := pr.SetupTotal - pr.SetupDone
+	switch {
+	case left <= 0:
+		return "0s"
+	case pr.SetupDone <= 0 || pr.Elapsed <= 0:
+		return "-"
+	}
+	return secs(time.Duration(float64(left) / float64(pr.SetupDone) * float64(pr.Elapsed)))
 }
 
 func secs(d time.Duration) string { return d.Round(time.Second).String() }

@@ -48,8 +48,8 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"message-size", "bytes of each posted message body (default 64)"},
 	{"delivery-timeout", "a copy not received within this is counted lost (default 10s)"},
 	{"timeout", "per operation (default 10s)"},
-	{"logon-rate", "log-ons (sign-ins) per second during setup, e.g. 12/s (Lync's pool accepts about 12/s); alias --login-rate (default unlimited)"},
-	{"logon-parallel", "log-ons in flight during setup (default 64)"},
+	{"logon-rate", "log-ons (sign-ins) per second during setup, paced on a schedule, e.g. 12/s (a Lync pool signs in about 12/s); the report's load line gives the rate achieved; alias --login-rate (default unlimited: --logon-parallel at a time)"},
+	{"logon-parallel", "log-ons in flight during setup (default 64; with --logon-rate, a second's worth, up to 20000)"},
 	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
 	{"domain", "users' domain for generated users, and of conf.<domain> rooms (default example.test)"},
 	{"seed", "seed of the deterministic assignment of users to pairs and rooms (default 1)"},
@@ -212,6 +212,7 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	if err := refuseCombinations(path, data, set); err != nil {
 		return cfg, err
 	}
+	sizeLogonParallel(&cfg, givenSettings(path, data, set))
 	if cfg.Transport == "" {
 		cfg.Transport = defTransport
 		if p, ok := protocolNamed(cfg.Protocol); ok {
@@ -420,10 +421,10 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// refuseCombinations refuses settings that would silently ignore one another, whether
-// given as flags or in the scenario file (set: the flags given).
-func refuseCombinations(path string, data []byte, set map[string]string) error {
-	given := map[string]string{} // setting -> where: "--rate" or "soak.yaml"
+// givenSettings maps each setting given, as a flag (set) or in the scenario file, to
+// where: "--rate" or "soak.yaml: rate".
+func givenSettings(path string, data []byte, set map[string]string) map[string]string {
+	given := map[string]string{}
 	for k := range set {
 		given[k] = "--" + k
 	}
@@ -437,6 +438,13 @@ func refuseCombinations(path string, data []byte, set map[string]string) error {
 			}
 		}
 	}
+	return given
+}
+
+// refuseCombinations refuses settings that would silently ignore one another, whether
+// given as flags or in the scenario file (set: the flags given).
+func refuseCombinations(path string, data []byte, set map[string]string) error {
+	given := givenSettings(path, data, set)
 	for _, c := range []struct{ a, b, why string }{
 		{"rate", "concurrency", "--rate is the open model and --concurrency the closed one; to cap the operations in flight of an open model use --max-in-flight"},
 		{"ramp", "concurrency", "--ramp is the open model and --concurrency the closed one; to cap the operations in flight of an open model use --max-in-flight"},

@@ -63,6 +63,7 @@ type Config struct {
 	Timeout         time.Duration // timeout: per operation (default 10s)
 	LogonRate       Rate          // logon-rate: log-ons per second during setup (0 = unlimited)
 	LogonParallel   int           // logon-parallel: log-ons in flight during setup (default 64)
+	Expires         time.Duration // expires: registration expiry asked of the registrar (0 = the protocol's default, 300s)
 	To              string        // to: message scenario: request URI
 	NoRegister      bool          // no-register: message scenario: send without a registrar
 	AllowFailures   bool          // allow-failures: the run's exit status ignores failed operations and a schedule not held (the CLI's exit 4 and 5)
@@ -327,6 +328,8 @@ func (c Config) checkPopulation(k Uses) error {
 		return fmt.Errorf("--users %d is negative", c.Users)
 	case c.LogonParallel < 1:
 		return fmt.Errorf("--logon-parallel %d: want at least 1", c.LogonParallel)
+	case c.Expires < 0 || (c.Expires > 0 && c.Expires < time.Second):
+		return fmt.Errorf("--expires %s: want at least 1s", fmtDuration(c.Expires))
 	case c.Users > 0 && c.UsersFile != "":
 		return fmt.Errorf("--users %d and --users-file %s: give one (the users file says who takes part)", c.Users, c.UsersFile)
 	case c.Rooms > 0 && len(c.RoomList) > 0:
@@ -531,6 +534,7 @@ func (c Config) fields() []field {
 		dur("timeout", c.Timeout),
 		rate("logon-rate", c.LogonRate),
 		num("logon-parallel", int64(c.LogonParallel)),
+		dur("expires", c.Expires),
 		str("to", c.To),
 		{key: "no-register", text: fmt.Sprint(c.NoRegister), json: c.NoRegister, zero: !c.NoRegister},
 		{key: "allow-failures", text: fmt.Sprint(c.AllowFailures), json: c.AllowFailures, zero: !c.AllowFailures},

@@ -148,6 +148,8 @@ func (c *Config) set(key, text string) error {
 		c.History, err = parseCount(s)
 	case "logon-parallel":
 		c.LogonParallel, err = parseCount(s)
+	case "expires":
+		c.Expires, err = parseDuration(s)
 	case "iterations":
 		var n int64
 		n, err = parseInt(s, true)

@@ -36,6 +36,14 @@ func TestApply(t *testing.T) {
 		// --ramp with --duration keeps the duration (it may cut the ramp short).
 		{"ramp and duration", Steady, map[string]string{"ramp": "30s:100/s", "duration": "10s"},
 			func(c Config) bool { return c.Duration == 10*time.Second && len(c.Ramp) == 1 }, "ramp cut at 10s"},
+		// --expires is the registration expiry asked for (0: the protocol's).
+		{"expires", Fanout, map[string]string{"expires": "1h"},
+			func(c Config) bool { return c.Expires == time.Hour && c.Validate() == nil }, "1h, valid"},
+		{"expires under a second", Fanout, map[string]string{"expires": "500ms"},
+			func(c Config) bool {
+				err := c.Validate()
+				return err != nil && err.Error() == "--expires 500ms: want at least 1s"
+			}, "refused by Validate: --expires 500ms: want at least 1s"},
 		// --rooms takes a count or a list, and each replaces the other.
 		{"rooms count", Fanout, map[string]string{"rooms": "5"},
 			func(c Config) bool { return c.Rooms == 5 && c.RoomList == nil }, "5 rooms"},

@@ -22,7 +22,7 @@ type flagGroup struct {
 // runFlagGroups groups chatload run's flags in its help; a flag in no group is listed
 // under "Other flags".
 var runFlagGroups = []flagGroup{
-	{"Load model", []string{"rate", "ramp", "concurrency", "think-time", "max-in-flight", "duration", "iterations", "logon-rate", "logon-parallel", "procs", "find-max"}},
+	{"Load model", []string{"rate", "ramp", "concurrency", "think-time", "max-in-flight", "duration", "iterations", "logon-rate", "logon-parallel", "expires", "procs", "find-max"}},
 	{"Scenario", []string{"scenario", "profile", "pairs", "rooms", "room-size", "users", "history", "message-size", "delivery-timeout", "timeout", "to", "no-register", "domain", "seed"}},
 	{"Target and auth", []string{"target", "protocol", "transport", "transport-sharing", "users-file", "auth", "krb5-conf"}},
 	{"TLS", []string{"tls-ca", "tls-server-name", "tls-insecure"}},

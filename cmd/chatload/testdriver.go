@@ -35,12 +35,13 @@ type driverOptions struct {
 	kerberos          *sipua.KerberosConfig
 	trace             *sipua.Trace
 	sharing           sipua.Sharing // transportSharing's choice
+	expires           time.Duration // registration expiry asked for (0: the protocol's default)
 }
 
 // driverConfig is what every protocol's driver takes of o.
 func (o driverOptions) driverConfig() sipua.DriverConfig {
 	return sipua.DriverConfig{Target: o.target, Transport: o.transport, TLS: o.tls, Timeout: o.timeout,
-		UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace, Sharing: o.sharing}
+		UserAgent: o.userAgent, Auth: o.auth, Kerberos: o.kerberos, Trace: o.trace, Sharing: o.sharing, Expires: o.expires}
 }
 
 // drivers chooses the driver of a protocol (the names protocolList describes).

@@ -164,14 +164,13 @@ metric() {
 # not counted: -1).
 srv_rss() {
 	if [[ -n $KAM_MAIN ]]; then
-		kamcmd -s "unix:$KAM_CTL_PATH" stats.get_statistics shmem:used_size 2>/dev/null | awk '{ printf "%d\n", $3 / 1024 }'
+		kamcmd -s "unix:$KAM_CTL_PATH" stats.get_statistics shmem: 2>/dev/null | awk '$1 == "shmem:used_size" { printf "%d\n", $3 / 1024 }'
 	else rss_kib "$SERVE_PID"; fi
 }
 srv_ticks() {
-	local p sum=0 t
 	if [[ -n $KAM_MAIN ]]; then
-		for p in $(ps -o pid= -s "$KAM_MAIN"); do t=$(stat_ticks "$p") && sum=$((sum + ${t:-0})); done
-		echo "$sum"
+		# utime+stime of every process of Kamailio's session (fields after "pid (comm) ").
+		awk -v s="$KAM_MAIN" '{ sub(/^.*\) /, ""); if ($4 == s) t += $12 + $13 } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
 	else stat_ticks "$SERVE_PID"; fi
 }
 srv_registers() {

@@ -175,7 +175,7 @@ srv_ticks() {
 }
 srv_registers() {
 	if [[ -n $KAM_MAIN ]]; then
-		kamcmd -s "unix:$KAM_CTL_PATH" stats.get_statistics core:rcv_requests_register 2>/dev/null | awk '{ print $3 + 0 }'
+		kamcmd -s "unix:$KAM_CTL_PATH" stats.get_statistics core: 2>/dev/null | awk '$1 == "core:rcv_requests_register" { print $3 + 0 }'
 	else metric 'chatload_server_requests_total{method="REGISTER"}'; fi
 }
 srv_challenges() { if [[ -n $KAM_MAIN ]]; then echo -1; else metric chatload_server_auth_challenges_total; fi; }

@@ -266,7 +266,9 @@ func (r *Report) writeLoad(b *bytes.Buffer) {
 	parts = append(parts, "achieved "+formatRate(l.AchievedRate), "dropped "+u64(l.Dropped))
 	if s := l.SignIn; s != nil {
 		in := fmt.Sprintf("sign-in %d users in %.1f s", s.Users, s.Seconds)
-		if s.AchievedRate > 0 {
+		// The rate of a wave shorter than a second, unpaced, says little (4 users
+		// started at once are "160,000/s"): the JSON keeps it.
+		if s.AchievedRate > 0 && (s.TargetRate > 0 || s.Seconds >= 1) {
 			in += " at " + formatRate(s.AchievedRate)
 		}
 		if s.TargetRate > 0 {

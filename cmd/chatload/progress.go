@@ -103,12 +103,8 @@ func formatProgress(pr engine.Progress, scenario string, planned time.Duration, 
 	var head string
 	switch pr.Phase {
 	case engine.PhaseSetup:
+		// The sign-in rate so far and the time left are fields of their own (below).
 		head = fmt.Sprintf("%s setup [ %d/%d users signed in ] %s", scenario, pr.SetupDone, pr.SetupTotal, secs(pr.Elapsed))
-		if s := pr.Elapsed.Seconds(); pr.SetupDone > 0 && s > 0 && pr.SetupDone < pr.SetupTotal {
-			r := float64(pr.SetupDone) / s
-			eta := time.Duration(float64(pr.SetupTotal-pr.SetupDone) / r * float64(time.Second))
-			head += fmt.Sprintf(" %.1f/s ETA %s", r, secs(eta))
-		}
 	case engine.PhaseSteady:
 		if planned > 0 {
 			pct := min(100, int(100*pr.Steady/planned))

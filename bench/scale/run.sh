@@ -42,6 +42,7 @@
 # Environment: SCALE_PARTS="gen login users room"
 #              SCALE_GEN_USERS=100000 SCALE_GEN_LOGIN_RATE=2000 SCALE_GEN_IDLE=60
 #              SCALE_GEN_POST=60 SCALE_GEN_RATE=100 SCALE_GEN_EXPIRES= (e.g. 1h)
+#              SCALE_GEN_ARGS= (more run flags, e.g. "--transport-sharing shared:1")
 #              SCALE_KAM_USERS=20000 SCALE_KAM_SHM=2048 SCALE_KAM_LOGIN_RATE=500
 #              KAM_PORT (default SCALE_PORT+2) KAM_RUNDIR (default OUT_DIR/kam)
 #              SCALE_LOGIN_USERS=25000 SCALE_LOGIN_RATES="1000 5000" SCALE_LOGIN_PARALLEL=20000
@@ -64,6 +65,7 @@ SCALE_GEN_IDLE=${SCALE_GEN_IDLE:-60}
 SCALE_GEN_POST=${SCALE_GEN_POST:-60}
 SCALE_GEN_RATE=${SCALE_GEN_RATE:-100}
 SCALE_GEN_EXPIRES=${SCALE_GEN_EXPIRES:-} # chatload run --expires (empty: the protocol's 300 s)
+SCALE_GEN_ARGS=${SCALE_GEN_ARGS:-}       # more chatload run flags for gen and kam, e.g. "--transport-sharing shared:1"
 SCALE_LOGIN_USERS=${SCALE_LOGIN_USERS:-25000}
 SCALE_KAM_USERS=${SCALE_KAM_USERS:-20000}
 SCALE_KAM_SHM=${SCALE_KAM_SHM:-2048}
@@ -286,7 +288,8 @@ for part in $SCALE_PARTS; do
 		bench_log "gen: chatload run, $n users in rooms of 10: sign in at $SCALE_GEN_LOGIN_RATE/s, idle ${SCALE_GEN_IDLE}s, post $SCALE_GEN_RATE/s for ${SCALE_GEN_POST}s"
 		users_csv "$n" "$OUT_DIR/gen.users.csv"
 		serve gen --users "$n" --rooms $((n / 10)) --metrics-addr "127.0.0.1:$((SCALE_PORT + 1))"
-		genpart gen "$n" "$SCALE_GEN_LOGIN_RATE" ${SCALE_GEN_EXPIRES:+--expires "$SCALE_GEN_EXPIRES"}
+		# shellcheck disable=SC2086 # SCALE_GEN_ARGS: words
+		genpart gen "$n" "$SCALE_GEN_LOGIN_RATE" ${SCALE_GEN_EXPIRES:+--expires "$SCALE_GEN_EXPIRES"} $SCALE_GEN_ARGS
 		;;
 	kam)
 		command -v kamailio >/dev/null 2>&1 && command -v kamcmd >/dev/null 2>&1 ||
@@ -300,7 +303,8 @@ for part in $SCALE_PARTS; do
 		KAM_CTL_PATH=$(. "$repo/scripts/kamailio/lib.sh" && echo "$KAM_CTL")
 		TARGET=127.0.0.1:$KAM_PORT
 		users_csv "$n" "$OUT_DIR/kam.users.csv"
-		genpart kam "$n" "$SCALE_KAM_LOGIN_RATE" ${SCALE_GEN_EXPIRES:+--expires "$SCALE_GEN_EXPIRES"}
+		# shellcheck disable=SC2086 # SCALE_GEN_ARGS: words
+		genpart kam "$n" "$SCALE_KAM_LOGIN_RATE" ${SCALE_GEN_EXPIRES:+--expires "$SCALE_GEN_EXPIRES"} $SCALE_GEN_ARGS
 		"$repo/scripts/kamailio/stop.sh" >/dev/null 2>&1
 		KAM_MAIN=""
 		TARGET=127.0.0.1:$SCALE_PORT

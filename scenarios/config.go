@@ -37,6 +37,9 @@ type Config struct {
 	Transport string // transport: udp|tcp|tls
 	Auth      string // auth: auto|digest|ntlm|kerberos ("" = auto): the scheme answered, by name, from those the server offers
 	Krb5Conf  string // krb5-conf: Kerberos configuration file (realms, KDCs) for auth kerberos/auto
+	// Krb5Keytab is krb5-keytab: a keytab holding the users' keys, used for
+	// Kerberos instead of their passwords.
+	Krb5Keytab string
 	// TransportSharing is transport-sharing: per-user (a socket or connection per
 	// user), shared (N chosen by the load) or shared:N (users spread over N);
 	// "" = the protocol's default (per-user for tls and xccos, shared for imc
@@ -515,6 +518,7 @@ func (c Config) fields() []field {
 		str("transport", c.Transport),
 		str("auth", c.Auth),
 		str("krb5-conf", c.Krb5Conf),
+		str("krb5-keytab", c.Krb5Keytab),
 		str("transport-sharing", c.TransportSharing),
 		rate("rate", c.Rate),
 		{key: "ramp", text: strings.Join(texts, ","), json: ramp, zero: len(c.Ramp) == 0},

@@ -117,6 +117,8 @@ func (c *Config) set(key, text string) error {
 		c.Auth = s
 	case "krb5-conf":
 		c.Krb5Conf = s
+	case "krb5-keytab":
+		c.Krb5Keytab = s
 	case "transport-sharing":
 		if s != "" {
 			n, err := ParseSharing(s)

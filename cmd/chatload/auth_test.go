@@ -198,6 +198,14 @@ func TestKerberosCLI(t *testing.T) {
 			t.Errorf("%s: exit %d; want Success with Kerberos\n%s\n%s", protocol, code, out, errb)
 		}
 	}
+	// A keytab instead of a password (scripts/krb5 keeps user0003's and
+	// user0004's keys in users.keytab): no sender credential at all.
+	code, out, errb := runCLI(t, nil, "test", "--target", s.addr(t, "tcp"), "--transport", "tcp", "--auth", "kerberos",
+		"--krb5-conf", filepath.Join(dir, "krb5.conf"), "--krb5-keytab", filepath.Join(dir, "users.keytab"), "--verbose",
+		"--sender", "sip:user0003@example.test", "--receiver", "sip:user0004@example.test", "--protocol", "xccos")
+	if code != 0 || field(out, "Result") != "Success" || field(out, "Authentication") != "Kerberos" {
+		t.Errorf("--krb5-keytab: exit %d; want Success with Kerberos and no password\n%s\n%s", code, out, errb)
+	}
 	for _, c := range []struct{ cred, diagnosis string }{
 		{"user0001:Wrong-Pass-7", "(wrong password)"},
 		{"ghost:Wrong-Pass-7", "(unknown user)"},

@@ -333,7 +333,7 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	self, _ := buildVersions()
 	drv, err := drivers[cfg.Protocol](driverOptions{target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
 		noRegister: cfg.NoRegister, userAgent: "chatload/" + self, sharing: sharing,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf)})
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf, cfg.Krb5Keytab)})
 	if err != nil {
 		return &exitError{code: exitCannotRun, err: err}
 	}
@@ -495,7 +495,7 @@ func runCapacityProfile(cmd *cobra.Command, e *env, f *capacityFlags, args []str
 			addr, tc = emb.Addr, emb.TLS
 		}
 		drv, err := drivers[base.Protocol](driverOptions{target: addr, transport: base.Transport, tls: tc, timeout: base.Timeout,
-			userAgent: "chatload/" + self, auth: base.Auth, kerberos: kerberosConfig(e, base.Auth, base.Krb5Conf), sharing: sharing})
+			userAgent: "chatload/" + self, auth: base.Auth, kerberos: kerberosConfig(e, base.Auth, base.Krb5Conf, base.Krb5Keytab), sharing: sharing})
 		if err != nil {
 			if emb != nil {
 				stopEmbedded(e, emb)

@@ -24,7 +24,7 @@ type flagGroup struct {
 var runFlagGroups = []flagGroup{
 	{"Load model", []string{"rate", "ramp", "concurrency", "think-time", "max-in-flight", "duration", "iterations", "logon-rate", "logon-parallel", "expires", "procs", "find-max"}},
 	{"Scenario", []string{"scenario", "profile", "pairs", "rooms", "room-size", "users", "history", "message-size", "delivery-timeout", "timeout", "to", "no-register", "domain", "seed"}},
-	{"Target and auth", []string{"target", "protocol", "transport", "transport-sharing", "users-file", "auth", "krb5-conf"}},
+	{"Target and auth", []string{"target", "protocol", "transport", "transport-sharing", "users-file", "auth", "krb5-conf", "krb5-keytab"}},
 	{"TLS", []string{"tls-ca", "tls-server-name", "tls-insecure"}},
 	{"Soak and outputs", []string{"out", "quiet", "interval", "checkpoint", "hlog", "metrics-addr", "trace", "trace-max-bytes", "threshold", "allow-failures", "max-shortfall", "max-dropped", "segment"}},
 	{"Fault injection (embedded server only)", []string{"fault-drop", "fault-dup", "fault-delay", "fault-stall", "fault-seed"}},

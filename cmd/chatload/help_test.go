@@ -28,7 +28,7 @@ func TestRunHelpGroupedWithDefaults(t *testing.T) {
 	}
 	// Every flag is listed once, with a default.
 	groups := out[strings.Index(out, "Load model:"):] // the flag sections (the long help may quote flags too)
-	flags := regexp.MustCompile(`(?m)^ {1,8}(?:-\w, )?--([a-z-]+)`).FindAllStringSubmatch(groups, -1)
+	flags := regexp.MustCompile(`(?m)^ {1,8}(?:-\w, )?--([a-z0-9-]+)`).FindAllStringSubmatch(groups, -1)
 	seen := map[string]bool{}
 	for _, f := range flags {
 		if seen[f[1]] {

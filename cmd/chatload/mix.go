@@ -139,7 +139,7 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	self, _ := buildVersions()
 	drv, err := drivers[first.Protocol](driverOptions{target: target, transport: first.Transport, tls: tlsConf,
 		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self,
-		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf), trace: trace, sharing: sharing, expires: first.Expires})
+		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf, first.Krb5Keytab), trace: trace, sharing: sharing, expires: first.Expires})
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}

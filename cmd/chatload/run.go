@@ -31,6 +31,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"transport", "SIP transport: udp, tcp or tls (default udp; tls for --protocol xccos)"},
 	{"auth", "authentication: auto (by the schemes offered: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync sign-in, MS-SIPAE; the embedded server then offers ntlm)"},
 	{"krb5-conf", "Kerberos configuration file (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)"},
+	{"krb5-keytab", "Kerberos keytab holding the users' keys, used instead of their passwords (a credential is then optional)"},
 	{"transport-sharing", "how users share transports: per-user (a socket or connection each, as real clients; default for tls and xccos), shared (N by the load: one per 5,000 users; default for imc over udp and tcp) or shared:N (users spread over N sockets or connections)"},
 	{"rate", "open model: arrivals of the scenario's unit per second, e.g. 200/s, 1.5k/s, 30/m"},
 	{"ramp", "open model stages, linear between rates, e.g. 30s:100/s,1m:500/s,30s:0/s"},
@@ -320,7 +321,7 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 	drv, err := drivers[cfg.Protocol](driverOptions{
 		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
 		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf), trace: trace, sharing: sharing, expires: cfg.Expires,
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf, cfg.Krb5Keytab), trace: trace, sharing: sharing, expires: cfg.Expires,
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}

@@ -31,7 +31,7 @@ type testFlags struct {
 	output                      string
 	verbose                     bool
 	tls                         tlsFlags
-	auth, krb5Conf              string
+	auth, krb5Conf, krb5Keytab  string
 	sharing                     string      // --transport-sharing
 	nagios                      nagiosFlags // test only (nagios.go)
 	trace                       traceFlags
@@ -116,6 +116,7 @@ func addTransactionFlags(cmd *cobra.Command, f *testFlags) {
 	fl.StringVar(&f.auth, "auth", sipua.AuthAuto, "authentication: auto (by the schemes the server offers: Kerberos with --krb5-conf, else NTLM, else Digest), digest, ntlm or kerberos (Lync/Skype for Business sign-in, MS-SIPAE)")
 	fl.StringVar(&f.sharing, "transport-sharing", "", "how the two users share transports: per-user (a socket or connection each, as real clients; default for tls and xccos) or shared[:N] (default for imc over udp and tcp)")
 	fl.StringVar(&f.krb5Conf, "krb5-conf", "", "Kerberos configuration `FILE` (default: $KRB5_CONFIG, else /etc/krb5.conf with --auth kerberos)")
+	fl.StringVar(&f.krb5Keytab, "krb5-keytab", "", "Kerberos keytab `FILE` holding the users' keys, used instead of their passwords (a credential is then optional)")
 	addTLSFlags(cmd, &f.tls)
 	addTraceFlags(cmd, &f.trace)
 	completeValues(cmd, "protocol", "imc", "xccos")
@@ -163,7 +164,7 @@ func (f *testFlags) validate() error {
 			{"--sender", f.sender}, {"--sender-credential", f.senderCred},
 			{"--receiver", f.receiver}, {"--receiver-credential", f.receiverCred},
 		} {
-			if p.v == "" {
+			if p.v == "" && !(f.krb5Keytab != "" && strings.HasSuffix(p.flag, "-credential")) {
 				return usageErr("%s is required with --target", p.flag)
 			}
 		}
@@ -284,10 +285,12 @@ func newTransactor(ctx context.Context, e *env, f testFlags, child bool) (*trans
 			return nil, err
 		}
 	}
-	if err := fillUser(e, &t.cfg.Sender, "--sender", f.sender, f.senderCred, f.senderAuth); err != nil {
+	// With a keytab, Kerberos signs the users on with their keys: no password.
+	keyed := f.krb5Keytab != ""
+	if err := fillUser(e, &t.cfg.Sender, "--sender", f.sender, f.senderCred, f.senderAuth, keyed); err != nil {
 		return nil, err
 	}
-	if err := fillUser(e, &t.cfg.Receiver, "--receiver", f.receiver, f.receiverCred, f.receiverAuth); err != nil {
+	if err := fillUser(e, &t.cfg.Receiver, "--receiver", f.receiver, f.receiverCred, f.receiverAuth, keyed); err != nil {
 		return nil, err
 	}
 	if t.cfg.Room != "" && f.protocol == "imc" {
@@ -347,7 +350,7 @@ func (t *transactor) do(ctx context.Context) report.TestResult {
 	if err == nil {
 		drv, err = drivers[f.protocol](driverOptions{target: target, transport: f.transport, tls: t.tlsConf,
 			timeout: min(f.timeout, 10*time.Second), chatURI: f.chatURI, userAgent: "chatload/" + t.self,
-			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf), trace: t.trace, sharing: sharing})
+			auth: f.auth, kerberos: kerberosConfig(t.e, f.auth, f.krb5Conf, f.krb5Keytab), trace: t.trace, sharing: sharing})
 	}
 	if err != nil {
 		// Nothing was sent: the sender's log on is what failed.
@@ -386,12 +389,12 @@ func (t *transactor) do(ctx context.Context) report.TestResult {
 }
 
 // fillUser sets the user's URI, credential and auth user from the flags that were given.
-func fillUser(e *env, u *engine.User, flag, uri, spec, authUser string) error {
+func fillUser(e *env, u *engine.User, flag, uri, spec, authUser string, keyed bool) error {
 	if uri != "" {
 		u.URI = scenarios.NormalizeURI(uri)
 	}
 	if spec == "" {
-		if u.Password == "" {
+		if u.Password == "" && !keyed {
 			return usageErr("%s-credential is required for %s", flag, u.URI)
 		}
 		if authUser != "" {

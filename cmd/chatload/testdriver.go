@@ -90,21 +90,22 @@ func embeddedAuth(mode string) ([]string, error) {
 	return nil, nil
 }
 
-// kerberosConfig is the Kerberos client configuration for --auth mode and
-// --krb5-conf: the file given, else KRB5_CONFIG, else /etc/krb5.conf when
-// it exists (nil: no Kerberos; auto then answers NTLM or Digest).
-func kerberosConfig(e *env, mode, conf string) *sipua.KerberosConfig {
+// kerberosConfig is the Kerberos client configuration for --auth mode,
+// --krb5-conf (the file given, else KRB5_CONFIG, else /etc/krb5.conf when it
+// exists; nil: no Kerberos, auto then answers NTLM or Digest) and
+// --krb5-keytab (the users' keys, instead of their passwords).
+func kerberosConfig(e *env, mode, conf, keytab string) *sipua.KerberosConfig {
 	if mode != "" && mode != sipua.AuthAuto && mode != sipua.AuthKerberos {
 		return nil
 	}
 	if conf == "" {
 		conf = e.getenv("KRB5_CONFIG")
 	}
-	if conf == "" && mode == sipua.AuthKerberos {
+	if conf == "" && (mode == sipua.AuthKerberos || keytab != "") {
 		conf = "/etc/krb5.conf"
 	}
 	if conf == "" {
 		return nil
 	}
-	return &sipua.KerberosConfig{Krb5Conf: conf}
+	return &sipua.KerberosConfig{Krb5Conf: conf, Keytab: keytab}
 }

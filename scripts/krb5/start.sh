@@ -82,6 +82,11 @@ if [ ! -f "$dir/principal" ]; then
 	done
 	kadm "addprinc -randkey sip/$fqdn"
 	kadm "ktadd -k $dir/sip.keytab sip/$fqdn"
+	# The keys of user0003 and user0004 as they are (their passwords keep
+	# working): clients that sign on with a keytab (--krb5-keytab).
+	if [ "$users" -ge 4 ]; then
+		kadm "ktadd -norandkey -k $dir/users.keytab user0003 user0004"
+	fi
 	# A retired pool: its keytab exists, its principal no longer does (the
 	# unknown-SPN case).
 	kadm "addprinc -randkey sip/retired.example.test"

@@ -17,6 +17,11 @@ type Protocol struct {
 	Page       bool     // sessions send page-mode messages to a URI (engine.Pager)
 	AsyncSend  bool     // sessions post without a goroutine per post (engine.AsyncSender)
 	NoRegister bool     // the driver can send without registering (--no-register)
+	// SignInRate is the default --logon-rate against a --target: the sign-in
+	// rate the protocol's servers are sized for (Lync: about 12/s per pool); 0:
+	// unlimited (sign-ins then go as fast as --logon-parallel in flight and the
+	// target's answers allow). The embedded server takes any rate.
+	SignInRate Rate
 }
 
 // String names the protocol and lists what it can do: "imc (udp, tcp, tls; page,

@@ -21,6 +21,19 @@ func aliasLoginRate(fl *pflag.FlagSet) {
 	})
 }
 
+// defaultLogonRate gives a run against a --target the sign-in rate its
+// protocol's servers are sized for (scenarios.Protocol.SignInRate: 12/s for a
+// Lync pool) when neither a flag nor the scenario file set --logon-rate; the
+// embedded server, and protocols that declare none, sign in unpaced.
+func defaultLogonRate(cfg *scenarios.Config, given map[string]string) {
+	if _, ok := given["logon-rate"]; ok || cfg.Target == "" {
+		return
+	}
+	if p, ok := protocolNamed(cfg.Protocol); ok && p.SignInRate > 0 {
+		cfg.LogonRate = p.SignInRate
+	}
+}
+
 // sizeLogonParallel sizes the sign-ins in flight to a --logon-rate when neither a
 // flag nor the scenario file set --logon-parallel: a second's worth of sign-ins
 // (at least the default 64, at most 20,000). A paced wave is an open model: with the

@@ -49,7 +49,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"message-size", "bytes of each posted message body (default 64)"},
 	{"delivery-timeout", "a copy not received within this is counted lost (default 10s)"},
 	{"timeout", "per operation (default 10s)"},
-	{"logon-rate", "log-ons (sign-ins) per second during setup, paced on a schedule, e.g. 12/s (a Lync pool signs in about 12/s); the report's load line gives the rate achieved; alias --login-rate (default unlimited: --logon-parallel at a time)"},
+	{"logon-rate", "log-ons (sign-ins) per second during setup, paced on a schedule, e.g. 12/s (a Lync pool signs in about 12/s); the report's load line gives the rate achieved; alias --login-rate (default sized to the target: 12/s for an xccos --target, a Lync pool's planned maximum; otherwise unlimited: --logon-parallel at a time)"},
 	{"logon-parallel", "log-ons in flight during setup (default 64; with --logon-rate, a second's worth, up to 20000)"},
 	{"expires", "registration expiry asked of the registrar, e.g. 1h (default: the protocol's, 300s); sessions refresh every granted/2: 100,000 users refresh 667/s at 300s, 56/s at 1h"},
 	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
@@ -214,7 +214,9 @@ func (f runFlags) config(fl *pflag.FlagSet, args []string) (scenarios.Config, er
 	if err := refuseCombinations(path, data, set); err != nil {
 		return cfg, err
 	}
-	sizeLogonParallel(&cfg, givenSettings(path, data, set))
+	given := givenSettings(path, data, set)
+	defaultLogonRate(&cfg, given)
+	sizeLogonParallel(&cfg, given)
 	if cfg.Transport == "" {
 		cfg.Transport = defTransport
 		if p, ok := protocolNamed(cfg.Protocol); ok {

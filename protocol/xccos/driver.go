@@ -1001,7 +1001,10 @@ func (s *session) dispatchByName(r codec.Reply) {
 // tls (its default: Persistent Chat clients use it), tcp and udp; room history
 // (HistoryFetcher). It always registers and has no page mode.
 func Protocol() scenarios.Protocol {
-	return scenarios.Protocol{Name: "xccos", Transports: []string{"tls", "tcp", "udp"}, History: true}
+	// A Lync Server 2013 pool is planned for at most 12 sign-ins a second
+	// (Microsoft's Persistent Chat capacity model): the default sign-in rate
+	// against one.
+	return scenarios.Protocol{Name: "xccos", Transports: []string{"tls", "tcp", "udp"}, History: true, SignInRate: 12}
 }
 
 // AuthScheme returns the authentication scheme the driver's users last

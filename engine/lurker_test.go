@@ -86,6 +86,18 @@ func TestIdleDeliveries(t *testing.T) {
 			t.Errorf("delivery-idle %d; want none: every member speaks", n)
 		}
 	})
+	synctest.Test(t, func(t *testing.T) {
+		// Pairs: a receiver is its sender's other half, not an idle member.
+		c := config(t, scenarios.Steady, 20, time.Second)
+		us := population(c.UserCount())
+		rep := run(t, t.Context(), fakeFor(c, us), c, us)
+		if rep.Messages.Delivered == 0 {
+			t.Fatal("steady delivered nothing")
+		}
+		if n, _ := count(rep, "delivery-idle"); n != 0 {
+			t.Errorf("steady: delivery-idle %d; want none (no idle members in a pair's room)", n)
+		}
+	})
 }
 
 // TestLurkerValidate: the lurker's settings come from its unit: it takes a room

@@ -368,8 +368,16 @@ func (r *runner) roster(room string) *roster {
 			}
 		}
 		r.rost = make(map[string]*roster, len(members))
+		idle := false // the scenario's rooms have idle members (delivery-idle)
+		if u, err := scenarios.Lookup(r.c.Scenario); err == nil {
+			idle = u.Uses().Idle
+		}
 		for room, m := range members {
-			r.rost[room] = newRoomRoster(m)
+			if idle {
+				r.rost[room] = newRoomRoster(m)
+			} else {
+				r.rost[room] = newRoster(m)
+			}
 		}
 	}
 	return r.rost[room]

@@ -39,7 +39,8 @@ const nShards = 64
 type roster struct {
 	members []int32         // user indexes, by position
 	pos     map[int32]int32 // user index -> position
-	// speakers, in a room's roster (nil otherwise), has the bit of every member
+	// speakers, in the room roster of a scenario with idle members (Uses.Idle;
+	// nil otherwise), has the bit of every member
 	// with a stream in the room (addStream sets it): the others are its idle
 	// members, whose copies are also recorded as OpIdleDelivery. Atomic: a
 	// stream added after publish sets a bit deliver may be reading.
@@ -54,8 +55,8 @@ func newRoster(members []int32) *roster {
 	return r
 }
 
-// newRoomRoster is the roster of a room, shared by its streams, which tells its
-// idle members apart.
+// newRoomRoster is the roster of a room of a scenario with idle members
+// (scenarios.Uses.Idle), shared by its streams, which tells them apart.
 func newRoomRoster(members []int32) *roster {
 	r := newRoster(members)
 	r.speakers = make([]atomic.Uint64, (len(members)+63)/64)

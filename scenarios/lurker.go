@@ -17,7 +17,7 @@ type lurker struct{}
 func (lurker) Name() string { return Lurker }
 
 func (lurker) Uses() Uses {
-	return Uses{Rooms: true, RoomSize: true, Posts: true, Deliveries: true, Segment: ByRoom, Recover: true}
+	return Uses{Rooms: true, RoomSize: true, Posts: true, Deliveries: true, Segment: ByRoom, Recover: true, Idle: true}
 }
 
 func (lurker) Defaults(c *Config) { c.Rooms, c.RoomSize = 1, 10 }

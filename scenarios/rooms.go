@@ -24,7 +24,7 @@ type rooms struct{}
 func (rooms) Name() string { return Rooms }
 
 func (rooms) Uses() Uses {
-	return Uses{Rooms: true, RoomSize: true, Posts: true, Deliveries: true, Segment: ByRoom, Shared: true, Recover: true}
+	return Uses{Rooms: true, RoomSize: true, Posts: true, Deliveries: true, Segment: ByRoom, Shared: true, Recover: true, Idle: true}
 }
 
 func (rooms) Defaults(c *Config) { c.Rooms, c.RoomSize = 1, 10 }

@@ -105,6 +105,10 @@ type Uses struct {
 	// set, is how many users share the rooms' rooms*room-size places (at least
 	// room-size).
 	Shared bool
+	// Idle: its rooms have idle members (joined, receiving, never posting) beside
+	// their speakers, as a population does: their copies are also recorded as
+	// delivery-idle. Scenarios whose receivers are pairs' other halves have none.
+	Idle bool
 }
 
 // SegmentBy is what a scenario's plan is sliced by for --segment.

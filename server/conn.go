@@ -180,6 +180,8 @@ type guardConn struct {
 	done    chan struct{}
 	onClose map[int]func()
 	hookID  int
+
+	fold foldHold // tcp: folded headers kept whole for sipgo (fold.go); read by sipgo's one reader
 }
 
 func (s *Server) newGuardConn(c net.Conn, l *guardListener, ip string) *guardConn {
@@ -196,6 +198,13 @@ func (s *Server) newGuardConn(c net.Conn, l *guardListener, ip string) *guardCon
 // listener, until the handshake is done, the deadline is HandshakeTimeout from
 // the accept.
 func (g *guardConn) Read(b []byte) (int, error) {
+	if g.l.transport == "tls" {
+		return g.readRaw(b) // TLS records: tlsConn keeps the folds above it
+	}
+	return g.fold.read(g.readRaw, b)
+}
+
+func (g *guardConn) readRaw(b []byte) (int, error) {
 	cfg := &g.s.cfg
 	for {
 		if g.l.transport == "tls" && !g.tlsUp.Load() {
@@ -382,6 +391,7 @@ type tlsConn struct {
 	g    *guardConn
 	once sync.Once
 	err  error
+	fold foldHold // folded headers kept whole for sipgo (fold.go)
 }
 
 func (c *tlsConn) handshake() error {
@@ -415,7 +425,7 @@ func (c *tlsConn) Read(b []byte) (int, error) {
 	if err := c.handshake(); err != nil {
 		return 0, io.EOF // counted and logged once above; sipgo closes quietly
 	}
-	return c.Conn.Read(b)
+	return c.fold.read(c.Conn.Read, b)
 }
 
 func (c *tlsConn) Write(b []byte) (int, error) {

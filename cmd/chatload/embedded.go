@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatload/chatload/protocol/sipua"
 	"github.com/chatload/chatload/report"
 	"github.com/chatload/chatload/scenarios"
 	"github.com/chatload/chatload/server"
@@ -589,4 +590,77 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// runTarget is what a run (single or mixed) talks to: the target's address,
+// the driver, and without --target the embedded server beside the generator.
+type runTarget struct {
+	addr     string          // the target's resolved address, or the embedded server's
+	embedded bool            // no --target: emb runs it
+	emb      *embeddedServer // nil with --target
+	drv      closingDriver
+	self     string // chatload's version (the driver's User-Agent)
+	untrace  func()
+}
+
+// openRunTarget starts the embedded server (without --target: eo says what
+// it serves; its domain, transport, faults and auth are cfg's) or resolves
+// the target, and opens cfg's driver over it with sharing. close releases it
+// all: the driver, the trace, the server.
+func openRunTarget(ctx context.Context, e *env, f runFlags, cfg scenarios.Config, faults server.Faults,
+	sharing sipua.Sharing, eo embeddedOptions) (_ *runTarget, err error) {
+	if err := f.tls.validate(cfg.Transport, cfg.Target); err != nil {
+		return nil, err
+	}
+	t := &runTarget{addr: cfg.Target, embedded: cfg.Target == "", untrace: func() {}}
+	defer func() {
+		if err != nil {
+			t.close(e)
+		}
+	}()
+	var tlsConf *tls.Config
+	if t.embedded {
+		if eo.Auth, err = embeddedAuth(cfg.Auth); err != nil {
+			return nil, err
+		}
+		eo.Domain, eo.Transport, eo.Faults = cfg.Domain, cfg.Transport, f.faults
+		if t.emb, err = startEmbedded(ctx, e, eo); err != nil {
+			return nil, err
+		}
+		t.addr, tlsConf = t.emb.Addr, t.emb.TLS
+		if faults.Enabled() {
+			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
+		}
+	} else if t.addr, err = resolveTarget(ctx, e, cfg.Target, cfg.Transport); err != nil {
+		return nil, usageErr("%v", err)
+	} else if tlsConf, err = f.tls.config(e, cfg.Transport, cfg.Target); err != nil {
+		return nil, err
+	}
+	var trace *sipua.Trace
+	if trace, t.untrace, err = f.trace.open(); err != nil {
+		return nil, err
+	}
+	t.self, _ = buildVersions()
+	t.drv, err = drivers[cfg.Protocol](driverOptions{target: t.addr, transport: cfg.Transport, tls: tlsConf,
+		timeout: cfg.Timeout, noRegister: cfg.NoRegister, userAgent: "chatload/" + t.self,
+		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf, cfg.Krb5Keytab), trace: trace,
+		sharing: sharing, expires: cfg.Expires})
+	if err != nil {
+		return nil, &exitError{code: 1, err: err}
+	}
+	return t, nil
+}
+
+// close closes the driver, the trace and the embedded server (Stop: a second
+// call returns what the first did). Safe to call more than once.
+func (t *runTarget) close(e *env) {
+	if t.drv != nil {
+		t.drv.Close()
+		t.drv = nil
+	}
+	t.untrace()
+	t.untrace = func() {}
+	if t.emb != nil {
+		t.emb.Stop(e)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,46 +103,13 @@ func runMix(cmd *cobra.Command, e *env, f runFlags, mix scenarios.Mix) error {
 	if err != nil {
 		return err
 	}
-	if err := f.tls.validate(first.Transport, first.Target); err != nil {
-		return err
-	}
-	target := first.Target
-	embedded := target == ""
-	var tlsConf *tls.Config
-	var emb *embeddedServer
-	if embedded {
-		auth, aerr := embeddedAuth(first.Auth)
-		if aerr != nil {
-			return aerr
-		}
-		emb, err = startEmbedded(ctx, e, embeddedOptions{Domain: first.Domain, Transport: first.Transport,
-			Users: users, UsersFile: mix.UsersFile, Rooms: mix.Rooms(), Faults: f.faults, Auth: auth, AnnounceMax: mix.AnnounceMax})
-		if err != nil {
-			return err
-		}
-		defer emb.Stop(e) // on the error paths; after the run it was stopped already
-		target, tlsConf = emb.Addr, emb.TLS
-		if faults.Enabled() {
-			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
-		}
-	} else if target, err = resolveTarget(ctx, e, target, first.Transport); err != nil {
-		return usageErr("%v", err)
-	} else if tlsConf, err = f.tls.config(e, first.Transport, first.Target); err != nil {
-		return err
-	}
-	trace, untrace, err := f.trace.open()
+	rt, err := openRunTarget(ctx, e, f, first, faults, sharing,
+		embeddedOptions{Users: users, UsersFile: mix.UsersFile, Rooms: mix.Rooms(), AnnounceMax: mix.AnnounceMax})
 	if err != nil {
 		return err
 	}
-	defer untrace()
-	self, _ := buildVersions()
-	drv, err := drivers[first.Protocol](driverOptions{target: target, transport: first.Transport, tls: tlsConf,
-		timeout: first.Timeout, noRegister: first.NoRegister, userAgent: "chatload/" + self,
-		auth: first.Auth, kerberos: kerberosConfig(e, first.Auth, first.Krb5Conf, first.Krb5Keytab), trace: trace, sharing: sharing, expires: first.Expires})
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	defer drv.Close()
+	defer rt.close(e) // on the error paths; after the run the server was stopped already
+	target, embedded, emb, drv := rt.addr, rt.embedded, rt.emb, rt.drv
 	if mix.Note != "" && !f.quiet {
 		fmt.Fprintln(e.stderr, mix.Note)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -286,49 +285,13 @@ func runRun(cmd *cobra.Command, e *env, f runFlags, args []string) error {
 		// Rooms live at conf.<the users' domain> unless told otherwise.
 		cfg.Domain = scenarios.HostPart(users[0].URI)
 	}
-	if err := f.tls.validate(cfg.Transport, cfg.Target); err != nil {
-		return err
-	}
-	target := cfg.Target
-	embedded := target == ""
-	var tlsConf *tls.Config
-	var emb *embeddedServer // a child process unless that cannot start (embedded.go)
-	if embedded {
-		auth, aerr := embeddedAuth(cfg.Auth)
-		if aerr != nil {
-			return aerr
-		}
-		emb, err = startEmbedded(ctx, e, embeddedOptions{Domain: cfg.Domain, Transport: cfg.Transport,
-			Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg)), Faults: f.faults, Auth: auth})
-		if err != nil {
-			return err
-		}
-		defer emb.Stop(e) // on the error paths; after the run it was stopped already
-		target, tlsConf = emb.Addr, emb.TLS
-		if faults.Enabled() {
-			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
-		}
-	} else if target, err = resolveTarget(ctx, e, target, cfg.Transport); err != nil {
-		return usageErr("%v", err)
-	} else if tlsConf, err = f.tls.config(e, cfg.Transport, cfg.Target); err != nil {
-		return err
-	}
-
-	trace, untrace, err := f.trace.open()
+	rt, err := openRunTarget(ctx, e, f, cfg, faults, sharing,
+		embeddedOptions{Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg))})
 	if err != nil {
 		return err
 	}
-	defer untrace()
-	self, _ := buildVersions()
-	drv, err := drivers[cfg.Protocol](driverOptions{
-		target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
-		noRegister: cfg.NoRegister, userAgent: "chatload/" + self,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf, cfg.Krb5Keytab), trace: trace, sharing: sharing, expires: cfg.Expires,
-	})
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	defer drv.Close()
+	defer rt.close(e) // on the error paths; after the run the server was stopped already
+	target, embedded, emb, drv, self := rt.addr, rt.embedded, rt.emb, rt.drv, rt.self
 
 	thresholds, _ := checkThresholds(cfg, "", nil, nil) // checked by config
 	runCtx, cancelRun := context.WithCancel(ctx)        // an abort threshold cancels it

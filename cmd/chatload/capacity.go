@@ -303,41 +303,20 @@ func runCapacity(cmd *cobra.Command, e *env, f *capacityFlags, args []string) er
 	if err != nil {
 		return err
 	}
-	if err := f.run.tls.validate(cfg.Transport, cfg.Target); err != nil {
-		return err
-	}
-	target := cfg.Target
-	var tlsConf *tls.Config
-	if target == "" {
-		// A child `chatload serve`, as a single run's (embedded.go): the generator's
-		// health (its CPU, its schedule) is then judged apart from the server's.
-		auth, aerr := embeddedAuth(cfg.Auth)
-		if aerr != nil {
-			return aerr
-		}
-		emb, err := startEmbedded(ctx, e, embeddedOptions{Domain: cfg.Domain, Transport: cfg.Transport,
-			Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg)), Faults: f.run.faults, Auth: auth})
-		if err != nil {
-			return err
-		}
-		defer stopEmbedded(e, emb)
-		target, tlsConf = emb.Addr, emb.TLS
-		if faults.Enabled() {
-			fmt.Fprintf(e.stderr, "embedded server with fault injection: %s\n", faults)
-		}
-	} else if target, err = resolveTarget(ctx, e, target, cfg.Transport); err != nil {
-		return usageErr("%v", err)
-	} else if tlsConf, err = f.run.tls.config(e, cfg.Transport, cfg.Target); err != nil {
-		return err
-	}
-	self, _ := buildVersions()
-	drv, err := drivers[cfg.Protocol](driverOptions{target: target, transport: cfg.Transport, tls: tlsConf, timeout: cfg.Timeout,
-		noRegister: cfg.NoRegister, userAgent: "chatload/" + self, sharing: sharing,
-		auth: cfg.Auth, kerberos: kerberosConfig(e, cfg.Auth, cfg.Krb5Conf, cfg.Krb5Keytab)})
+	// Without --target a child `chatload serve`, as a single run's (embedded.go):
+	// the generator's health (its CPU, its schedule) is then judged apart from
+	// the server's.
+	rt, err := openRunTarget(ctx, e, f.run, cfg, faults, sharing,
+		embeddedOptions{Users: users, UsersFile: cfg.UsersFile, Rooms: len(scenarios.RoomURIs(cfg))})
 	if err != nil {
-		return &exitError{code: exitCannotRun, err: err}
+		return err
 	}
-	defer drv.Close()
+	defer func() {
+		if note := rt.close(e); note != "" {
+			fmt.Fprintf(e.stderr, "note: %s\n", note)
+		}
+	}()
+	drv := rt.drv
 
 	stepCfg := cfg // the progress line's total: one step's hold
 	stepCfg.Duration, stepCfg.Ramp = sc.Hold, nil

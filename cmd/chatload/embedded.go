@@ -651,9 +651,10 @@ func openRunTarget(ctx context.Context, e *env, f runFlags, cfg scenarios.Config
 	return t, nil
 }
 
-// close closes the driver, the trace and the embedded server (Stop: a second
-// call returns what the first did). Safe to call more than once.
-func (t *runTarget) close(e *env) {
+// close closes the driver, the trace and the embedded server, and returns the
+// server's end note (embeddedServer.Stop: "" when all went well; a second call
+// returns what the first did). Safe to call more than once.
+func (t *runTarget) close(e *env) (note string) {
 	if t.drv != nil {
 		t.drv.Close()
 		t.drv = nil
@@ -661,6 +662,7 @@ func (t *runTarget) close(e *env) {
 	t.untrace()
 	t.untrace = func() {}
 	if t.emb != nil {
-		t.emb.Stop(e)
+		_, note = t.emb.Stop(e)
 	}
+	return note
 }

@@ -26,17 +26,14 @@ type foldHold struct {
 	started bool  // a message's start line was seen: in its header section
 	inBody  int64 // body bytes still to come
 	contLen int64 // the Content-Length of the message being read
-	lineLen int   // bytes of the current line (CR not counted)
+	lineLen int   // bytes of the current line so far (0: a line just ended)
 	cur     []byte
 }
 
 // read reads from rd into b, as rd would, with a held CRLF first.
 func (h *foldHold) read(rd func([]byte) (int, error), b []byte) (int, error) {
-	if len(b) < 8 {
-		return rd(b) // a reader that small gets the stream as it comes
-	}
 	off := 0
-	if h.held {
+	if h.held { // held only for a reader's buffer of 8 bytes or more (below)
 		b[0], b[1] = '\r', '\n'
 		off, h.held = 2, false
 	}
@@ -45,7 +42,7 @@ func (h *foldHold) read(rd func([]byte) (int, error), b []byte) (int, error) {
 		h.scan(b[off : off+n])
 	}
 	total := off + n
-	if err == nil && h.started && h.inBody == 0 && h.lineLen == 0 && total >= 2 &&
+	if err == nil && len(b) >= 8 && h.started && h.inBody == 0 && h.lineLen == 0 && total >= 2 &&
 		b[total-2] == '\r' && b[total-1] == '\n' {
 		// A header line just ended and the section goes on: whether the
 		// next line continues this one is not known yet.
@@ -55,30 +52,37 @@ func (h *foldHold) read(rd func([]byte) (int, error), b []byte) (int, error) {
 	return total, err
 }
 
-// scan follows the framing of the stream through p.
+// scan follows the framing of the stream through p: a body is skipped by its
+// length, a header section a line at a time (bytes.IndexByte, not a byte loop:
+// this runs on every read of every connection).
 func (h *foldHold) scan(p []byte) {
 	for len(p) > 0 {
 		if h.inBody > 0 {
-			k := int64(len(p))
-			if k > h.inBody {
-				k = h.inBody
-			}
+			k := min(int64(len(p)), h.inBody)
 			h.inBody -= k
 			p = p[k:]
 			continue
 		}
-		c := p[0]
-		p = p[1:]
-		switch c {
-		case '\r':
-		case '\n':
-			h.endLine()
-		default:
-			h.lineLen++
-			if len(h.cur) < 64 {
-				h.cur = append(h.cur, c)
-			}
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
 		}
+		h.take(seg)
+		if i < 0 {
+			return
+		}
+		p = p[i+1:]
+		h.endLine()
+	}
+}
+
+// take adds seg to the current line: its length, and its first 64 bytes (all
+// a Content-Length line needs).
+func (h *foldHold) take(seg []byte) {
+	h.lineLen += len(seg)
+	if room := 64 - len(h.cur); room > 0 {
+		h.cur = append(h.cur, seg[:min(room, len(seg))]...)
 	}
 }
 
@@ -86,7 +90,7 @@ func (h *foldHold) scan(p []byte) {
 // line outside one is a keep-alive), a header named Content-Length (or l)
 // gives the body's length.
 func (h *foldHold) endLine() {
-	line := h.cur
+	line := bytes.TrimSuffix(h.cur, []byte("\r")) // the CR of the line's CRLF
 	h.cur, h.lineLen = h.cur[:0], 0
 	if len(line) == 0 {
 		if h.started {

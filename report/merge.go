@@ -434,30 +434,40 @@ func mergeIntervals(perReport [][]Interval) ([]Interval, error) {
 			out = append(out, c)
 			continue
 		}
-		m := &out[j]
-		if iv.Start.Before(m.Start) {
-			m.Start = iv.Start
-		}
-		if iv.End.After(m.End) {
-			m.End = iv.End
-		}
-		if phaseRank(iv.Phase) < phaseRank(m.Phase) {
-			m.Phase = iv.Phase // the merged run is steady only when every segment is
-		}
-		if err := MergeOperations(m.Operations, iv.Operations); err != nil {
+		if err := out[j].add(iv, mergeGenerator); err != nil {
 			return nil, fmt.Errorf("interval %s: %w", iv.Start.Format(time.RFC3339Nano), err)
 		}
-		m.Messages.Add(iv.Messages)
-		m.Failures = MergeFailures(m.Failures, iv.Failures)
-		m.Load.TargetRate += iv.Load.TargetRate
-		m.Load.AchievedRate += iv.Load.AchievedRate
-		m.Load.Dropped += iv.Load.Dropped
-		m.Load.InFlight += iv.Load.InFlight
-		m.Generator = mergeGenerator(m.Generator, iv.Generator)
-		m.Generator.Note = joinNote(m.Generator.Note, iv.Generator.Note)
 	}
 	slices.SortStableFunc(out, func(a, b Interval) int { return a.Start.Compare(b.Start) })
 	return out, nil
+}
+
+// add merges iv into m, an interval of the same slot: the span of both, the
+// earlier phase (steady only when both are), operations, messages, failures and
+// load added; the generators' figures combined by gen (other processes: added;
+// the same process: the larger).
+func (m *Interval) add(iv Interval, gen func(a, b Generator) Generator) error {
+	if iv.Start.Before(m.Start) {
+		m.Start = iv.Start
+	}
+	if iv.End.After(m.End) {
+		m.End = iv.End
+	}
+	if phaseRank(iv.Phase) < phaseRank(m.Phase) {
+		m.Phase = iv.Phase
+	}
+	if err := MergeOperations(m.Operations, iv.Operations); err != nil {
+		return err
+	}
+	m.Messages.Add(iv.Messages)
+	m.Failures = MergeFailures(m.Failures, iv.Failures)
+	m.Load.TargetRate += iv.Load.TargetRate
+	m.Load.AchievedRate += iv.Load.AchievedRate
+	m.Load.Dropped += iv.Load.Dropped
+	m.Load.InFlight += iv.Load.InFlight
+	m.Generator = gen(m.Generator, iv.Generator)
+	m.Generator.Note = joinNote(m.Generator.Note, iv.Generator.Note)
+	return nil
 }
 
 // phaseRank orders the run phases; an unknown one sorts last.

@@ -177,26 +177,9 @@ func MergeWorkloadIntervals(ivs []Interval) (Interval, error) {
 			out.Failures = MergeFailures(nil, iv.Failures)
 			continue
 		}
-		if iv.Start.Before(out.Start) {
-			out.Start = iv.Start
-		}
-		if iv.End.After(out.End) {
-			out.End = iv.End
-		}
-		if phaseRank(iv.Phase) < phaseRank(out.Phase) {
-			out.Phase = iv.Phase
-		}
-		if err := MergeOperations(out.Operations, iv.Operations); err != nil {
+		if err := out.add(iv, sameProcess); err != nil {
 			return Interval{}, err
 		}
-		out.Messages.Add(iv.Messages)
-		out.Failures = MergeFailures(out.Failures, iv.Failures)
-		out.Load.TargetRate += iv.Load.TargetRate
-		out.Load.AchievedRate += iv.Load.AchievedRate
-		out.Load.Dropped += iv.Load.Dropped
-		out.Load.InFlight += iv.Load.InFlight
-		out.Generator = sameProcess(out.Generator, iv.Generator)
-		out.Generator.Note = joinNote(out.Generator.Note, iv.Generator.Note)
 	}
 	return out, nil
 }

@@ -532,3 +532,69 @@ func TestSharedFor(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolRegistrationRefreshes: users sharing sockets keep their bindings
+// through the Registrar's batched refreshes against a real registrar (each
+// refresh a held REGISTER flushed with the others of its batch over UDP, a
+// transaction of its own over TCP), challenged and answered per user, and
+// Unregister removes every binding.
+func TestPoolRegistrationRefreshes(t *testing.T) {
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), guard)
+			defer cancel()
+			const users, rounds = 8, 2
+			srv := startServerUsers(t, tr, users)
+			p := poolFor(t, srv, tr, sipua.Sharing{N: 2}, "", nil)
+			var mu sync.Mutex
+			bound := map[string]int{} // 2xx to binding REGISTERs, by user
+			done := make(chan struct{})
+			reg := &sipua.Registrar{Expires: 2 * time.Second, Timeout: 3 * time.Second,
+				Registered: func(a *sipua.Account, res *sip.Response) {
+					mu.Lock()
+					defer mu.Unlock()
+					aor := a.AoR()
+					bound[aor.User]++
+					for _, n := range bound {
+						if n < 1+rounds {
+							return
+						}
+					}
+					if len(bound) == users && done != nil {
+						close(done)
+						done = nil
+					}
+				}}
+			regs := make([]*sipua.Registration, users)
+			for i := range users {
+				a, err := p.NewAccount(userURI(i+1), userName(i+1), fmt.Sprintf("pass%04d", i+1), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				regs[i] = reg.NewRegistration(a)
+				if granted, err := regs[i].Register(ctx); err != nil || granted != 2*time.Second {
+					t.Fatalf("Register %s = %s, %v; want 2s, nil", userURI(i+1), granted, err)
+				}
+			}
+			mu.Lock()
+			wait := done
+			mu.Unlock()
+			select {
+			case <-wait: // every user refreshed twice (granted 2 s: every second)
+			case <-ctx.Done():
+				mu.Lock()
+				t.Fatalf("bindings by user %v; want %d each (sign-in and %d refreshes)", bound, 1+rounds, rounds)
+			}
+			for _, r := range regs {
+				if err := r.Unregister(ctx); err != nil {
+					t.Fatalf("Unregister: %v", err)
+				}
+			}
+			st := srv.Stats()
+			if st.RegistersOK < users*(1+rounds) || st.Unregisters != users || st.AuthFailures != 0 {
+				t.Errorf("server saw %d bindings, %d unregisters, %d auth failures; want at least %d, %d, 0",
+					st.RegistersOK, st.Unregisters, st.AuthFailures, users*(1+rounds), users)
+			}
+		})
+	}
+}

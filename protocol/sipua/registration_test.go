@@ -258,3 +258,91 @@ func TestRegistrationRetriesAndStops(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistrationRefreshesBatched: refreshes falling due within refreshBatch of
+// each other go out together: 10,000 sessions signed in at the same instant wake
+// the refresher at most once per refreshBatch (not once per refresh), each at most
+// refreshBatch before its due time, and none goes half its registration's
+// lifetime without a refresh. The wake-ups are the distinct instants of virtual
+// time at which refreshes were sent.
+func TestRegistrationRefreshesBatched(t *testing.T) {
+	const n = 10000
+	g := 300 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeRegistrar(g, 5*time.Second)
+		var mu sync.Mutex
+		instants := map[time.Time]int{}
+		early := time.Duration(0)
+		f.answer = func(ctx context.Context, op string) error {
+			if op == "reregister" {
+				mu.Lock()
+				instants[time.Now()]++
+				mu.Unlock()
+			}
+			return nil
+		}
+		sent := map[*Account]time.Time{}
+		prev := f.send
+		f.send = func(ctx context.Context, a *Account, op string, expires time.Duration) (time.Duration, error) {
+			mu.Lock()
+			if _, ok := sent[a]; !ok && op == "reregister" {
+				sent[a] = time.Now()
+			}
+			mu.Unlock()
+			return prev(ctx, a, op, expires)
+		}
+		regs := make([]*Registration, n)
+		for i := range regs {
+			regs[i] = f.NewRegistration(&Account{})
+			if _, err := regs[i].Register(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Each due time as queued, to see how early its refresh went.
+		due := make(map[*Registration]time.Time, n)
+		f.Registrar.mu.Lock()
+		for _, r := range regs {
+			due[r] = r.due
+		}
+		f.Registrar.mu.Unlock()
+		period := g / 2
+		time.Sleep(period) // every first refresh falls in the first g/2
+		synctest.Wait()
+		for _, r := range regs {
+			r.Stop()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range regs {
+			at, ok := sent[r.a]
+			if !ok {
+				t.Fatalf("a session did not refresh within g/2")
+			}
+			early = max(early, due[r].Sub(at))
+		}
+		if early > refreshBatch {
+			t.Errorf("a refresh went %s before its due time; want at most refreshBatch (%s)", early, refreshBatch)
+		}
+		total := 0
+		for _, c := range instants {
+			total += c
+			if c > refreshBatchMax {
+				t.Errorf("%d refreshes sent at one instant; want at most refreshBatchMax (%d)", c, refreshBatchMax)
+			}
+		}
+		// The first refreshes are spread over 90% of g/2 = 135 s: at most one
+		// wake-up per 100 ms then, some 1,350, where a timer per session would
+		// wake up 10,000 times.
+		const grain = 100 * time.Millisecond
+		if most := int(period/grain) + 1; len(instants) > most {
+			t.Errorf("%d refreshes woke the refresher %d times in %s; want at most %d (one per %s)",
+				total, len(instants), period, most, grain)
+		}
+		if total < n {
+			t.Errorf("%d refreshes in g/2; want at least %d", total, n)
+		}
+		if f.maxGap >= g/2+time.Second {
+			t.Errorf("a user went %s without refreshing; want less than g/2 = %s", f.maxGap, g/2)
+		}
+	})
+}

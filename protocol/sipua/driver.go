@@ -42,9 +42,10 @@ type DriverConfig struct {
 	// deadline applies too.
 	Timeout time.Duration
 	// Expires is the registration expiry asked for. Zero means DefaultExpires.
-	// Sessions refresh their registration every half the granted expiry, the
-	// first time at a random point of the first half (spread: no thundering
-	// herd; see Registration).
+	// Sessions refresh their registration a tenth of the granted expiry (at
+	// least four Timeouts, at most half) before it runs out, the first time at
+	// a random point of the first period (spread: no thundering herd), in
+	// batches (see Registration).
 	Expires time.Duration
 	// UserAgent is the User-Agent header value ("chatload/1.0.0"); empty: the
 	// driver's default.

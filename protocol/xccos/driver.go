@@ -253,7 +253,8 @@ func (d *Driver) Connect(ctx context.Context, u engine.User, deliver func(engine
 		d.byAcct.Delete(acct)
 		return nil, err
 	}
-	// Refreshed every granted/2 from a random first point (sipua.Registration).
+	// Refreshed before it runs out, from a random first point, in batches
+	// (sipua.Registration).
 	if _, err := s.reg.Register(ctx); err != nil {
 		s.release()
 		return nil, err

@@ -167,8 +167,11 @@ func (a *Account) Granted(res *sip.Response) (time.Duration, bool) {
 			}
 		}
 	}
-	if e, ok := res.GetHeader("Expires").(*sip.ExpiresHeader); ok && e != nil && *e > 0 {
-		return time.Duration(*e) * time.Second, true
+	// sipgo's parser keeps Expires as a generic header: its text is read.
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
+			return time.Duration(n) * time.Second, true
+		}
 	}
 	return 0, false
 }
@@ -320,6 +323,10 @@ type Request struct {
 	// (the load engine's pacer) saves a system call per request. A retry
 	// after a challenge is sent at once. Do ignores it.
 	Hold bool
+
+	// binding (a REGISTER refresh over UDP, unsigned) reads of a 2xx only
+	// what a binding is read from (parseBinding).
+	binding bool
 }
 
 // Do sends r and returns its final response. Credentials go along pre-emptively
@@ -407,7 +414,11 @@ func (c *call) send(st *nonceState) {
 			c.done(nil, &report.Error{Class: report.Other, Op: c.op, Detail: "building the request", Err: err})
 			return
 		}
-		ua.txs.startData(c.ctx, id, data, c.full, hold, c.final)
+		parse := fullIf(c.full)
+		if c.full && c.r.binding {
+			parse = parseBinding
+		}
+		ua.txs.startData(c.ctx, id, data, parse, hold, c.final)
 		return
 	}
 	req, err := c.a.build(c.r, c.callID, c.tag, st, sa)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,37 @@ type txResult struct {
 	err    error
 }
 
-// clientTx is one transaction in the table. id, data, full and done are set
+// parseMode is how much of a final response a transaction parses.
+type parseMode uint8
+
+const (
+	// parseStatus: the status line of a 2xx only (txResult.res nil); any
+	// other final response in full.
+	parseStatus parseMode = iota
+	// parseFull: every final response in full (sipgo's parser).
+	parseFull
+	// parseBinding: a 2xx to REGISTER keeps what a binding is read from
+	// (Contact, Expires, Allow-Events: Account.Granted, the GRUU, provisioning)
+	// and skips the rest, a third of the cost of parseFull; other final
+	// responses in full.
+	parseBinding
+)
+
+// fullIf is parseFull when full, else parseStatus.
+func fullIf(full bool) parseMode {
+	if full {
+		return parseFull
+	}
+	return parseStatus
+}
+
+// clientTx is one transaction in the table. id, data, parse and done are set
 // before it is published and sent after that; state decides who completes it.
 type clientTx struct {
 	id    uint64
 	sent  int64 // ns since the table's base: start of the timers
 	data  []byte
-	full  bool // parse every final response (else a 2xx is status-only)
+	parse parseMode
 	done  func(txResult)
 	stop  atomic.Pointer[func() bool] // context.AfterFunc's stop; nil when the ctx cannot end
 	state atomic.Int32
@@ -215,14 +240,14 @@ func (t *txTable) shard(id uint64) *txShard { return &t.shards[id%txShards] }
 // itself when the request cannot be sent. done must not block. req must have
 // no Via yet; start adds ours. With hold, the request is only queued: the next
 // flush sends it, with the others queued by then, in one system call.
-func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, full, hold bool, done func(txResult)) {
+func (t *txTable) start(ctx context.Context, req *sip.Request, host string, port int, parse parseMode, hold bool, done func(txResult)) {
 	id := t.nextID()
 	v := t.via(id, host, port)
 	req.PrependHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
 		Params: sip.HeaderParams{{K: "branch", V: v.branch + strconv.FormatUint(id, 16)}, {K: "rport"}}})
 	w := bufWriter(make([]byte, 0, 384+len(req.Body())))
 	req.StringWrite(&w)
-	t.startData(ctx, id, w, full, hold, done)
+	t.startData(ctx, id, w, parse, hold, done)
 }
 
 // nextID numbers a new transaction.
@@ -235,12 +260,12 @@ func (t *txTable) via(id uint64, host string, port int) viaSpec {
 
 // startData is start for a request already written, with the Via of
 // via(id, ...): see start.
-func (t *txTable) startData(ctx context.Context, id uint64, data []byte, full, hold bool, done func(txResult)) {
+func (t *txTable) startData(ctx context.Context, id uint64, data []byte, parse parseMode, hold bool, done func(txResult)) {
 	if len(data) > sip.UDPMTUSize-200 {
 		done(txResult{err: sip.ErrUDPMTUCongestion})
 		return
 	}
-	tx := &clientTx{id: id, data: data, full: full, done: done}
+	tx := &clientTx{id: id, data: data, parse: parse, done: done}
 
 	sh := t.shard(id)
 	sh.mu.Lock()
@@ -400,7 +425,14 @@ func (t *txTable) onDatagram(b []byte) bool {
 		return true
 	}
 	r := txResult{code: code, reason: reasonPhrase(b)}
-	if tx.full || code >= 300 {
+	if tx.parse == parseBinding && code < 300 {
+		if res, ok := bindingResponse(head, code, r.reason); ok {
+			r.res = res
+			t.finish(tx, r)
+			return true
+		}
+	}
+	if tx.parse != parseStatus || code >= 300 {
 		msg, err := sip.ParseMessage(bytes.Clone(b))
 		res, isRes := msg.(*sip.Response)
 		if err != nil || !isRes {
@@ -414,6 +446,51 @@ func (t *txTable) onDatagram(b []byte) bool {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// bindingResponse is a response of status code and reason holding only the
+// headers of head (a response's header section) that a binding is read from:
+// Contact (m), Expires and Allow-Events (u), parsed as sipgo's parser does.
+// False when head has folded lines or one of those headers does not parse:
+// the caller parses it all then, and reports what is wrong.
+func bindingResponse(head []byte, code int, reason string) (*sip.Response, bool) {
+	i := bytes.Index(head, crlf)
+	if i < 0 {
+		return nil, false
+	}
+	var hs []sip.Header
+	for rest := head[i+2:]; len(rest) > 0; {
+		line := rest
+		if j := bytes.Index(rest, crlf); j >= 0 {
+			line, rest = rest[:j], rest[j+2:]
+		} else {
+			rest = nil
+		}
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			return nil, false // a folded line (RFC 3261 7.3.1): sipgo's parser joins it
+		}
+		name, _, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			return nil, false
+		}
+		switch strings.ToLower(string(bytes.TrimSpace(name))) {
+		case "contact", "m", "expires", "allow-events", "u":
+			var err error
+			if hs, err = bindingHeaders.ParseHeader(hs, line); err != nil {
+				return nil, false
+			}
+		}
+	}
+	res := sip.NewResponse(code, reason)
+	for _, h := range hs {
+		res.AppendHeader(h)
+	}
+	return res, true
+}
+
+var crlf = []byte("\r\n")
+
+// bindingHeaders is sipgo's own header parser (the one sip.ParseMessage uses).
+var bindingHeaders = sip.HeadersParser(sip.DefaultHeadersParser())
 
 // errBadResponse: a response we matched but sipgo cannot parse.
 type errBadResponse struct{ err error }

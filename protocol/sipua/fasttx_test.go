@@ -125,7 +125,7 @@ func TestTxRetransmitsUntilAnswered(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var o outcome
-		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, false, false, o.done)
+		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, parseStatus, false, o.done)
 		synctest.Wait()
 		if n := len(w.sent()); n != 1 {
 			t.Fatalf("%d datagrams at once; want 1", n)
@@ -179,7 +179,7 @@ func TestTxTimeout(t *testing.T) {
 		var o outcome
 		start := time.Now()
 		var at time.Duration
-		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, true, false, func(r txResult) {
+		tt.start(t.Context(), testRequest(t, "hello"), "127.0.0.1", 5060, parseFull, false, func(r txResult) {
 			at = time.Since(start)
 			o.done(r)
 		})
@@ -206,7 +206,7 @@ func TestTxCancel(t *testing.T) {
 		tt := newTestTable(t, &w)
 		var o outcome
 		ctx, cancel := context.WithCancel(t.Context())
-		tt.start(ctx, testRequest(t, "hello"), "127.0.0.1", 5060, false, false, o.done)
+		tt.start(ctx, testRequest(t, "hello"), "127.0.0.1", 5060, parseStatus, false, o.done)
 		time.Sleep(100 * time.Millisecond)
 		cancel()
 		synctest.Wait()
@@ -232,8 +232,8 @@ func TestTxFailAllCloseWrite(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var a, b outcome
-		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, false, a.done)
-		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, false, false, b.done)
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, parseStatus, false, a.done)
+		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, parseStatus, false, b.done)
 		tt.failAll(errRefused{syscall.ECONNREFUSED})
 		for _, o := range []*outcome{&a, &b} {
 			if got := o.results(); len(got) != 1 || !errors.Is(got[0].err, syscall.ECONNREFUSED) {
@@ -245,14 +245,14 @@ func TestTxFailAllCloseWrite(t *testing.T) {
 		w.err = syscall.EHOSTUNREACH
 		w.mu.Unlock()
 		var c outcome
-		tt.start(t.Context(), testRequest(t, "c"), "127.0.0.1", 5060, false, false, c.done)
+		tt.start(t.Context(), testRequest(t, "c"), "127.0.0.1", 5060, parseStatus, false, c.done)
 		if got := c.results(); len(got) != 1 || !errors.Is(got[0].err, syscall.EHOSTUNREACH) {
 			t.Errorf("failed write: outcome %+v; want EHOSTUNREACH", got)
 		}
 
 		tt.close(context.Canceled)
 		var d outcome
-		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, false, false, d.done)
+		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, parseStatus, false, d.done)
 		if got := d.results(); len(got) != 1 || !errors.Is(got[0].err, context.Canceled) {
 			t.Errorf("after close: outcome %+v; want Canceled", got)
 		}
@@ -267,8 +267,8 @@ func TestTxResponses(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var busy, full outcome
-		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, false, busy.done)
-		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, true, false, full.done)
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, parseStatus, false, busy.done)
+		tt.start(t.Context(), testRequest(t, "b"), "127.0.0.1", 5060, parseFull, false, full.done)
 		out := w.sent()
 
 		for _, b := range [][]byte{
@@ -306,7 +306,7 @@ func TestTxTooLarge(t *testing.T) {
 		var w wire
 		tt := newTestTable(t, &w)
 		var o outcome
-		tt.start(t.Context(), testRequest(t, strings.Repeat("x", 1400)), "127.0.0.1", 5060, false, false, o.done)
+		tt.start(t.Context(), testRequest(t, strings.Repeat("x", 1400)), "127.0.0.1", 5060, parseStatus, false, o.done)
 		if got := o.results(); len(got) != 1 || !errors.Is(got[0].err, sip.ErrUDPMTUCongestion) {
 			t.Errorf("outcome %+v; want ErrUDPMTUCongestion", got)
 		}
@@ -340,10 +340,10 @@ func TestTxHoldFlush(t *testing.T) {
 
 		var a, b, c, d outcome
 		ctx, cancel := context.WithCancel(t.Context())
-		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, false, true, a.done)
-		tt.start(t.Context(), testRequest(t, "refuse-me"), "127.0.0.1", 5060, false, true, b.done)
-		tt.start(ctx, testRequest(t, "c"), "127.0.0.1", 5060, false, true, c.done)
-		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, false, true, d.done)
+		tt.start(t.Context(), testRequest(t, "a"), "127.0.0.1", 5060, parseStatus, true, a.done)
+		tt.start(t.Context(), testRequest(t, "refuse-me"), "127.0.0.1", 5060, parseStatus, true, b.done)
+		tt.start(ctx, testRequest(t, "c"), "127.0.0.1", 5060, parseStatus, true, c.done)
+		tt.start(t.Context(), testRequest(t, "d"), "127.0.0.1", 5060, parseStatus, true, d.done)
 		cancel()
 		synctest.Wait()
 		if n := len(w.sent()); n != 0 {
@@ -372,4 +372,88 @@ func TestTxHoldFlush(t *testing.T) {
 			t.Errorf("an empty flush sent something: %d datagrams", n)
 		}
 	})
+}
+
+// TestTxBindingResponse: a 2xx to a refresh (parseBinding) keeps exactly the
+// headers a binding is read from, as sipgo's parser reads them (the Contacts
+// with a quoted GRUU, the Expires header, Allow-Events), so that
+// Account.Granted reads the same from it as from the full parse; a response
+// with a folded line, and any non-2xx, is parsed in full.
+func TestTxBindingResponse(t *testing.T) {
+	contacts := []sip.Header{
+		sip.NewHeader("Contact", `<sip:bob@10.0.0.9:5062>;expires=90`),
+		sip.NewHeader("Contact", `<sip:alice@127.0.0.1:5070;transport=udp>;expires=240;gruu="sip:alice@example.test;gr=urn:uuid:1;x=y"`),
+		sip.NewHeader("Expires", "600"),
+		sip.NewHeader("Allow-Events", "vnd-microsoft-provisioning-v2, presence"),
+		sip.NewHeader("Server", "RTC/5.0"),
+	}
+	a := &Account{aor: sip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}, key: "alice", ua: &UA{advert: sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5070}}}
+	synctest.Test(t, func(t *testing.T) {
+		var w wire
+		tt := newTestTable(t, &w)
+		var lean, full, folded, challenged outcome
+		for _, o := range []*outcome{&lean, &full, &folded, &challenged} {
+			mode := parseBinding
+			if o == &full {
+				mode = parseFull
+			}
+			tt.start(t.Context(), testRequest(t, "r"), "127.0.0.1", 5060, mode, false, o.done)
+		}
+		out := w.sent()
+		tt.onDatagram(answer(t, out[0], 200, "OK", contacts...))
+		tt.onDatagram(answer(t, out[1], 200, "OK", contacts...))
+		f := answer(t, out[2], 200, "OK", contacts...)
+		f = bytes.Replace(f, []byte("Server: RTC/5.0"), []byte("Server: RTC/5.0\r\n  (folded)"), 1)
+		tt.onDatagram(f)
+		tt.onDatagram(answer(t, out[3], 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", `Digest realm="r", nonce="n"`)))
+
+		l, fu := lean.results(), full.results()
+		if len(l) != 1 || l[0].res == nil || len(fu) != 1 || fu[0].res == nil {
+			t.Fatalf("outcomes %+v, %+v; want a parsed 200 each", l, fu)
+		}
+		names := func(res *sip.Response) (out []string) {
+			for _, h := range res.Headers() {
+				out = append(out, h.Name()+": "+h.Value())
+			}
+			return out
+		}
+		want := []string{}
+		for _, h := range names(fu[0].res) {
+			if n, _, _ := strings.Cut(h, ":"); n == "Contact" || n == "Expires" || n == "Allow-Events" {
+				want = append(want, h)
+			}
+		}
+		if got := names(l[0].res); strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != 4 {
+			t.Errorf("binding headers:\n%s\nwant (as parsed in full):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if l[0].res.StatusCode != 200 || l[0].res.Reason != "OK" {
+			t.Errorf("status %d %q; want 200 OK", l[0].res.StatusCode, l[0].res.Reason)
+		}
+		if g, ok := a.Granted(l[0].res); !ok || g != 240*time.Second {
+			t.Errorf("granted %v %v from the binding headers; want 240s (the own Contact's)", g, ok)
+		}
+		if c := a.ownContact(l[0].res); c == nil {
+			t.Error("own Contact not found in the binding headers")
+		} else if v, _ := HeaderParam(c.Value(), "gruu"); v != "sip:alice@example.test;gr=urn:uuid:1;x=y" {
+			t.Errorf("gruu %q; want the quoted GRUU whole", v)
+		}
+		if r := folded.results(); len(r) != 1 || r[0].res == nil || r[0].res.GetHeader("Server") == nil {
+			t.Errorf("folded 200: %+v; want parsed in full (Server kept)", r)
+		}
+		if r := challenged.results(); len(r) != 1 || r[0].res == nil || r[0].res.GetHeader("WWW-Authenticate") == nil {
+			t.Errorf("401: %+v; want parsed in full", r)
+		}
+	})
+}
+
+// TestGrantedExpiresHeader: a registrar that says the expiry only in an Expires
+// header (a Lync registrar's way; sipgo keeps the header generic) is read.
+func TestGrantedExpiresHeader(t *testing.T) {
+	a := &Account{aor: sip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}, key: "alice", ua: &UA{advert: sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5070}}}
+	res := sip.NewResponse(200, "OK")
+	res.AppendHeader(sip.NewHeader("Contact", "<sip:alice@127.0.0.1:5070>"))
+	res.AppendHeader(sip.NewHeader("Expires", " 7200"))
+	if g, ok := a.Granted(res); !ok || g != 2*time.Hour {
+		t.Errorf("granted %v %v; want 2h from the Expires header", g, ok)
+	}
 }

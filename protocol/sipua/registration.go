@@ -354,7 +354,7 @@ func (r *Registrar) doAsync(ctx context.Context, a *Account, op string, expires 
 		return
 	}
 	req := r.request(a, expires)
-	req.Hold = true
+	req.Hold, req.binding = true, true
 	finish := func(res *sip.Response, err error) { done(r.registered(a, expires, res, err)) }
 	if !a.ua.own(sip.REGISTER) {
 		go a.start(ctx, op, req, true, finish)

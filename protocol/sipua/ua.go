@@ -701,7 +701,7 @@ func (ua *UA) onRefused(errno syscall.Errno) {
 // done must not block.
 func (ua *UA) transact(ctx context.Context, req *sip.Request, full, hold bool, done func(txResult)) {
 	if ua.own(req.Method) {
-		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, full, hold, done)
+		ua.txs.start(ctx, req, ua.contact.Host, ua.contact.Port, fullIf(full), hold, done)
 		return
 	}
 	res, err := ua.send(ctx, req)

@@ -66,7 +66,7 @@ type Config struct {
 	Timeout         time.Duration // timeout: per operation (default 10s)
 	LogonRate       Rate          // logon-rate: log-ons per second during setup (0 = unlimited)
 	LogonParallel   int           // logon-parallel: log-ons in flight during setup (default 64)
-	Expires         time.Duration // expires: registration expiry asked of the registrar (0 = the protocol's default, 300s)
+	Expires         time.Duration // expires: registration expiry asked of the registrar (0 = none asked: the registrar's default)
 	To              string        // to: message scenario: request URI
 	NoRegister      bool          // no-register: message scenario: send without a registrar
 	AllowFailures   bool          // allow-failures: the run's exit status ignores failed operations and a schedule not held (the CLI's exit 4 and 5)

@@ -50,7 +50,7 @@ var scenarioFlags = []struct{ name, usage string }{
 	{"timeout", "per operation (default 10s)"},
 	{"logon-rate", "log-ons (sign-ins) per second during setup, paced on a schedule, e.g. 12/s (a Lync pool signs in about 12/s); the report's load line gives the rate achieved; alias --login-rate (default sized to the target: 12/s for an xccos --target, a Lync pool's planned maximum; otherwise unlimited: --logon-parallel at a time)"},
 	{"logon-parallel", "log-ons in flight during setup (default 64; with --logon-rate, a second's worth, up to 20000)"},
-	{"expires", "registration expiry asked of the registrar, e.g. 1h (default: the protocol's, 300s); sessions refresh a tenth of it before it runs out: 100,000 users refresh 370/s at 300s, 31/s at 1h"},
+	{"expires", "registration expiry to ask the registrar for, e.g. 300s (default: none asked, the registrar's default, as Lync clients do; chatload serve and Kamailio grant 1h); sessions refresh a tenth of what was granted before it runs out: 100,000 users refresh 31/s at 1h, 370/s at 300s"},
 	{"to", "message scenario: request URI of the page-mode MESSAGEs"},
 	{"domain", "users' domain for generated users, and of conf.<domain> rooms (default example.test)"},
 	{"seed", "seed of the deterministic assignment of users to pairs and rooms (default 1)"},

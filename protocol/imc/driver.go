@@ -68,7 +68,7 @@ func (c Config) String() string {
 	if c.NoRegister {
 		return fmt.Sprintf("%s no-register%s", c.ua(), share)
 	}
-	return fmt.Sprintf("%s expires=%s%s", c.ua(), c.Expires, share)
+	return fmt.Sprintf("%s expires=%s%s", c.ua(), c.ExpiresString(), share)
 }
 
 // Driver connects users to chat rooms over SIP MESSAGE in Kamailio's imc

@@ -42,7 +42,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigString(t *testing.T) {
 	got := imc.Config{DriverConfig: sipua.DriverConfig{Target: "127.0.0.1:5090", Transport: "udp"}}.String()
-	want := "target=127.0.0.1:5090 transport=udp timeout=5s expires=5m0s"
+	want := "target=127.0.0.1:5090 transport=udp timeout=5s expires=registrar"
 	if got != want {
 		t.Errorf("String() = %q; want %q (defaults shown)", got, want)
 	}

@@ -144,12 +144,15 @@ func (a *Account) ownContact(res *sip.Response) *sip.ContactHeader {
 		if !ok {
 			continue
 		}
-		// sipgo's parameter parser splits quoted values at ';', which a GRUU
-		// in gruu="..." always has: the parameters are read from the text.
-		if v, _ := HeaderParam(c.Value(), "+sip.instance"); inst != "" && strings.EqualFold(v, inst) {
+		if c.Address.User == sock.User && c.Address.Host == sock.Host && c.Address.Port == sock.Port {
 			return c
 		}
-		if c.Address.User == sock.User && c.Address.Host == sock.Host && c.Address.Port == sock.Port {
+		// sipgo's parameter parser splits quoted values at ';', which a GRUU
+		// in gruu="..." always has: the parameters are read from the text.
+		if inst == "" {
+			continue
+		}
+		if v, _ := HeaderParam(c.Value(), "+sip.instance"); strings.EqualFold(v, inst) {
 			return c
 		}
 	}

@@ -18,8 +18,12 @@ import (
 // of failures with what was being done (Annotate). The registration of each
 // session and its refreshes are in registration.go.
 
-// DefaultExpires is the registration expiry when DriverConfig.Expires is zero.
-const DefaultExpires = 300 * time.Second
+// UnsaidExpires is the registration lifetime assumed when a 2xx to a REGISTER
+// that asked for none (DriverConfig.Expires zero) does not say what it granted
+// (neither an expires parameter on the binding nor an Expires header; RFC 3261
+// 10.3 says a registrar returns them): short, so that a binding is refreshed
+// too early rather than lost.
+const UnsaidExpires = 300 * time.Second
 
 // DriverConfig is what a chat protocol driver's Config embeds: the settings of
 // its UA (see Config for each) and the registration expiry it asks for. It is a
@@ -41,7 +45,10 @@ type DriverConfig struct {
 	// answer to a command. Zero means DefaultTimeout. The caller's context
 	// deadline applies too.
 	Timeout time.Duration
-	// Expires is the registration expiry asked for. Zero means DefaultExpires.
+	// Expires is the registration expiry asked for. Zero asks for none (no
+	// Expires header): the registrar grants its own default, as Microsoft's
+	// clients ask ([MS-SIPREGE] 4.1.1's REGISTER has no Expires) and RFC 3261
+	// 10.2.1.1 allows; chatload serve and Kamailio grant 3600 s.
 	// Sessions refresh their registration a tenth of the granted expiry (at
 	// least four Timeouts, at most half) before it runs out, the first time at
 	// a random point of the first period (spread: no thundering herd), in
@@ -64,14 +71,11 @@ type DriverConfig struct {
 	Sharing Sharing
 }
 
-// WithDefaults returns c with the zero Timeout and Expires set to their
-// defaults. It is a pure function.
+// WithDefaults returns c with the zero Timeout set to its default (a zero
+// Expires stays: the registrar's choice). It is a pure function.
 func (c DriverConfig) WithDefaults() DriverConfig {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
-	}
-	if c.Expires == 0 {
-		c.Expires = DefaultExpires
 	}
 	return c
 }
@@ -84,6 +88,15 @@ func (c DriverConfig) UA() Config {
 		Timeout: c.Timeout, UserAgent: c.UserAgent, Logger: c.Logger,
 		Auth: c.Auth, Kerberos: c.Kerberos, Trace: c.Trace,
 	}
+}
+
+// ExpiresString is the expiry asked for as a driver describes it: the
+// duration, or "registrar" when none is asked. It is a pure function.
+func (c DriverConfig) ExpiresString() string {
+	if c.Expires == 0 {
+		return "registrar"
+	}
+	return c.Expires.String()
 }
 
 // ValidateExpires reports a negative or sub-second Expires (zero is the

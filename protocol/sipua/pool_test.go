@@ -598,3 +598,41 @@ func TestPoolRegistrationRefreshes(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrationRegistrarChooses: with no expiry configured the REGISTER asks
+// for none (no Expires header, as Microsoft's clients do) and the session keeps
+// what the registrar granted (chatload serve: 3600 s); the unREGISTER still says
+// Expires: 0.
+func TestRegistrationRegistrarChooses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	srv := startServerUsers(t, "udp", 1)
+	var wire syncBuffer
+	p := poolFor(t, srv, "udp", sipua.Sharing{N: 1}, "", sipua.NewTrace(&wire, 0))
+	a, err := p.NewAccount(userURI(1), userName(1), "pass0001", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := (&sipua.Registrar{Timeout: 3 * time.Second}).NewRegistration(a)
+	if granted, err := reg.Register(ctx); err != nil || granted != time.Hour {
+		t.Fatalf("Register = %s, %v; want the registrar's 1h", granted, err)
+	}
+	if err := reg.Unregister(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for _, m := range strings.Split(string(wire.Bytes()), "REGISTER sip:")[1:] {
+		head, _, _ := strings.Cut(m, "\r\n\r\n")
+		exp := "none"
+		for _, l := range strings.Split(head, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "Expires: "); ok {
+				exp = v
+			}
+		}
+		sent = append(sent, exp)
+	}
+	// The sign-in (challenged, then answered) asks for nothing; the unREGISTER says 0.
+	if len(sent) < 2 || sent[len(sent)-1] != "0" || slices.ContainsFunc(sent[:len(sent)-1], func(s string) bool { return s != "none" }) {
+		t.Errorf("Expires of the REGISTERs sent: %v; want none on the sign-in, 0 on the unREGISTER", sent)
+	}
+}

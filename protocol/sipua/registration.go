@@ -19,8 +19,8 @@ import (
 // first Register; they are read only afterwards. Each session holds a
 // Registration of its own (NewRegistration).
 type Registrar struct {
-	// Expires is the expiry every REGISTER asks for (DriverConfig.Expires,
-	// defaults applied).
+	// Expires is the expiry every REGISTER asks for (DriverConfig.Expires);
+	// zero asks for none: the registrar's default.
 	Expires time.Duration
 	// Timeout is the driver's transaction timeout: a failed refresh is
 	// retried that long after. (Each transaction of a refresh is bounded by
@@ -336,12 +336,15 @@ func (g *Registration) refreshed(p pending) func(time.Duration, error) {
 	}
 }
 
+// do sends a REGISTER (op: register, reregister or unregister) asking for
+// expires and returns what was granted.
 func (r *Registrar) do(ctx context.Context, a *Account, op string, expires time.Duration) (time.Duration, error) {
 	if r.send != nil {
 		return r.send(ctx, a, op, expires)
 	}
-	res, err := a.Do(ctx, op, r.request(a, expires))
-	return r.registered(a, expires, res, err)
+	unregister := op == "unregister"
+	res, err := a.Do(ctx, op, r.request(a, expires, unregister))
+	return r.registered(a, expires, unregister, res, err)
 }
 
 // doAsync is do without waiting: done gets its outcome, from the UA's
@@ -353,9 +356,9 @@ func (r *Registrar) doAsync(ctx context.Context, a *Account, op string, expires 
 		go func() { done(r.send(ctx, a, op, expires)) }()
 		return
 	}
-	req := r.request(a, expires)
+	req := r.request(a, expires, false)
 	req.Hold, req.binding = true, true
-	finish := func(res *sip.Response, err error) { done(r.registered(a, expires, res, err)) }
+	finish := func(res *sip.Response, err error) { done(r.registered(a, expires, false, res, err)) }
 	if !a.ua.own(sip.REGISTER) {
 		go a.start(ctx, op, req, true, finish)
 		return
@@ -363,20 +366,23 @@ func (r *Registrar) doAsync(ctx context.Context, a *Account, op string, expires 
 	a.start(ctx, op, req, true, finish) // full: the 2xx is read (granted expiry, GRUU)
 }
 
-// request is the REGISTER for a's Contact asking for expires.
-func (r *Registrar) request(a *Account, expires time.Duration) Request {
+// request is the REGISTER for a's Contact asking for expires (zero: no
+// Expires header, the registrar's choice), or removing it (Expires: 0).
+func (r *Registrar) request(a *Account, expires time.Duration, unregister bool) Request {
 	aor := a.AoR()
 	ruri := sip.Uri{Scheme: aor.Scheme, Host: aor.Host, Port: aor.Port}
-	exp := sip.ExpiresHeader(uint32(expires / time.Second))
 	headers := make([]sip.Header, 0, 1+len(r.Headers))
-	headers = append(append(headers, &exp), r.Headers...)
-	return Request{Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: headers}
+	if expires > 0 || unregister {
+		exp := sip.ExpiresHeader(uint32(expires / time.Second))
+		headers = append(headers, &exp)
+	}
+	return Request{Method: sip.REGISTER, URI: ruri, To: &aor, Contact: true, Headers: append(headers, r.Headers...)}
 }
 
 // registered takes the outcome of a REGISTER asking for expires and returns
-// the expiry granted (Account.Granted, else what was asked; 0 for an
-// unREGISTER), or the error saying which user.
-func (r *Registrar) registered(a *Account, expires time.Duration, res *sip.Response, err error) (time.Duration, error) {
+// the expiry granted (Account.Granted, else what was asked, else
+// UnsaidExpires; 0 for an unREGISTER), or the error saying which user.
+func (r *Registrar) registered(a *Account, expires time.Duration, unregister bool, res *sip.Response, err error) (time.Duration, error) {
 	if err != nil {
 		var e *report.Error
 		if errors.As(err, &e) {
@@ -393,7 +399,7 @@ func (r *Registrar) registered(a *Account, expires time.Duration, res *sip.Respo
 		}
 		return 0, err
 	}
-	if expires == 0 {
+	if unregister {
 		return 0, nil
 	}
 	if r.Registered != nil {
@@ -402,6 +408,9 @@ func (r *Registrar) registered(a *Account, expires time.Duration, res *sip.Respo
 	granted, ok := a.Granted(res)
 	if !ok {
 		granted = expires
+	}
+	if granted == 0 {
+		granted = UnsaidExpires
 	}
 	return granted, nil
 }

@@ -109,7 +109,7 @@ func (c Config) String() string {
 	if c.Sharing != (sipua.Sharing{}) {
 		share = " transport-sharing=" + c.Sharing.String()
 	}
-	return fmt.Sprintf("%s expires=%s chat=%s%s", c.ua(), c.Expires, chat, share)
+	return fmt.Sprintf("%s expires=%s chat=%s%s", c.ua(), c.ExpiresString(), chat, share)
 }
 
 // Driver connects users to Persistent Chat rooms over MS-XCCOSIP: REGISTER,

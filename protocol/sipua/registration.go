@@ -186,9 +186,8 @@ func (r *Registrar) NewRegistration(a *Account) *Registration {
 // keeps the binding: the first refresh at a random point of the first refresh
 // period (see firstRefresh), then every period (refreshPeriod: 90% of the
 // granted expiry, less for short ones), and Registrar.Timeout after a failed
-// refresh; refreshes falling due within
-// refreshBatch of each other are sent together. Errors are those of
-// Account.Do, NotFound and Auth saying which user.
+// refresh; refreshes falling due within refreshBatch of each other are sent
+// together. Errors are those of Account.Do, NotFound and Auth saying which user.
 func (g *Registration) Register(ctx context.Context) (time.Duration, error) {
 	granted, err := g.r.do(ctx, g.a, "register", g.r.Expires)
 	if err != nil {

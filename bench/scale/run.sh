@@ -41,7 +41,7 @@
 #                               users ~7, room ~8)
 # Environment: SCALE_PARTS="gen login users room"
 #              SCALE_GEN_USERS=100000 SCALE_GEN_LOGIN_RATE=2000 SCALE_GEN_IDLE=60
-#              SCALE_GEN_POST=60 SCALE_GEN_RATE=100 SCALE_GEN_EXPIRES= (e.g. 1h)
+#              SCALE_GEN_POST=60 SCALE_GEN_RATE=100 SCALE_GEN_EXPIRES= (e.g. 300s)
 #              SCALE_GEN_ARGS= (more run flags, e.g. "--transport-sharing shared:1")
 #              SCALE_KAM_USERS=20000 SCALE_KAM_SHM=2048 SCALE_KAM_LOGIN_RATE=500
 #              KAM_PORT (default SCALE_PORT+2) KAM_RUNDIR (default OUT_DIR/kam)
@@ -64,7 +64,7 @@ SCALE_GEN_LOGIN_RATE=${SCALE_GEN_LOGIN_RATE:-2000}
 SCALE_GEN_IDLE=${SCALE_GEN_IDLE:-60}
 SCALE_GEN_POST=${SCALE_GEN_POST:-60}
 SCALE_GEN_RATE=${SCALE_GEN_RATE:-100}
-SCALE_GEN_EXPIRES=${SCALE_GEN_EXPIRES:-} # chatload run --expires (empty: the protocol's 300 s)
+SCALE_GEN_EXPIRES=${SCALE_GEN_EXPIRES:-} # chatload run --expires (empty: none asked; serve grants 3600 s)
 SCALE_GEN_ARGS=${SCALE_GEN_ARGS:-}       # more chatload run flags for gen and kam, e.g. "--transport-sharing shared:1"
 SCALE_LOGIN_USERS=${SCALE_LOGIN_USERS:-25000}
 SCALE_KAM_USERS=${SCALE_KAM_USERS:-20000}

@@ -96,7 +96,7 @@ func drawFirstRefresh(p time.Duration) time.Duration { return firstRefresh(p, ra
 // wakes the refresher is sent with it (a little early). Refreshes of many users
 // then cost one wake-up and, on a shared socket, one sendmmsg per batch instead
 // of one wake-up, one timer goroutine and one system call each: 100,000 users at
-// a 300 s expiry refresh 667 times a second, and an idle generator should sleep.
+// a 300 s expiry refresh 370 times a second, and an idle generator should sleep.
 // Against the lead a refresh has on the expiry (refreshPeriod), 100 ms is nothing.
 const refreshBatch = 100 * time.Millisecond
 

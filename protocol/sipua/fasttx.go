@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -472,8 +472,8 @@ func bindingResponse(head []byte, code int, reason string) (*sip.Response, bool)
 		if !ok {
 			return nil, false
 		}
-		switch strings.ToLower(string(bytes.TrimSpace(name))) {
-		case "contact", "m", "expires", "allow-events", "u":
+		name = bytes.TrimSpace(name)
+		if slices.ContainsFunc(bindingNames, func(n []byte) bool { return bytes.EqualFold(name, n) }) {
 			var err error
 			if hs, err = bindingHeaders.ParseHeader(hs, line); err != nil {
 				return nil, false
@@ -488,6 +488,9 @@ func bindingResponse(head []byte, code int, reason string) (*sip.Response, bool)
 }
 
 var crlf = []byte("\r\n")
+
+// bindingNames are the headers bindingResponse keeps, compact forms too.
+var bindingNames = [][]byte{[]byte("Contact"), []byte("m"), []byte("Expires"), []byte("Allow-Events"), []byte("u")}
 
 // bindingHeaders is sipgo's own header parser (the one sip.ParseMessage uses).
 var bindingHeaders = sip.HeadersParser(sip.DefaultHeadersParser())

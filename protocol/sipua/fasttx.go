@@ -60,8 +60,7 @@ const (
 	// parseBinding: a 2xx to REGISTER keeps what a binding is read from
 	// (Contact, Expires, Allow-Events: Account.Granted, the GRUU, provisioning)
 	// and skips the rest, about half the cost of parseFull (profiled at
-	// 100,000 users); other final
-	// responses in full.
+	// 100,000 users); other final responses in full.
 	parseBinding
 )
 

@@ -447,7 +447,8 @@ func TestTxBindingResponse(t *testing.T) {
 }
 
 // TestGrantedExpiresHeader: a registrar that says the expiry only in an Expires
-// header (a Lync registrar's way; sipgo keeps the header generic) is read.
+// header (pidgin-sipe reads a Lync registrar's grant there; sipgo keeps the
+// header generic) is read.
 func TestGrantedExpiresHeader(t *testing.T) {
 	a := &Account{aor: sip.Uri{Scheme: "sip", User: "alice", Host: "example.test"}, key: "alice", ua: &UA{advert: sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5070}}}
 	res := sip.NewResponse(200, "OK")
